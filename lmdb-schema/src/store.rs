@@ -1,0 +1,281 @@
+//! Opening the LMDB environment: database names, map size, schema version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use heed::types::Bytes;
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
+
+/// Version of the on-disk format written by this build. Bump it for any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Default LMDB map size, shared by loader and server. The file is sparse: this is an upper bound
+/// on the database size, not an allocation.
+pub const DEFAULT_MAP_SIZE: usize = 64 << 30;
+
+/// Named databases. Besides these, each IP-range table has its own pair (see `ranges`).
+pub mod db_names {
+    /// Small records about the database itself (schema version, change counter).
+    pub const META: &str = "meta";
+    /// Name key → node (every zone's names, see `node`).
+    pub const NAMES: &str = "names";
+    /// Apex name key → zone metadata (JSON).
+    pub const ZONES: &str = "zones";
+}
+
+/// Keys in the `meta` database.
+pub mod meta_keys {
+    /// u32 big-endian: `SCHEMA_VERSION` of the writer that created the database.
+    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+    /// u64 big-endian: incremented by every committed zone change, so readers can tell cheaply
+    /// that something changed since a commit they saw.
+    pub const CHANGE_COUNTER: &[u8] = b"change_counter";
+}
+
+/// Upper bound on named databases: 3 fixed plus two per range table.
+const MAX_DBS: u32 = 2048;
+/// Reader slots: one per server worker and transient tools, generously.
+const MAX_READERS: u32 = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create database directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open LMDB environment at {path}: {source}")]
+    Open { path: PathBuf, source: heed::Error },
+    #[error("{path} is not an lmdns database (no schema version record); create it with lmdns-loader")]
+    NotInitialized { path: PathBuf },
+    #[error("{path} has schema version {found}, this build reads version {expected}; re-import the zones with a matching lmdns-loader")]
+    VersionMismatch { path: PathBuf, found: u32, expected: u32 },
+    #[error("database full: raise --map-size (currently {map_size} bytes); nothing was committed")]
+    MapFull { map_size: usize },
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+    #[error("LMDB error: {0}")]
+    Lmdb(heed::Error),
+}
+
+impl StoreError {
+    /// Wraps an LMDB error, naming the map-size fix for `MapFull`.
+    pub fn from_heed(error: heed::Error, map_size: usize) -> Self {
+        match error {
+            heed::Error::Mdb(heed::MdbError::MapFull) => StoreError::MapFull { map_size },
+            other => StoreError::Lmdb(other),
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub map_size: usize,
+    /// Open for reading only (the server): the environment is opened read-only and the database
+    /// must already have been created by the loader.
+    pub read_only: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { map_size: DEFAULT_MAP_SIZE, read_only: false }
+    }
+}
+
+/// An open lmdns database: the environment and its fixed named databases.
+///
+/// The environment lives for the rest of the process (it is leaked on purpose): heed's database
+/// handles borrow it, every process opens exactly one, and the server's workers share it.
+#[derive(Clone, Copy)]
+pub struct Store {
+    env: &'static Env,
+    map_size: usize,
+    pub meta: Database<'static, Bytes, Bytes>,
+    pub names: Database<'static, Bytes, Bytes>,
+    pub zones: Database<'static, Bytes, Bytes>,
+}
+
+impl Store {
+    /// Opens (and for writers, creates) the database at `path`.
+    ///
+    /// LMDB allows one environment per file per process, so a second open of the same directory
+    /// in this process returns the store opened first (a writable one serves readers too).
+    pub fn open(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+        static OPENED: Mutex<Vec<(PathBuf, Store, bool)>> = Mutex::new(Vec::new());
+        if !options.read_only {
+            std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir { path: path.into(), source })?;
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut opened = OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, store, read_only)) = opened.iter().find(|(p, _, _)| *p == canonical) {
+            if *read_only && !options.read_only {
+                return Err(StoreError::Open { path: path.into(), source: heed::Error::EnvAlreadyOpened });
+            }
+            return Ok(*store);
+        }
+        let store = Self::open_new(path, options)?;
+        opened.push((canonical, store, options.read_only));
+        Ok(store)
+    }
+
+    fn open_new(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+        let mut builder = EnvOpenOptions::new();
+        builder.map_size(options.map_size).max_dbs(MAX_DBS).max_readers(MAX_READERS);
+        if options.read_only {
+            // SAFETY: READ_ONLY only restricts what this process may do.
+            unsafe { builder.flags(EnvFlags::READ_ONLY) };
+        }
+        // SAFETY: the database files are only modified through LMDB (lmdns-loader), which keeps the
+        // memory map consistent; nothing truncates or rewrites them behind LMDB's back.
+        let env = unsafe { builder.open(path) }.map_err(|source| StoreError::Open { path: path.into(), source })?;
+        let env: &'static Env = Box::leak(Box::new(env));
+        let lmdb = |e| StoreError::from_heed(e, options.map_size);
+
+        let store = if options.read_only {
+            let rtxn = env.read_txn().map_err(lmdb)?;
+            let opened = env
+                .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
+                    let meta = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::META))?;
+                    let names = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::NAMES))?;
+                    let zones = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::ZONES))?;
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit((meta, names, zones)))
+                })
+                .map_err(lmdb)?
+                .unwrap_commit();
+            match opened {
+                (Some(meta), Some(names), Some(zones)) => Store { env, map_size: options.map_size, meta, names, zones },
+                _ => return Err(StoreError::NotInitialized { path: path.into() }),
+            }
+        } else {
+            let wtxn = env.write_txn().map_err(lmdb)?;
+            let (meta, names, zones) = env
+                .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
+                    let meta = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::META))?;
+                    let names = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::NAMES))?;
+                    let zones = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::ZONES))?;
+                    if meta.get(wtxn, meta_keys::SCHEMA_VERSION)?.is_none() && names.is_empty(wtxn)? && zones.is_empty(wtxn)? {
+                        meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+                    }
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit((meta, names, zones)))
+                })
+                .map_err(lmdb)?
+                .unwrap_commit();
+            Store { env, map_size: options.map_size, meta, names, zones }
+        };
+        store.check_version(path)?;
+        Ok(store)
+    }
+
+    fn check_version(&self, path: &Path) -> Result<(), StoreError> {
+        let rtxn = self.read_txn()?;
+        match self.meta.get(&rtxn, meta_keys::SCHEMA_VERSION).map_err(|e| self.error(e))? {
+            None => Err(StoreError::NotInitialized { path: path.into() }),
+            Some(v) if v.len() != 4 => Err(StoreError::Corrupt("schema version record is not 4 bytes".into())),
+            Some(v) => {
+                let found = u32::from_be_bytes(v.try_into().expect("4 bytes"));
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::VersionMismatch { path: path.into(), found, expected: SCHEMA_VERSION })
+                }
+            }
+        }
+    }
+
+    pub fn env(&self) -> &'static Env {
+        self.env
+    }
+
+    pub fn map_size(&self) -> usize {
+        self.map_size
+    }
+
+    /// Wraps an LMDB error of an operation on this store.
+    pub fn error(&self, e: heed::Error) -> StoreError {
+        StoreError::from_heed(e, self.map_size)
+    }
+
+    pub fn read_txn(&self) -> Result<RoTxn<'static, WithTls>, StoreError> {
+        self.env.read_txn().map_err(|e| self.error(e))
+    }
+
+    pub fn write_txn(&self) -> Result<RwTxn<'static>, StoreError> {
+        self.env.write_txn().map_err(|e| self.error(e))
+    }
+
+    /// The change counter as of `txn` (0 for a database never changed).
+    pub fn change_counter(&self, txn: &RoTxn) -> Result<u64, StoreError> {
+        Ok(match self.meta.get(txn, meta_keys::CHANGE_COUNTER).map_err(|e| self.error(e))? {
+            Some(v) if v.len() == 8 => u64::from_be_bytes(v.try_into().expect("8 bytes")),
+            _ => 0,
+        })
+    }
+
+    /// Increments the change counter inside a write transaction.
+    pub fn bump_change_counter(&self, wtxn: &mut RwTxn) -> Result<u64, StoreError> {
+        let next = self.change_counter(wtxn)? + 1;
+        self.meta.put(wtxn, meta_keys::CHANGE_COUNTER, &next.to_be_bytes()).map_err(|e| self.error(e))?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> OpenOptions {
+        OpenOptions { map_size: 16 << 20, read_only: false }
+    }
+
+    #[test]
+    fn creates_then_reads_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path, &small()).unwrap();
+        let mut wtxn = store.write_txn().unwrap();
+        assert_eq!(store.bump_change_counter(&mut wtxn).unwrap(), 1);
+        wtxn.commit().unwrap();
+        let reader = Store::open_new(&path, &OpenOptions { read_only: true, ..small() });
+        assert!(matches!(reader, Err(StoreError::Open { .. })), "LMDB refuses a second env on one file");
+        let reader = Store::open(&path, &OpenOptions { read_only: true, ..small() }).unwrap();
+        assert_eq!(reader.change_counter(&reader.read_txn().unwrap()).unwrap(), 1);
+    }
+
+    #[test]
+    fn read_only_open_of_missing_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open(&dir.path().join("nothing"), &OpenOptions { read_only: true, ..small() }).err().unwrap();
+        assert!(err.to_string().contains("cannot open LMDB environment"), "{err}");
+    }
+
+    #[test]
+    fn other_schema_version_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path, &small()).unwrap();
+        let mut wtxn = store.write_txn().unwrap();
+        store.meta.put(&mut wtxn, meta_keys::SCHEMA_VERSION, &99u32.to_be_bytes()).unwrap();
+        wtxn.commit().unwrap();
+        let err = store.check_version(&path).unwrap_err();
+        assert!(matches!(err, StoreError::VersionMismatch { found: 99, expected: SCHEMA_VERSION, .. }));
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn map_full_names_the_flag_and_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path, &OpenOptions { map_size: 1 << 20, read_only: false }).unwrap();
+        let mut wtxn = store.write_txn().unwrap();
+        let big = vec![7u8; 64 << 10];
+        let mut result = Ok(());
+        for i in 0u32..64 {
+            if let Err(e) = store.names.put(&mut wtxn, &i.to_be_bytes(), &big) {
+                result = Err(store.error(e));
+                break;
+            }
+        }
+        let err = result.unwrap_err();
+        assert!(err.to_string().starts_with("database full: raise --map-size"), "{err}");
+        drop(wtxn);
+        assert!(store.names.is_empty(&store.read_txn().unwrap()).unwrap());
+    }
+}

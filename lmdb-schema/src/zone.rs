@@ -1,0 +1,113 @@
+//! Per-zone metadata, stored in the `zones` database under the apex's name key.
+//!
+//! JSON, because nothing on the query path reads it (the SOA RRset lives in the apex node) and
+//! operators' tools and future fields (transfer, catalog, policy) want an extensible record.
+
+use serde::{Deserialize, Serialize};
+
+/// The parts of an SOA RDATA that operators and the server care about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoaFields {
+    pub mname: String,
+    pub rname: String,
+    pub serial: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    pub minimum: u32,
+}
+
+/// How client metadata selects RRset variants in a zone (see `node::Rrset::condition`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GeoPolicy {
+    /// The IP-range table whose metadata is matched.
+    pub table: String,
+    /// Metadata keys to try, most specific first.
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMeta {
+    /// Apex in presentation form, lower case, absolute.
+    pub apex: String,
+    pub soa: SoaFields,
+    /// Number of resource records (every RR of every RRset, variants included).
+    pub records: u64,
+    /// Seconds since the Unix epoch of the last committed change.
+    pub last_change: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<GeoPolicy>,
+}
+
+impl ZoneMeta {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("zone metadata serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// Decodes the SOA fields from an SOA RDATA (uncompressed names, as stored).
+pub fn soa_from_rdata(rdata: &[u8]) -> Option<SoaFields> {
+    let mname_len = wire_name_len(rdata)?;
+    let rname_len = wire_name_len(&rdata[mname_len..])?;
+    let nums = rdata.get(mname_len + rname_len..)?;
+    if nums.len() != 20 {
+        return None;
+    }
+    let n = |i: usize| u32::from_be_bytes([nums[i], nums[i + 1], nums[i + 2], nums[i + 3]]);
+    Some(SoaFields {
+        mname: crate::name::wire_to_text(&rdata[..mname_len]),
+        rname: crate::name::wire_to_text(&rdata[mname_len..mname_len + rname_len]),
+        serial: n(0),
+        refresh: n(4),
+        retry: n(8),
+        expire: n(12),
+        minimum: n(16),
+    })
+}
+
+/// Length of an uncompressed wire name at the start of `bytes`.
+pub fn wire_name_len(bytes: &[u8]) -> Option<usize> {
+    let mut pos = 0;
+    loop {
+        let len = *bytes.get(pos)? as usize;
+        if len == 0 {
+            return Some(pos + 1);
+        }
+        if len > 63 {
+            return None;
+        }
+        pos += 1 + len;
+    }
+}
+
+/// Offset of the SERIAL field inside an SOA RDATA.
+pub fn soa_serial_offset(rdata: &[u8]) -> Option<usize> {
+    let m = wire_name_len(rdata)?;
+    let r = wire_name_len(&rdata[m..])?;
+    (rdata.len() == m + r + 20).then_some(m + r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soa_decodes_and_meta_round_trips() {
+        let mut rdata = b"\x02ns\x07example\x00\x05admin\x07example\x00".to_vec();
+        for v in [2024010101u32, 7200, 3600, 1209600, 300] {
+            rdata.extend_from_slice(&v.to_be_bytes());
+        }
+        let soa = soa_from_rdata(&rdata).unwrap();
+        assert_eq!(soa.mname, "ns.example.");
+        assert_eq!(soa.serial, 2024010101);
+        assert_eq!(soa.minimum, 300);
+        assert_eq!(soa_serial_offset(&rdata), Some(27));
+        assert!(soa_from_rdata(&rdata[..rdata.len() - 1]).is_none());
+        let meta = ZoneMeta { apex: "example.".into(), soa, records: 3, last_change: 1, policy: None };
+        assert_eq!(ZoneMeta::decode(&meta.encode()).unwrap(), meta);
+    }
+}

@@ -1,0 +1,1 @@
+//! Zone changes (filled in by the zone writer work).
