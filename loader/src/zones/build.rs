@@ -32,6 +32,12 @@ pub enum BuildError {
     NoApexNs { apex: String },
     #[error("zone {apex} is nested more than 127 labels deep")]
     TooDeep { apex: String },
+    #[error("{owner}: CNAME cannot stand beside other data (RFC 1034 §3.6.2)")]
+    CnameAndOtherData { owner: String },
+    #[error("{owner}: more than one {rtype} record (a name has at most one)")]
+    Singleton { owner: String, rtype: &'static str },
+    #[error("{owner}: SOA is only allowed at the zone apex {apex}")]
+    SoaNotAtApex { owner: String, apex: String },
 }
 
 /// A zone's names, keyed by name key, in canonical order.
@@ -104,6 +110,9 @@ impl ZoneTree {
     /// Checks the invariants the server relies on: SOA and NS at the apex.
     pub fn finish(&mut self) -> Result<(), BuildError> {
         self.names.retain(|_, s| !s.rrsets.is_empty());
+        for (key, section) in &self.names {
+            check_name(key, section, &self.apex_key)?;
+        }
         let apex = self.names.get(&self.apex_key);
         if !apex.is_some_and(|s| s.find(6, 0, b"").is_some()) {
             return Err(BuildError::NoSoa { apex: self.apex_text() });
@@ -187,6 +196,37 @@ impl ZoneTree {
             })
         })
     }
+}
+
+/// The rules that hold per name: CNAME alone (but for its DNSSEC records), one CNAME, one
+/// DNAME, SOA only at the apex. Checked per RRset variant: a geo variant of a CNAME and a
+/// default A are different answers, never given together.
+fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), BuildError> {
+    let owner = || name::key_to_text(key);
+    for rrset in &section.rrsets {
+        let singleton = match rrset.rtype {
+            5 => Some("CNAME"),
+            39 => Some("DNAME"),
+            6 => Some("SOA"),
+            _ => None,
+        };
+        if let Some(rtype) = singleton {
+            if rrset.rdatas.len() > 1 {
+                return Err(BuildError::Singleton { owner: owner(), rtype });
+            }
+        }
+        if rrset.rtype == 6 && key != apex_key {
+            return Err(BuildError::SoaNotAtApex { owner: owner(), apex: name::key_to_text(apex_key) });
+        }
+        if rrset.rtype == 5 {
+            // RRSIG, NSEC and NSEC3 may accompany a CNAME (RFC 4035 §2.5).
+            let others = section.rrsets.iter().any(|r| r.condition == rrset.condition && !matches!(r.rtype, 5 | 46 | 47 | 50));
+            if others {
+                return Err(BuildError::CnameAndOtherData { owner: owner() });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// RRSIG sets are kept per covered type (RFC 4034 §3), so DNSSEC answers can find the

@@ -230,6 +230,11 @@ impl ZoneEdits {
         Ok(self.zones.get_mut(&apex).expect("inserted above"))
     }
 
+    /// Drops pending edits of a zone (it is being deleted in the same transaction).
+    pub fn forget(&mut self, apex_key: &[u8]) {
+        self.zones.retain(|k, _| !name::is_at_or_below(k, apex_key));
+    }
+
     /// Adds a record to the zone that holds its owner. Returns false if it was already there.
     pub fn add(&mut self, store: &Store, txn: &RwTxn, rr: &Rr) -> Result<bool, ZoneError> {
         let zone = self.zone_mut(store, txn, &rr.owner)?;
