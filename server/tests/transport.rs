@@ -285,6 +285,32 @@ fn udp_several_workers_all_answer() {
     }
 }
 
+#[test]
+fn udp_burst_is_answered_across_many_batches() {
+    // Small batches so one wakeup drains several full batches (the recvmmsg/sendmmsg loop).
+    let server = Server::start(&["--threads", "2", "--batch-size", "8", "--listen", "127.0.0.1:0"]);
+    // 8 clients x 100 queries sent back to back, replies read afterwards: 100 small replies fit
+    // in a client's default receive buffer, so none should be lost on loopback.
+    let clients: Vec<UdpSocket> = (0..8).map(|_| client_socket_for(server.addr())).collect();
+    for (c, socket) in clients.iter().enumerate() {
+        for q in 0..100u16 {
+            socket.send_to(&query_bytes(c as u16 * 100 + q, "burst.example."), server.addr()).unwrap();
+        }
+    }
+    let mut buf = [0u8; 4096];
+    for (c, socket) in clients.iter().enumerate() {
+        let mut seen = vec![false; 100];
+        for _ in 0..100 {
+            let (n, from) = socket.recv_from(&mut buf).unwrap_or_else(|e| panic!("client {c}: only {} replies: {e}", seen.iter().filter(|s| **s).count()));
+            assert_eq!(from, server.addr());
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            let id = reply.metadata.id.wrapping_sub(c as u16 * 100) as usize;
+            assert!(id < 100 && !seen[id], "unexpected reply id {}", reply.metadata.id);
+            seen[id] = true;
+        }
+    }
+}
+
 /// Needs a wildcard bind, so it is not run by default: the server binds 0.0.0.0 (traffic stays on
 /// loopback). Run with `cargo test -p lmdns-server --test transport -- --ignored`.
 #[test]
@@ -337,6 +363,41 @@ fn tcp_query_split_across_writes_is_answered() {
     std::thread::sleep(Duration::from_millis(50));
     stream.write_all(&second[3..]).unwrap();
     assert_reply_to(&read_frame(&mut stream), 79);
+}
+
+#[test]
+fn tcp_many_pipelined_queries_with_a_slow_reader_are_all_answered_in_order() {
+    // Far more than the socket buffers hold: the server must stop reading while an answer is
+    // unsent, resume on writability, and lose nothing.
+    const N: u16 = 20_000;
+    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let mut stream = tcp_connect(server.addr());
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for id in 0..N {
+            all.extend(frame(&query_bytes(id, "pipeline.example.")));
+        }
+        writer.write_all(&all).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(200)); // let both sides' buffers fill up
+    for id in 0..N {
+        assert_reply_to(&read_frame(&mut stream), id);
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn tcp_queries_before_a_half_close_are_answered_then_closed() {
+    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let mut stream = tcp_connect(server.addr());
+    let mut both = frame(&query_bytes(11, "a.example."));
+    both.extend(frame(&query_bytes(12, "b.example.")));
+    stream.write_all(&both).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_reply_to(&read_frame(&mut stream), 11);
+    assert_reply_to(&read_frame(&mut stream), 12);
+    assert!(closed_within(&mut stream, Duration::from_secs(3)).is_some(), "closed after the last answer");
 }
 
 #[test]
