@@ -15,6 +15,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use lmdb_schema::{OpenOptions, Store};
+use lmdns_loader::zones::{self, Rr, ZoneTree};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -31,6 +32,54 @@ fn empty_db() -> TestDb {
     let path = dir.path().join("db");
     Store::open(&path, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
     TestDb { _dir: dir, path }
+}
+
+/// Writes (or replaces) a zone the way lmdns-loader does, in one committed transaction.
+fn load_zone(db: &Path, apex: &str, records: Vec<Rr>) {
+    let store = Store::open(db, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    let mut tree = ZoneTree::new(&wire(apex)).unwrap();
+    for r in records {
+        tree.insert(&r).unwrap();
+    }
+    zones::replace_zone(&store, &mut txn, tree, None).unwrap();
+    txn.commit().unwrap();
+}
+
+fn wire(name: &str) -> Vec<u8> {
+    let mut w = Vec::new();
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        w.push(label.len() as u8);
+        w.extend_from_slice(label.as_bytes());
+    }
+    w.push(0);
+    w
+}
+
+fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
+    Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: vec![] }
+}
+
+/// SOA, NS and www A 192.0.2.1, plus `big` with 100 TXT records (~20 KB) for size tests.
+fn example_zone(apex: &str) -> Vec<Rr> {
+    let mut soa = wire(&format!("ns1.{apex}"));
+    soa.extend(wire(&format!("hostmaster.{apex}")));
+    for v in [1u32, 7200, 3600, 1_209_600, 60] {
+        soa.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut records = vec![
+        rr(apex, 6, soa),
+        rr(apex, 2, wire(&format!("ns1.{apex}"))),
+        rr(&format!("ns1.{apex}"), 1, vec![192, 0, 2, 53]),
+        rr(&format!("www.{apex}"), 1, vec![192, 0, 2, 1]),
+    ];
+    for i in 0..100u8 {
+        let mut txt = vec![199u8];
+        txt.extend(std::iter::repeat_n(b'a' + i % 26, 198));
+        txt.push(i);
+        records.push(rr(&format!("big.{apex}"), 16, txt));
+    }
+    records
 }
 
 fn ipv6_loopback_available() -> bool {
@@ -458,12 +507,8 @@ fn sigterm_and_sigint_stop_cleanly_with_exit_0() {
 #[test]
 fn start_line_reports_addresses_workers_database_and_zone_count() {
     let db = empty_db();
-    // Two zone records: the start line counts entries of the zones table.
-    let store = Store::open(&db.path, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
-    let mut wtxn = store.write_txn().unwrap();
-    store.zones.put(&mut wtxn, b"\x07example\x03com\x00", b"{}").unwrap();
-    store.zones.put(&mut wtxn, b"\x07example\x03org\x00", b"{}").unwrap();
-    wtxn.commit().unwrap();
+    load_zone(&db.path, "example.com.", example_zone("example.com."));
+    load_zone(&db.path, "example.org.", example_zone("example.org."));
     let db_path = db.path.display().to_string();
     let server = Server::start_with(db, &["--threads", "2", "--listen", "127.0.0.1:0"]);
     let log = server.log();
@@ -493,6 +538,60 @@ fn missing_database_is_a_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot open the database"), "{stderr}");
+}
+
+#[test]
+fn zone_committed_while_running_is_served_on_the_next_batch() {
+    let server = Server::start(&["--threads", "2", "--listen", "127.0.0.1:0"]);
+    let socket = client_socket_for(server.addr());
+    let (reply, _) = udp_exchange(&socket, server.addr(), &query(1, "www.example.com.").to_vec().unwrap());
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused, "no zone yet");
+
+    load_zone(&server._db.path, "example.com.", example_zone("example.com."));
+    // Each batch opens a fresh read transaction, so the very next query sees the commit.
+    let (reply, _) = udp_exchange(&socket, server.addr(), &query(2, "www.example.com.").to_vec().unwrap());
+    assert_reply_to(&reply, 2);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(reply.metadata.authoritative);
+    assert_eq!(reply.answers.len(), 1);
+    let mut stream = tcp_connect(server.addr());
+    stream.write_all(&frame(&query(3, "www.example.com.").to_vec().unwrap())).unwrap();
+    let reply = read_frame(&mut stream);
+    assert_reply_to(&reply, 3);
+    assert_eq!(reply.answers.len(), 1);
+}
+
+#[test]
+fn large_answer_is_truncated_over_udp_and_whole_over_tcp() {
+    let db = empty_db();
+    load_zone(&db.path, "example.com.", example_zone("example.com."));
+    let server = Server::start_with(db, &["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let mut q = Message::new(5, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(Name::from_ascii("big.example.com.").unwrap(), RecordType::TXT));
+    let mut edns = Edns::new();
+    edns.set_max_payload(4096);
+    q.set_edns(edns);
+    let bytes = q.to_vec().unwrap();
+
+    let socket = client_socket_for(server.addr());
+    let mut buf = [0u8; 65_535];
+    socket.send_to(&bytes, server.addr()).unwrap();
+    let (n, _) = socket.recv_from(&mut buf).expect("UDP reply");
+    assert!(n <= 1232, "UDP reply of {n} bytes exceeds --max-udp-size");
+    let reply = Message::from_vec(&buf[..n]).unwrap();
+    assert!(reply.metadata.truncation, "TC set when the answer does not fit");
+
+    let mut stream = tcp_connect(server.addr());
+    stream.write_all(&frame(&bytes)).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let len = u16::from_be_bytes(len) as usize;
+    assert!(len > 16_000, "TCP answer has no UDP limit: {len} bytes");
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).unwrap();
+    let reply = Message::from_vec(&body).unwrap();
+    assert!(!reply.metadata.truncation);
+    assert_eq!(reply.answers.len(), 100);
 }
 
 // ---------------------------------------------------------------------------------------------
