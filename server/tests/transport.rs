@@ -348,7 +348,7 @@ fn udp_burst_is_answered_across_many_batches() {
     }
     let mut buf = [0u8; 4096];
     for (c, socket) in clients.iter().enumerate() {
-        let mut seen = vec![false; 100];
+        let mut seen = [false; 100];
         for _ in 0..100 {
             let (n, from) = socket.recv_from(&mut buf).unwrap_or_else(|e| panic!("client {c}: only {} replies: {e}", seen.iter().filter(|s| **s).count()));
             assert_eq!(from, server.addr());
