@@ -225,10 +225,7 @@ impl Config {
 }
 
 pub fn default_listen() -> Vec<SocketAddr> {
-    vec![
-        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT),
-        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), DEFAULT_PORT),
-    ]
+    vec![SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT), SocketAddr::new(Ipv6Addr::LOCALHOST.into(), DEFAULT_PORT)]
 }
 
 #[cfg(test)]
@@ -253,7 +250,8 @@ mod tests {
 
     #[test]
     fn flags_override_file_and_env_sits_between() {
-        let file: FileConfig = toml::from_str("db = \"/f\"\nthreads = 4\nbatch_size = 32\nlisten = [\"127.0.0.1:53\"]\nlog_level = \"warn\"").unwrap();
+        let file: FileConfig =
+            toml::from_str("db = \"/f\"\nthreads = 4\nbatch_size = 32\nlisten = [\"127.0.0.1:53\"]\nlog_level = \"warn\"").unwrap();
         let c = Config::merge(&cli(&["--threads", "3"]), file.clone(), Some("debug".into())).unwrap();
         assert_eq!((c.threads, c.batch_size), (3, 32));
         assert_eq!(c.db, PathBuf::from("/f"));
@@ -273,7 +271,13 @@ mod tests {
 
     #[test]
     fn limits_are_checked() {
-        for args in [&["--batch-size", "65"][..], &["--batch-size", "0"], &["--threads", "0"], &["--max-udp-size", "511"], &["--tcp-idle-timeout", "0"]] {
+        for args in [
+            &["--batch-size", "65"][..],
+            &["--batch-size", "0"],
+            &["--threads", "0"],
+            &["--max-udp-size", "511"],
+            &["--tcp-idle-timeout", "0"],
+        ] {
             let mut all = vec!["--db", "/d"];
             all.extend_from_slice(args);
             assert!(Config::merge(&cli(&all), FileConfig::default(), None).is_err(), "{args:?}");

@@ -227,10 +227,7 @@ fn bind_all(config: &Config) -> anyhow::Result<Bound> {
 /// port and the others reuse it.
 fn bind_address(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
     let first = udp::bind_socket(requested)?;
-    let addr = first
-        .local_addr()?
-        .as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?;
+    let addr = first.local_addr()?.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?;
     let mut sockets = vec![first];
     for _ in 1..threads {
         sockets.push(udp::bind_socket(addr)?);

@@ -113,10 +113,7 @@ impl Batch {
             send_hdrs: (0..size).map(|_| unsafe { zeroed() }).collect(),
         };
         for i in 0..size {
-            batch.recv_iov[i] = libc::iovec {
-                iov_base: batch.recv_bufs[i * RECV_BUF_SIZE..].as_mut_ptr().cast(),
-                iov_len: RECV_BUF_SIZE,
-            };
+            batch.recv_iov[i] = libc::iovec { iov_base: batch.recv_bufs[i * RECV_BUF_SIZE..].as_mut_ptr().cast(), iov_len: RECV_BUF_SIZE };
             let hdr = &mut batch.recv_hdrs[i].msg_hdr;
             hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
             hdr.msg_iov = &mut batch.recv_iov[i];
@@ -170,7 +167,9 @@ impl<'e> Worker<'e> {
                 p.revents = 0;
             }
             // SAFETY: pollfds is a live array of exactly that many entries.
-            let rc = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, POLL_INTERVAL.as_millis() as libc::c_int) };
+            let rc = unsafe {
+                libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, POLL_INTERVAL.as_millis() as libc::c_int)
+            };
             if rc < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -200,7 +199,9 @@ impl<'e> Worker<'e> {
         batch.prepare_recv();
         // SAFETY: recv_hdrs has batch.size entries whose pointers reference live buffers of the
         // declared lengths (set up in Batch::new, reset in prepare_recv).
-        let n = unsafe { libc::recvmmsg(fd, batch.recv_hdrs.as_mut_ptr(), batch.size as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+        let n = unsafe {
+            libc::recvmmsg(fd, batch.recv_hdrs.as_mut_ptr(), batch.size as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {

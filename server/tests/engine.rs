@@ -128,7 +128,8 @@ impl Fixture {
 }
 
 fn answers(msg: &Message) -> Vec<String> {
-    let mut v: Vec<String> = msg.answers.iter().map(|r| format!("{} {} {}", r.name.to_ascii().to_lowercase(), r.record_type(), r.data)).collect();
+    let mut v: Vec<String> =
+        msg.answers.iter().map(|r| format!("{} {} {}", r.name.to_ascii().to_lowercase(), r.record_type(), r.data)).collect();
     v.sort();
     v
 }
@@ -183,7 +184,12 @@ fn cname_chains_are_followed_and_loops_stop() {
     let r = f.ask("chain.example.com.", RecordType::A);
     assert_eq!(
         answers(&r),
-        vec!["alias.example.com. CNAME www.example.com.", "chain.example.com. CNAME alias.example.com.", "www.example.com. A 192.0.2.1", "www.example.com. A 192.0.2.2"]
+        vec![
+            "alias.example.com. CNAME www.example.com.",
+            "chain.example.com. CNAME alias.example.com.",
+            "www.example.com. A 192.0.2.1",
+            "www.example.com. A 192.0.2.2"
+        ]
     );
     let r = f.ask("loop1.example.com.", RecordType::A);
     assert_eq!(r.answers.len(), 2, "each CNAME of the loop once: {:?}", answers(&r));
@@ -228,7 +234,12 @@ fn referrals_carry_ns_and_glue_without_aa() {
 
 #[test]
 fn child_zone_beside_parent() {
-    let child = vec![soa("sub.example.com.", 30), ns("sub.example.com.", "ns.sub.example.com."), a("ns.sub.example.com.", [192, 0, 2, 100]), a("www.sub.example.com.", [192, 0, 2, 101])];
+    let child = vec![
+        soa("sub.example.com.", 30),
+        ns("sub.example.com.", "ns.sub.example.com."),
+        a("ns.sub.example.com.", [192, 0, 2, 100]),
+        a("www.sub.example.com.", [192, 0, 2, 101]),
+    ];
     let f = load(&[("example.com.", example_zone()), ("sub.example.com.", child)]);
     let r = f.ask("www.sub.example.com.", RecordType::A);
     assert!(r.metadata.authoritative);

@@ -350,7 +350,9 @@ fn udp_burst_is_answered_across_many_batches() {
     for (c, socket) in clients.iter().enumerate() {
         let mut seen = [false; 100];
         for _ in 0..100 {
-            let (n, from) = socket.recv_from(&mut buf).unwrap_or_else(|e| panic!("client {c}: only {} replies: {e}", seen.iter().filter(|s| **s).count()));
+            let (n, from) = socket
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("client {c}: only {} replies: {e}", seen.iter().filter(|s| **s).count()));
             assert_eq!(from, server.addr());
             let reply = Message::from_vec(&buf[..n]).unwrap();
             let id = reply.metadata.id.wrapping_sub(c as u16 * 100) as usize;
@@ -634,7 +636,9 @@ fn check_config_flags_override_the_file() {
 
 #[test]
 fn check_config_rejects_out_of_range_values() {
-    for (flag, value, named) in [("--batch-size", "65", "batch_size"), ("--threads", "0", "threads"), ("--max-udp-size", "100", "max_udp_size")] {
+    for (flag, value, named) in
+        [("--batch-size", "65", "batch_size"), ("--threads", "0", "threads"), ("--max-udp-size", "100", "max_udp_size")]
+    {
         let out = run_bin(&["--db", "/x", flag, value, "--check-config"]);
         assert!(!out.status.success(), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{flag}: {}", String::from_utf8_lossy(&out.stderr));

@@ -65,7 +65,10 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
             if file.exists() {
                 bail!("{} already exists; back up into an empty directory", file.display());
             }
-            store.env().copy_to_path(&file, CompactionOption::Enabled).with_context(|| format!("copying the database to {}", file.display()))?;
+            store
+                .env()
+                .copy_to_path(&file, CompactionOption::Enabled)
+                .with_context(|| format!("copying the database to {}", file.display()))?;
             println!("backed up {} to {}", path.display(), dest.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -96,7 +96,9 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             if json {
                 let rows: Vec<_> = list
                     .iter()
-                    .map(|z| serde_json::json!({"name": z.apex, "serial": z.soa.serial, "records": z.records, "last_change": z.last_change}))
+                    .map(
+                        |z| serde_json::json!({"name": z.apex, "serial": z.soa.serial, "records": z.records, "last_change": z.last_change}),
+                    )
                     .collect();
                 serde_json::to_writer(&mut out, &rows)?;
                 writeln!(out)?;
@@ -112,7 +114,8 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
         ZoneCommand::Export { name: text } => {
             let key = name_key(&text)?;
             let txn = store.read_txn()?;
-            let (tree, _) = zones::load_zone(store, &txn, &key)?.ok_or_else(|| anyhow::anyhow!("no zone {} in the database", absolute(&text)))?;
+            let (tree, _) =
+                zones::load_zone(store, &txn, &key)?.ok_or_else(|| anyhow::anyhow!("no zone {} in the database", absolute(&text)))?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             export(&tree, &mut out)?;
             out.flush()?;
@@ -166,7 +169,8 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
     let mut summaries = Vec::new();
     for batch in files.chunks(BATCH) {
         // Parse and build in parallel; write in file order in the one transaction.
-        let trees: Vec<(PathBuf, ZoneTree)> = batch.par_iter().map(|path| read_zone(path, origin).map(|tree| (path.clone(), tree))).collect::<anyhow::Result<_>>()?;
+        let trees: Vec<(PathBuf, ZoneTree)> =
+            batch.par_iter().map(|path| read_zone(path, origin).map(|tree| (path.clone(), tree))).collect::<anyhow::Result<_>>()?;
         for (path, tree) in trees {
             if let Some(first) = seen.insert(tree.apex_key.clone(), path.clone()) {
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
@@ -196,7 +200,8 @@ pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ZoneTree>
     zonefile::validate_zone(&file)?;
     let mut tree = ZoneTree::new(&file.origin).with_context(|| path.display().to_string())?;
     for record in &file.records {
-        let rr = Rr { owner: record.owner.clone(), ttl: record.ttl, rtype: record.rtype, rdata: record.rdata.clone(), condition: Vec::new() };
+        let rr =
+            Rr { owner: record.owner.clone(), ttl: record.ttl, rtype: record.rtype, rdata: record.rdata.clone(), condition: Vec::new() };
         tree.insert(&rr).with_context(|| format!("{}:{}", record.file.display(), record.line))?;
     }
     tree.finish().with_context(|| path.display().to_string())?;

@@ -120,7 +120,15 @@ fn directive(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: 
     Ok(())
 }
 
-fn record(ctx: &mut Ctx, src: &[u8], toks: &[Tok], line: usize, blank_owner: bool, file: &Arc<Path>, origin: &[u8]) -> Result<(), ParseError> {
+fn record(
+    ctx: &mut Ctx,
+    src: &[u8],
+    toks: &[Tok],
+    line: usize,
+    blank_owner: bool,
+    file: &Arc<Path>,
+    origin: &[u8],
+) -> Result<(), ParseError> {
     let mut i = 0;
     let owner = if blank_owner {
         match &ctx.last_owner {

@@ -183,10 +183,22 @@ impl<'s> Cursor<'s> {
 /// Code of a DNSSEC algorithm mnemonic.
 pub(crate) fn algorithm_code(text: &[u8]) -> Option<u64> {
     const ALGS: &[(&str, u64)] = &[
-        ("RSAMD5", 1), ("DH", 2), ("DSA", 3), ("RSASHA1", 5), ("DSA-NSEC3-SHA1", 6),
-        ("RSASHA1-NSEC3-SHA1", 7), ("RSASHA256", 8), ("RSASHA512", 10), ("ECC-GOST", 12),
-        ("ECDSAP256SHA256", 13), ("ECDSAP384SHA384", 14), ("ED25519", 15), ("ED448", 16),
-        ("INDIRECT", 252), ("PRIVATEDNS", 253), ("PRIVATEOID", 254),
+        ("RSAMD5", 1),
+        ("DH", 2),
+        ("DSA", 3),
+        ("RSASHA1", 5),
+        ("DSA-NSEC3-SHA1", 6),
+        ("RSASHA1-NSEC3-SHA1", 7),
+        ("RSASHA256", 8),
+        ("RSASHA512", 10),
+        ("ECC-GOST", 12),
+        ("ECDSAP256SHA256", 13),
+        ("ECDSAP384SHA384", 14),
+        ("ED25519", 15),
+        ("ED448", 16),
+        ("INDIRECT", 252),
+        ("PRIVATEDNS", 253),
+        ("PRIVATEOID", 254),
     ];
     ALGS.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(text)).map(|&(_, v)| v)
 }

@@ -65,10 +65,9 @@ fn types_and_ttls() {
 
 #[test]
 fn directives_origin_ttl_and_previous_owner() {
-    let z = zone(
-        "$TTL 1h\n$ORIGIN sub.example.com.\n@ IN SOA ns hostmaster 1 2 3 4 5\nwww A 192.0.2.1\n    AAAA 2001:db8::1 ; same owner\n",
-    )
-    .unwrap();
+    let z =
+        zone("$TTL 1h\n$ORIGIN sub.example.com.\n@ IN SOA ns hostmaster 1 2 3 4 5\nwww A 192.0.2.1\n    AAAA 2001:db8::1 ; same owner\n")
+            .unwrap();
     // A parse_str origin is explicit: $ORIGIN changes relative names, not the zone origin.
     assert_eq!(z.origin, n("example.com."));
     let r = &z.records;
@@ -273,7 +272,10 @@ fn validation() {
     bad("x A 192.0.2.1\nx CNAME a\n", 5, "beside other data");
     bad("x CNAME a\nX CNAME b\n", 5, "second CNAME");
     bad("www.example.org. A 192.0.2.1\nx CNAME a\nx A 1.2.3.4\n", 4, "outside the zone");
-    assert_eq!(check(&format!("{base}x CNAME a\nx RRSIG A 8 3 1 1 1 1 . AA==\nx NSEC a CNAME\nsub NS ns.sub\nns.sub A 192.0.2.1\n")), Ok(()));
+    assert_eq!(
+        check(&format!("{base}x CNAME a\nx RRSIG A 8 3 1 1 1 1 . AA==\nx NSEC a CNAME\nsub NS ns.sub\nns.sub A 192.0.2.1\n")),
+        Ok(())
+    );
     let e = check("$TTL 1\n@ NS ns\nwww A 192.0.2.1\n").unwrap_err();
     assert_eq!(e.0, 2);
     assert!(e.1.contains("no SOA"));

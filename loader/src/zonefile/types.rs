@@ -62,8 +62,8 @@ pub const CAA: u16 = 257;
 /// Types whose RDATA we encode from and present as their own text format; every other type
 /// goes through RFC 3597 `\#` in both directions.
 pub const SUPPORTED: &[u16] = &[
-    A, NS, CNAME, SOA, PTR, HINFO, MX, TXT, AAAA, SRV, NAPTR, DNAME, DS, SSHFP, RRSIG, NSEC,
-    DNSKEY, NSEC3, NSEC3PARAM, TLSA, CDS, CDNSKEY, SVCB, HTTPS, SPF, CAA,
+    A, NS, CNAME, SOA, PTR, HINFO, MX, TXT, AAAA, SRV, NAPTR, DNAME, DS, SSHFP, RRSIG, NSEC, DNSKEY, NSEC3, NSEC3PARAM, TLSA, CDS, CDNSKEY,
+    SVCB, HTTPS, SPF, CAA,
 ];
 
 /// Upper-cases a short token onto the stack; `None` if it is too long to be a mnemonic.

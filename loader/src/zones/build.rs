@@ -51,7 +51,8 @@ pub struct ZoneTree {
 
 impl ZoneTree {
     pub fn new(apex_wire: &[u8]) -> Result<Self, BuildError> {
-        let apex_key = name::key_from_wire(apex_wire).map_err(|error| BuildError::BadName { owner: name::wire_to_text(apex_wire), error })?;
+        let apex_key =
+            name::key_from_wire(apex_wire).map_err(|error| BuildError::BadName { owner: name::wire_to_text(apex_wire), error })?;
         let depth = name::label_count(&apex_key);
         if depth > 127 {
             return Err(BuildError::TooDeep { apex: name::wire_to_text(apex_wire) });
@@ -77,6 +78,19 @@ impl ZoneTree {
             }
         };
         Ok(rrset.insert(rr.rdata.clone()))
+    }
+
+    /// Sets the TTL of an RRset; returns true if it changed.
+    pub fn set_ttl(&mut self, owner: &[u8], rtype: u16, condition: &[u8], ttl: u32) -> Result<bool, BuildError> {
+        let key = self.key_in_zone(owner)?;
+        let mut changed = false;
+        if let Some(section) = self.names.get_mut(&key) {
+            for rrset in section.rrsets.iter_mut().filter(|r| r.rtype == rtype && r.condition == condition && r.ttl != ttl) {
+                rrset.ttl = ttl;
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     /// Removes records: one exact record when `rdata` is given, else the whole RRset of `rtype`
@@ -192,7 +206,13 @@ impl ZoneTree {
             let owner = name::key_to_wire(key);
             section.rrsets.iter().flat_map(move |rrset| {
                 let owner = owner.clone();
-                rrset.rdatas.iter().map(move |rdata| Rr { owner: owner.clone(), ttl: rrset.ttl, rtype: rrset.rtype, rdata: rdata.clone(), condition: rrset.condition.clone() })
+                rrset.rdatas.iter().map(move |rdata| Rr {
+                    owner: owner.clone(),
+                    ttl: rrset.ttl,
+                    rtype: rrset.rtype,
+                    rdata: rdata.clone(),
+                    condition: rrset.condition.clone(),
+                })
             })
         })
     }

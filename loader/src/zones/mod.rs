@@ -143,7 +143,11 @@ fn count_records(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Resu
 fn first_soa(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Result<Vec<u8>, ZoneError> {
     let value = store.names.get(txn, apex_key).map_err(lmdb(store))?.ok_or_else(|| ZoneError::Corrupt("apex node missing".into()))?;
     let node = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(e.to_string()))?;
-    let soa = node.section(depth).and_then(|s| s.rrset(6)).and_then(|r| r.rdatas().next()).ok_or_else(|| ZoneError::Corrupt("apex SOA missing".into()))?;
+    let soa = node
+        .section(depth)
+        .and_then(|s| s.rrset(6))
+        .and_then(|r| r.rdatas().next())
+        .ok_or_else(|| ZoneError::Corrupt("apex SOA missing".into()))?;
     Ok(soa.to_vec())
 }
 
@@ -244,12 +248,23 @@ impl ZoneEdits {
             zone.soa_touched = true;
         }
         let added = zone.tree.insert(rr)?;
-        zone.changed |= added;
-        Ok(added)
+        // An operator's add states the TTL the RRset should have from now on (as an RFC 2136
+        // update does); a file import instead keeps the first record's TTL.
+        let retimed = zone.tree.set_ttl(&rr.owner, rr.rtype, &rr.condition, rr.ttl)?;
+        zone.changed |= added || retimed;
+        Ok(added || retimed)
     }
 
     /// Deletes one record (with `rdata`) or a whole RRset. Returns how many records went.
-    pub fn delete(&mut self, store: &Store, txn: &RwTxn, owner: &[u8], rtype: u16, rdata: Option<&[u8]>, condition: &[u8]) -> Result<usize, ZoneError> {
+    pub fn delete(
+        &mut self,
+        store: &Store,
+        txn: &RwTxn,
+        owner: &[u8],
+        rtype: u16,
+        rdata: Option<&[u8]>,
+        condition: &[u8],
+    ) -> Result<usize, ZoneError> {
         let zone = self.zone_mut(store, txn, owner)?;
         let removed = zone.tree.remove(owner, rtype, rdata, condition)?;
         zone.changed |= removed > 0;

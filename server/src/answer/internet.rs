@@ -44,12 +44,25 @@ enum Found<'t> {
     /// No zone here contains the name.
     NotAuth,
     /// The name exists in `zone` (possibly as an empty non-terminal), or a wildcard covers it.
-    Name { zone: u8, section: SectionView<'t> },
-    NxDomain { zone: u8 },
+    Name {
+        zone: u8,
+        section: SectionView<'t>,
+    },
+    NxDomain {
+        zone: u8,
+    },
     /// The name is at or below a delegation point with `cut` labels.
-    Referral { zone: u8, cut: u8, section: SectionView<'t> },
+    Referral {
+        zone: u8,
+        cut: u8,
+        section: SectionView<'t>,
+    },
     /// A DNAME at the ancestor with `owner` labels rewrites the name.
-    Dname { zone: u8, owner: u8, rrset: RrsetView<'t> },
+    Dname {
+        zone: u8,
+        owner: u8,
+        rrset: RrsetView<'t>,
+    },
 }
 
 /// Reusable state of one resolution.
@@ -273,7 +286,15 @@ impl<'t> Internet<'t> {
 
     /// Appends the CNAME a DNAME implies (RFC 6672 §2.2): owner = current name, target = its
     /// labels below the DNAME owner followed by the DNAME target. None if that name is too long.
-    fn synthesize_cname(&self, scratch: &mut ResolveScratch, dname_labels: u8, dname_target_at: usize, ttl: u32, owner: Owner, w: &mut Writer<'_>) -> Option<usize> {
+    fn synthesize_cname(
+        &self,
+        scratch: &mut ResolveScratch,
+        dname_labels: u8,
+        dname_target_at: usize,
+        ttl: u32,
+        owner: Owner,
+        w: &mut Writer<'_>,
+    ) -> Option<usize> {
         let current = &scratch.current;
         let prefix_start = current.ancestor_offset(current.label_count())? as usize;
         let prefix_end = current.ancestor_offset(dname_labels as usize).map(|o| o as usize).unwrap_or_else(|| {
@@ -320,7 +341,14 @@ impl<'t> Internet<'t> {
     }
 
     /// A referral: the cut's NS in authority, AA clear, their addresses in additional.
-    fn referral(&self, scratch: &mut ResolveScratch, zone: u8, cut: u8, section: SectionView<'t>, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+    fn referral(
+        &self,
+        scratch: &mut ResolveScratch,
+        zone: u8,
+        cut: u8,
+        section: SectionView<'t>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), LookupFailed> {
         let ns = section.rrset(TYPE_NS).ok_or(LookupFailed)?;
         let owner = Owner::At(scratch.current.ancestor_offset(cut as usize).ok_or(LookupFailed)?);
         w.rrset_collecting(Section::Authority, owner, &ns, &mut scratch.additional_targets);
@@ -359,4 +387,3 @@ fn root_offset(current: &QueryName, w: &Writer<'_>) -> u16 {
         None => 12,
     }
 }
-

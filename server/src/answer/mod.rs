@@ -22,7 +22,15 @@ const TYPE_MAILA: u16 = 254;
 const CLASSIC_UDP: usize = 512;
 
 /// Answers `packet` into `out`. Returns false if it gets no reply.
-pub fn respond(store: &Store, config: &AnswerConfig, txn: &RoTxn, scratch: &mut ResolveScratch, packet: &[u8], transport: Transport, out: &mut Vec<u8>) -> bool {
+pub fn respond(
+    store: &Store,
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    scratch: &mut ResolveScratch,
+    packet: &[u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> bool {
     let query = match query::parse(packet, &mut scratch.current) {
         Ok(query) => query,
         Err(Reject::Drop) => return false,
