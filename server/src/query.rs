@@ -25,6 +25,68 @@ pub struct Edns {
     pub payload: u16,
     pub version: u8,
     pub dnssec_ok: bool,
+    /// EDNS Client Subnet (RFC 7871), when the query carries one.
+    pub client_subnet: Option<ClientSubnet>,
+}
+
+/// OPT option code of EDNS Client Subnet.
+pub const OPTION_ECS: u16 = 8;
+
+/// An EDNS Client Subnet option, validated: family 1 or 2, source prefix within the family,
+/// address exactly ceil(prefix/8) bytes with no bits set beyond the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientSubnet {
+    pub family: u16,
+    pub source_prefix: u8,
+    pub scope_prefix: u8,
+    /// The address, zero-padded to 16 bytes (IPv4 uses the first 4).
+    pub address: [u8; 16],
+}
+
+impl ClientSubnet {
+    /// The subnet's address (host bits zero).
+    pub fn ip(&self) -> std::net::IpAddr {
+        if self.family == 1 {
+            std::net::IpAddr::from([self.address[0], self.address[1], self.address[2], self.address[3]])
+        } else {
+            std::net::IpAddr::from(self.address)
+        }
+    }
+
+    /// Bytes of address on the wire.
+    pub fn address_len(&self) -> usize {
+        (self.source_prefix as usize).div_ceil(8)
+    }
+
+    fn parse(data: &[u8]) -> Option<ClientSubnet> {
+        if data.len() < 4 {
+            return None;
+        }
+        let family = be16(data, 0);
+        let (source_prefix, scope_prefix) = (data[2], data[3]);
+        let max = match family {
+            1 => 32,
+            2 => 128,
+            _ => return None,
+        };
+        if source_prefix > max || scope_prefix > max {
+            return None;
+        }
+        let address = &data[4..];
+        if address.len() != (source_prefix as usize).div_ceil(8) {
+            return None;
+        }
+        // RFC 7871 §6: bits beyond SOURCE PREFIX-LENGTH must be zero.
+        if source_prefix % 8 != 0 {
+            let last = address[address.len() - 1];
+            if last & (0xFFu8 >> (source_prefix % 8)) != 0 {
+                return None;
+            }
+        }
+        let mut padded = [0u8; 16];
+        padded[..address.len()].copy_from_slice(address);
+        Some(ClientSubnet { family, source_prefix, scope_prefix, address: padded })
+    }
 }
 
 /// A parsed query. Borrowed from the packet; the name key lives in [`QueryName`].
@@ -196,24 +258,34 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
                 return Err(formerr);
             }
             let ttl = &packet[pos + 4..pos + 8];
-            edns = Some(Edns { payload: be16(packet, pos + 2), version: ttl[1], dnssec_ok: ttl[2] & 0x80 != 0 });
-            validate_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
+            let client_subnet = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
+            edns = Some(Edns { payload: be16(packet, pos + 2), version: ttl[1], dnssec_ok: ttl[2] & 0x80 != 0, client_subnet });
         }
         pos += 10 + rdlen;
     }
     Ok(Query { id: be16(packet, 0), flags, qtype, qclass, question_end, edns })
 }
 
-/// Checks that OPT RDATA is a well-formed sequence of options.
-fn validate_options(mut rdata: &[u8]) -> Option<()> {
+/// Checks that OPT RDATA is a well-formed sequence of options and reads the ones we use.
+/// None means FORMERR: framing broken, a malformed or repeated Client Subnet.
+fn parse_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
+    let mut client_subnet = None;
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
         }
+        let code = be16(rdata, 0);
         let len = be16(rdata, 2) as usize;
-        rdata = rdata.get(4 + len..)?;
+        let data = rdata.get(4..4 + len)?;
+        if code == OPTION_ECS {
+            if client_subnet.is_some() {
+                return None;
+            }
+            client_subnet = Some(ClientSubnet::parse(data)?);
+        }
+        rdata = &rdata[4 + len..];
     }
-    Some(())
+    Some(client_subnet)
 }
 
 #[cfg(test)]
@@ -239,7 +311,7 @@ mod tests {
         let q = parse(&p, &mut name).unwrap();
         assert_eq!(q.id, 0x1234);
         assert_eq!(q.qtype, 1);
-        assert_eq!(q.edns, Some(Edns { payload: 1232, version: 0, dnssec_ok: true }));
+        assert_eq!(q.edns, Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None }));
         assert_eq!(name.key, b"\0com\0example\0www\0");
         assert_eq!(name.ancestor_key(2), b"\0com\0example\0");
         assert_eq!(name.ancestor_offset(3), Some(12));
@@ -283,6 +355,38 @@ mod tests {
         assert!(parse(&query(b"\x00", 1, &[], 1), &mut name).is_err());
         // Option overrunning the OPT RDATA.
         assert!(parse(&query(b"\x00", 1, &[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 4, 0, 8, 0, 9], 1), &mut name).is_err());
+    }
+
+    fn ecs_query(option: &[u8]) -> Vec<u8> {
+        let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
+        opt.extend_from_slice(&((option.len() + 4) as u16).to_be_bytes());
+        opt.extend_from_slice(&[0, 8]);
+        opt.extend_from_slice(&(option.len() as u16).to_be_bytes());
+        opt.extend_from_slice(option);
+        query(b"\x00", 1, &opt, 1)
+    }
+
+    #[test]
+    fn client_subnet() {
+        let mut name = QueryName::default();
+        let q = parse(&ecs_query(&[0, 1, 24, 0, 192, 0, 2]), &mut name).unwrap();
+        let ecs = q.edns.unwrap().client_subnet.unwrap();
+        assert_eq!((ecs.family, ecs.source_prefix, ecs.ip()), (1, 24, "192.0.2.0".parse().unwrap()));
+        let q = parse(&ecs_query(&[0, 2, 56, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0x12]), &mut name).unwrap();
+        assert_eq!(q.edns.unwrap().client_subnet.unwrap().ip(), "2001:db8:0:1200::".parse::<std::net::IpAddr>().unwrap());
+        let q = parse(&ecs_query(&[0, 1, 0, 0]), &mut name).unwrap();
+        assert_eq!(q.edns.unwrap().client_subnet.unwrap().source_prefix, 0);
+        for bad in [
+            &[0, 3, 24, 0, 192, 0, 2][..],     // unknown family
+            &[0, 1, 33, 0, 192, 0, 2, 1, 0],   // prefix longer than IPv4
+            &[0, 2, 129, 0],                   // prefix longer than IPv6
+            &[0, 1, 24, 0, 192, 0, 2, 1],      // more address bytes than the prefix
+            &[0, 1, 24, 0, 192, 0],            // fewer
+            &[0, 1, 23, 0, 192, 0, 3],         // a bit set beyond the prefix
+            &[0, 1],                           // truncated
+        ] {
+            assert!(matches!(parse(&ecs_query(bad), &mut name), Err(Reject::FormErr { .. })), "{bad:?}");
+        }
     }
 
     #[test]
