@@ -172,6 +172,13 @@ pub fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), String> {
 /// Appends the JSON form of a metadata cell (see the module docs for the rule).
 pub fn encode_cell(cell: &str, out: &mut Vec<u8>) {
     let first = cell.as_bytes().first().copied().unwrap_or(b' ');
+    // Fast path for the common case (ASNs, ids): a plain integer of at most 18 digits without a
+    // leading zero is already in canonical JSON form and fits 64 bits.
+    let digits = cell.strip_prefix('-').unwrap_or(cell).as_bytes();
+    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && (digits[0] != b'0' || (digits.len() == 1 && digits.len() == cell.len())) {
+        out.extend_from_slice(cell.as_bytes());
+        return;
+    }
     if first.is_ascii_digit() || first == b'-' {
         if let Ok(n) = serde_json::from_str::<serde_json::Number>(cell) {
             let integer_syntax = !cell.contains(['.', 'e', 'E']);
@@ -580,6 +587,10 @@ mod tests {
     fn cells() {
         assert_eq!(cell("1136"), "1136");
         assert_eq!(cell("-5"), "-5");
+        assert_eq!(cell("0"), "0");
+        assert_eq!(cell("-0"), "\"-0\"");
+        assert_eq!(cell("-"), "\"-\"");
+        assert_eq!(cell("123456789012345678901"), "\"123456789012345678901\"");
         assert_eq!(cell("1.50"), "1.5");
         assert_eq!(cell("00123"), "\"00123\"");
         assert_eq!(cell("12345678901234567890123"), "\"12345678901234567890123\"");
