@@ -46,9 +46,9 @@ pub enum Command {
     /// Database facts and consistent backups.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
-    // RANGES /// IP-range tables: client metadata by address.
-    // RANGES #[command(subcommand)]
-    // RANGES Ranges(crate::ranges::cli::RangesCommand),
+    /// IP-range tables: client metadata by address.
+    #[command(subcommand)]
+    Ranges(crate::ranges::cli::RangesCommand),
 }
 
 /// Parses `64G`, `512M`, `1048576`.
@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(command) => commands::record::run(&store, command),
         Command::Apply(args) => commands::apply::run(&store, args),
         Command::Db(command) => commands::db::run(&store, &cli.db, command),
-        // RANGES Command::Ranges(command) => crate::ranges::cli::run(&store, command),
+        Command::Ranges(command) => crate::ranges::cli::run(&store, command),
     }
 }
 

@@ -1,1 +1,15 @@
-//! IP-range tables.
+//! IP-range tables: the write side (format in [`lmdb_schema::ranges`]).
+//!
+//! * [`input`]: reading CSV, JSON Lines, GeoLite2 and IP2Location files into memory-compact
+//!   staged ranges, with per-line errors.
+//! * [`write`]: validating staged ranges (sorted, no duplicate starts, no overlaps) and
+//!   replacing a table in one transaction; single-range add/delete; drop; export; lookup.
+//! * [`cli`]: the `lmdns-loader ranges …` subcommands.
+
+pub mod cli;
+pub mod input;
+pub mod write;
+
+pub use cli::{run, RangesCommand};
+pub use input::Format;
+pub use write::{import, ImportOptions, ImportReport};
