@@ -35,7 +35,8 @@ impl Rng {
     }
 }
 
-const COUNTRIES: [&str; 20] = ["NL", "DE", "US", "BR", "CN", "JP", "FR", "GB", "IN", "AU", "ZA", "SE", "NO", "PL", "IT", "ES", "CA", "MX", "KR", "SG"];
+const COUNTRIES: [&str; 20] =
+    ["NL", "DE", "US", "BR", "CN", "JP", "FR", "GB", "IN", "AU", "ZA", "SE", "NO", "PL", "IT", "ES", "CA", "MX", "KR", "SG"];
 const POPS: [&str; 10] = ["ams", "fra", "iad", "gru", "hkg", "nrt", "cdg", "lhr", "bom", "syd"];
 
 #[derive(Clone, Debug)]
@@ -270,7 +271,8 @@ fn write_csv(path: &Path, ranges: &[Range], shuffle_seed: Option<u64>) {
 }
 
 fn import(store: &Store, table: &str, path: &Path) -> write::ImportReport {
-    write::import(store, &ImportOptions { table: table.into(), file: path.into(), format: Format::Csv, locations: None, progress: false }).unwrap()
+    write::import(store, &ImportOptions { table: table.into(), file: path.into(), format: Format::Csv, locations: None, progress: false })
+        .unwrap()
 }
 
 fn lookups(c: &mut Criterion) {

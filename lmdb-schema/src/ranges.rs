@@ -158,8 +158,8 @@ pub fn decode_end(value: &[u8], v4: bool) -> Result<IpAddr, StoreError> {
     let hex = match fast {
         Some(h) => h,
         None => {
-            let parsed: Map<String, Value> = serde_json::from_slice(value)
-                .map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
+            let parsed: Map<String, Value> =
+                serde_json::from_slice(value).map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
             match parsed.get("end") {
                 Some(Value::String(s)) => {
                     hex = s.as_bytes().to_vec();
@@ -179,8 +179,8 @@ pub fn decode_end(value: &[u8], v4: bool) -> Result<IpAddr, StoreError> {
 
 /// The metadata of a stored value: the JSON object without its `end` member.
 pub fn parse_metadata(value: &[u8]) -> Result<Map<String, Value>, StoreError> {
-    let mut map: Map<String, Value> = serde_json::from_slice(value)
-        .map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
+    let mut map: Map<String, Value> =
+        serde_json::from_slice(value).map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
     map.remove("end");
     Ok(map)
 }

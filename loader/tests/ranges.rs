@@ -104,10 +104,14 @@ fn extremes_of_both_families() {
         dir.path(),
         "x.jsonl",
         concat!(
-            r#"{"start":"0.0.0.0","end":"0.0.0.0","n":1}"#, "\n",
-            r#"{"network":"255.255.255.0/24","n":2}"#, "\n",
-            r#"{"start":"::","end":"::1","n":3}"#, "\n",
-            r#"{"network":"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124","n":4}"#, "\n",
+            r#"{"start":"0.0.0.0","end":"0.0.0.0","n":1}"#,
+            "\n",
+            r#"{"network":"255.255.255.0/24","n":2}"#,
+            "\n",
+            r#"{"start":"::","end":"::1","n":3}"#,
+            "\n",
+            r#"{"network":"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124","n":4}"#,
+            "\n",
         ),
     );
     import(&s, "edge", &jsonl, Format::Auto).unwrap();
@@ -148,7 +152,10 @@ fn non_cidr_ranges_with_high_octets() {
     let hit = t.lookup(&rtxn, "1.0.64.1".parse().unwrap()).unwrap().unwrap();
     assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}"#);
     let hit = t.lookup(&rtxn, "2001:db8::1".parse().unwrap()).unwrap().unwrap();
-    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"end":"20010db800000000000000000000ffff","asn":3320,"country":"DE","pop":"fra"}"#);
+    assert_eq!(
+        std::str::from_utf8(hit.value).unwrap(),
+        r#"{"end":"20010db800000000000000000000ffff","asn":3320,"country":"DE","pop":"fra"}"#
+    );
 }
 
 #[test]
@@ -195,7 +202,8 @@ fn formats_jsonl_maxmind_ip2location() {
 
     let r = import(&s, "asn", &fixture("geolite2-asn-blocks-ipv6.csv"), Format::Auto).unwrap();
     assert_eq!((r.format, r.v6), (Format::Maxmind, 2));
-    assert!(lookup(&s, "asn", "2001:db8:1::1").ends_with(r#""meta":{"autonomous_system_number":64496,"autonomous_system_organization":"Example, Inc."}}"#));
+    assert!(lookup(&s, "asn", "2001:db8:1::1")
+        .ends_with(r#""meta":{"autonomous_system_number":64496,"autonomous_system_organization":"Example, Inc."}}"#));
 
     let r = import(&s, "ip2l", &fixture("ip2location-db1.csv"), Format::Auto).unwrap();
     assert_eq!((r.format, r.v4, r.skipped), (Format::Ip2location, 3, 2));
@@ -219,10 +227,14 @@ fn export_imports_back_identically() {
         dir.path(),
         "t.jsonl",
         concat!(
-            r#"{"start":"1.0.0.0","end":"1.0.129.0","s":"NL","n":1136,"f":-2.5,"b":true,"z":null,"o":{"k":[1,"x"]},"a":[],"e":"","q":"12","t":"true","j":"{\"x\":1}","c":"a,b \"c\""}"#, "\n",
-            r#"{"start":"200.0.0.0","end":"200.1.255.255","s":"only s"}"#, "\n",
-            r#"{"start":"9.9.9.9","end":"9.9.9.9"}"#, "\n",
-            r#"{"network":"2001:db8::/48","s":"{not json","big":"123456789012345678901234567890"}"#, "\n",
+            r#"{"start":"1.0.0.0","end":"1.0.129.0","s":"NL","n":1136,"f":-2.5,"b":true,"z":null,"o":{"k":[1,"x"]},"a":[],"e":"","q":"12","t":"true","j":"{\"x\":1}","c":"a,b \"c\""}"#,
+            "\n",
+            r#"{"start":"200.0.0.0","end":"200.1.255.255","s":"only s"}"#,
+            "\n",
+            r#"{"start":"9.9.9.9","end":"9.9.9.9"}"#,
+            "\n",
+            r#"{"network":"2001:db8::/48","s":"{not json","big":"123456789012345678901234567890"}"#,
+            "\n",
         ),
     );
     import(&s, "geo", &jsonl, Format::Jsonl).unwrap();
@@ -248,7 +260,10 @@ fn add_delete_list_drop() {
     assert_eq!(err("10.0.1.0", "10.0.3.0", "{}"), "range 10.0.1.0-10.0.3.0 overlaps range 10.0.2.0-10.0.2.255 in table geo");
     assert_eq!(err("10.0.0.0", "10.0.0.1", "{}"), "a range already starts at 10.0.0.0 (10.0.0.0-10.0.0.255) in table geo; delete it first");
     assert_eq!(err("10.0.1.9", "10.0.1.0", "{}"), "start 10.0.1.9 is after end 10.0.1.0");
-    assert_eq!(err("10.0.1.0", "::1", "{}"), "start 10.0.1.0 and end ::1 are of different address families (IPv4-mapped IPv6 counts as IPv4)");
+    assert_eq!(
+        err("10.0.1.0", "::1", "{}"),
+        "start 10.0.1.0 and end ::1 are of different address families (IPv4-mapped IPv6 counts as IPv4)"
+    );
     assert_eq!(err("10.0.1", "10.0.1.9", "{}"), r#"START: unparsable address "10.0.1""#);
     assert_eq!(err("10.0.1.0", "10.0.1.9", "[1]"), "metadata is not a JSON object: [1]");
     assert!(err("10.0.1.0", "10.0.1.9", "{nope").starts_with("metadata is not valid JSON"));
@@ -293,7 +308,12 @@ fn bad_input_names_file_line_reason_and_writes_nothing() {
     assert_eq!(before.len(), 4);
     let cases: &[(&str, &str, Format, &str)] = &[
         ("se.csv", "start,end,c\n1.1.1.1,1.1.1.9,a\n2.2.2.2,2.2.2.1,b\n", Format::Csv, "se.csv:3: start 2.2.2.2 is after end 2.2.2.1"),
-        ("fam.csv", "start,end\n1.1.1.1,::1\n", Format::Csv, "fam.csv:2: start 1.1.1.1 and end ::1 are of different address families (IPv4-mapped IPv6 counts as IPv4)"),
+        (
+            "fam.csv",
+            "start,end\n1.1.1.1,::1\n",
+            Format::Csv,
+            "fam.csv:2: start 1.1.1.1 and end ::1 are of different address families (IPv4-mapped IPv6 counts as IPv4)",
+        ),
         ("bad.csv", "start,end\n1.1.1.1,1.1.1.9\n1.1.1.300,1.1.1.400\n", Format::Csv, "bad.csv:3: unparsable address \"1.1.1.300\""),
         (
             "ov.csv",
@@ -307,12 +327,37 @@ fn bad_input_names_file_line_reason_and_writes_nothing() {
             Format::Jsonl,
             "ov6.jsonl:2: range 2001:db8::ffff-2001:db9:: overlaps range 2001:db8::-2001:db8::ffff:ffff:ffff:ffff on line 1",
         ),
-        ("dup.csv", "network\n7.0.0.0/24\n7.0.0.0/25\n", Format::Csv, "dup.csv:3: duplicate start 7.0.0.0 (line 2 starts a range there too)"),
-        ("obj.jsonl", "{\"network\":\"7.0.0.0/24\"}\n[1,2]\n", Format::Jsonl, "obj.jsonl:2: metadata is not a JSON object (each line must be {\"start\":…,\"end\":…, …metadata})"),
-        ("host.csv", "network,c\n7.0.0.0/24,a\n10.1.2.3/8,b\n", Format::Csv, "host.csv:3: network 10.1.2.3/8 has host bits set (the network is 10.0.0.0/8)"),
+        (
+            "dup.csv",
+            "network\n7.0.0.0/24\n7.0.0.0/25\n",
+            Format::Csv,
+            "dup.csv:3: duplicate start 7.0.0.0 (line 2 starts a range there too)",
+        ),
+        (
+            "obj.jsonl",
+            "{\"network\":\"7.0.0.0/24\"}\n[1,2]\n",
+            Format::Jsonl,
+            "obj.jsonl:2: metadata is not a JSON object (each line must be {\"start\":…,\"end\":…, …metadata})",
+        ),
+        (
+            "host.csv",
+            "network,c\n7.0.0.0/24,a\n10.1.2.3/8,b\n",
+            Format::Csv,
+            "host.csv:3: network 10.1.2.3/8 has host bits set (the network is 10.0.0.0/8)",
+        ),
         ("fields.csv", "start,end,c\n1.1.1.1,1.1.1.9,a,extra\n", Format::Csv, "fields.csv:2: row has 4 fields, the header has 3"),
-        ("hdr.csv", "from,to,c\n1.1.1.1,1.1.1.9,a\n", Format::Csv, "hdr.csv:1: the header needs either start and end columns or a network column (found: from,to,c)"),
-        ("notjson.jsonl", "{\"network\":\"7.0.0.0/24\"\n", Format::Jsonl, "notjson.jsonl:1: not JSON: EOF while parsing an object at line 1 column 23"),
+        (
+            "hdr.csv",
+            "from,to,c\n1.1.1.1,1.1.1.9,a\n",
+            Format::Csv,
+            "hdr.csv:1: the header needs either start and end columns or a network column (found: from,to,c)",
+        ),
+        (
+            "notjson.jsonl",
+            "{\"network\":\"7.0.0.0/24\"\n",
+            Format::Jsonl,
+            "notjson.jsonl:1: not JSON: EOF while parsing an object at line 1 column 23",
+        ),
         ("ip2.csv", "\"1\",\"x\",\"US\",\"U\"\n", Format::Ip2location, "ip2.csv:1: unparsable address number \"x\""),
     ];
     for (name, text, format, expected) in cases {

@@ -377,13 +377,13 @@ mod tests {
         let q = parse(&ecs_query(&[0, 1, 0, 0]), &mut name).unwrap();
         assert_eq!(q.edns.unwrap().client_subnet.unwrap().source_prefix, 0);
         for bad in [
-            &[0, 3, 24, 0, 192, 0, 2][..],     // unknown family
-            &[0, 1, 33, 0, 192, 0, 2, 1, 0],   // prefix longer than IPv4
-            &[0, 2, 129, 0],                   // prefix longer than IPv6
-            &[0, 1, 24, 0, 192, 0, 2, 1],      // more address bytes than the prefix
-            &[0, 1, 24, 0, 192, 0],            // fewer
-            &[0, 1, 23, 0, 192, 0, 3],         // a bit set beyond the prefix
-            &[0, 1],                           // truncated
+            &[0, 3, 24, 0, 192, 0, 2][..],   // unknown family
+            &[0, 1, 33, 0, 192, 0, 2, 1, 0], // prefix longer than IPv4
+            &[0, 2, 129, 0],                 // prefix longer than IPv6
+            &[0, 1, 24, 0, 192, 0, 2, 1],    // more address bytes than the prefix
+            &[0, 1, 24, 0, 192, 0],          // fewer
+            &[0, 1, 23, 0, 192, 0, 3],       // a bit set beyond the prefix
+            &[0, 1],                         // truncated
         ] {
             assert!(matches!(parse(&ecs_query(bad), &mut name), Err(Reject::FormErr { .. })), "{bad:?}");
         }

@@ -119,11 +119,7 @@ pub fn check_range(start: IpAddr, end: IpAddr) -> Result<(IpAddr, IpAddr), Strin
     let ordered = match (s, e) {
         (IpAddr::V4(a), IpAddr::V4(b)) => a <= b,
         (IpAddr::V6(a), IpAddr::V6(b)) => a <= b,
-        _ => {
-            return Err(format!(
-                "start {start} and end {end} are of different address families (IPv4-mapped IPv6 counts as IPv4)"
-            ))
-        }
+        _ => return Err(format!("start {start} and end {end} are of different address families (IPv4-mapped IPv6 counts as IPv4)")),
     };
     if !ordered {
         return Err(format!("start {start} is after end {end}"));
@@ -175,7 +171,11 @@ pub fn encode_cell(cell: &str, out: &mut Vec<u8>) {
     // Fast path for the common case (ASNs, ids): a plain integer of at most 18 digits without a
     // leading zero is already in canonical JSON form and fits 64 bits.
     let digits = cell.strip_prefix('-').unwrap_or(cell).as_bytes();
-    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) && (digits[0] != b'0' || (digits.len() == 1 && digits.len() == cell.len())) {
+    if !digits.is_empty()
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || (digits.len() == 1 && digits.len() == cell.len()))
+    {
         out.extend_from_slice(cell.as_bytes());
         return;
     }
@@ -258,9 +258,7 @@ pub fn detect(path: &Path, has_locations: bool) -> Result<Format> {
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut first = String::new();
-    BufReader::new(file.take(1 << 16))
-        .read_line(&mut first)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    BufReader::new(file.take(1 << 16)).read_line(&mut first).with_context(|| format!("cannot read {}", path.display()))?;
     let line = first.trim_start_matches('\u{feff}').trim();
     if line.starts_with('{') {
         return Ok(Format::Jsonl);
@@ -329,7 +327,8 @@ fn read_locations(path: &Path) -> Result<Locations> {
     let mut record = csv::StringRecord::new();
     while reader.read_record(&mut record).map_err(|e| csv_error(&name, e))? {
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let id: u64 = record[id_col].trim().parse().map_err(|_| anyhow!("{name}:{line}: geoname_id {:?} is not a number", &record[id_col]))?;
+        let id: u64 =
+            record[id_col].trim().parse().map_err(|_| anyhow!("{name}:{line}: geoname_id {:?} is not a number", &record[id_col]))?;
         rows.insert(id, keep.iter().map(|&i| Box::<str>::from(&record[i])).collect());
     }
     Ok(Locations { name, columns, rows })
@@ -374,12 +373,8 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
         }
     }
     let range_cols = ["start", "end", "network"];
-    let mut members: Vec<(String, Source)> = cols
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !range_cols.contains(&c.as_str()))
-        .map(|(i, c)| (c.clone(), Source::Row(i)))
-        .collect();
+    let mut members: Vec<(String, Source)> =
+        cols.iter().enumerate().filter(|(_, c)| !range_cols.contains(&c.as_str())).map(|(i, c)| (c.clone(), Source::Row(i))).collect();
     let locations = maxmind.flatten();
     let (geoname_col, registered_col) = (find("geoname_id"), find("registered_country_geoname_id"));
     if let Some(locs) = &locations {
@@ -417,11 +412,7 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
         let location = match &locations {
             None => None,
             Some(locs) => {
-                let id_cell = [geoname_col, registered_col]
-                    .into_iter()
-                    .flatten()
-                    .map(|c| record[c].trim())
-                    .find(|c| !c.is_empty());
+                let id_cell = [geoname_col, registered_col].into_iter().flatten().map(|c| record[c].trim()).find(|c| !c.is_empty());
                 match id_cell {
                     None => None,
                     Some(id) => {
@@ -505,9 +496,9 @@ fn reader_read_line<R: Read>(reader: &mut BufReader<R>, buf: &mut String) -> std
 /// addresses. Others get `field3`, `field4`, … (1-based column numbers).
 fn ip2location_keys(n: usize) -> Vec<String> {
     let names: &[&str] = match n {
-        2 => &["country_code", "country_name"],                                                     // DB1
-        3 => &["cidr", "asn", "as"],                                                                // ASN
-        4 => &["country_code", "country_name", "region_name", "city_name"],                         // DB3
+        2 => &["country_code", "country_name"],                                                      // DB1
+        3 => &["cidr", "asn", "as"],                                                                 // ASN
+        4 => &["country_code", "country_name", "region_name", "city_name"],                          // DB3
         6 => &["country_code", "country_name", "region_name", "city_name", "latitude", "longitude"], // DB5
         7 => &["country_code", "country_name", "region_name", "city_name", "latitude", "longitude", "zip_code"], // DB9
         8 => &["country_code", "country_name", "region_name", "city_name", "latitude", "longitude", "zip_code", "time_zone"], // DB11

@@ -129,10 +129,7 @@ fn check_pair<A: std::fmt::Display>(name: &str, same_start: bool, overlap: bool,
         bail!("{name}:{}: duplicate start {} (line {} starts a range there too)", second.0, second.1, first.0);
     }
     if overlap {
-        bail!(
-            "{name}:{}: range {}-{} overlaps range {}-{} on line {}",
-            second.0, second.1, second.2, first.1, first.2, first.0
-        );
+        bail!("{name}:{}: range {}-{} overlaps range {}-{} on line {}", second.0, second.1, second.2, first.1, first.2, first.0);
     }
     Ok(())
 }

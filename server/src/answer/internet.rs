@@ -79,6 +79,9 @@ pub struct ResolveScratch {
     /// Name read from an RDATA for an additional-section lookup.
     target: QueryName,
     synth: Vec<u8>,
+    /// Name key of the apex of the zone answering the question. Depth tells zones apart only
+    /// among ancestors of one name, so chain targets and additional names compare apexes.
+    apex: Vec<u8>,
     /// (response length, additional count) at the start of the additional section and after
     /// each RRset in it, so the response can be cut back on an RRset boundary.
     marks: Vec<(usize, u16)>,
@@ -99,7 +102,6 @@ pub struct Outcome {
 pub struct Internet<'t> {
     pub txn: &'t RoTxn<'t>,
     pub names: Database<'static, Bytes, Bytes>,
-    pub udp: bool,
 }
 
 impl<'t> Internet<'t> {
@@ -189,7 +191,6 @@ impl<'t> Internet<'t> {
         scratch.additional_targets.clear();
         scratch.marks.clear();
         let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false };
-        let mut first_zone = None;
         for hop in 0..MAX_CHAIN {
             let found = self.find(&scratch.current, qtype)?;
             let zone = match found {
@@ -203,7 +204,11 @@ impl<'t> Internet<'t> {
             };
             // Chains are followed only inside the zone that answered the question, as Knot does:
             // data from another zone would be vouched for by the wrong SOA.
-            if *first_zone.get_or_insert(zone) != zone {
+            let apex = scratch.current.ancestor_key(zone as usize);
+            if hop == 0 {
+                scratch.apex.clear();
+                scratch.apex.extend_from_slice(apex);
+            } else if scratch.apex != apex {
                 break;
             }
             let labels = scratch.current.label_count();
@@ -314,18 +319,16 @@ impl<'t> Internet<'t> {
         Some(at)
     }
 
-    /// RFC 8482: over UDP one RRset stands for all; over TCP every RRset of the name.
+    /// RFC 8482: one RRset stands for all, over UDP and TCP alike (as Knot and NSD answer).
     /// Returns false when the name has no data (NODATA).
     fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>) -> bool {
-        let mut answered = false;
-        for rrset in section.rrsets().filter(|r| r.condition().is_empty()) {
-            w.rrset(Section::Answer, owner, &rrset, None);
-            answered = true;
-            if self.udp {
-                break;
+        match section.rrsets().find(|r| r.condition().is_empty()) {
+            Some(rrset) => {
+                w.rrset(Section::Answer, owner, &rrset, None);
+                true
             }
+            None => false,
         }
-        answered
     }
 
     /// The zone's SOA in the authority section, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
@@ -364,7 +367,7 @@ impl<'t> Internet<'t> {
             if crate::query::read_name(w.buf, at, &mut scratch.target).is_none() {
                 continue;
             }
-            if scratch.target.label_count() < zone as usize {
+            if scratch.target.label_count() < zone as usize || scratch.target.ancestor_key(zone as usize) != scratch.apex {
                 continue;
             }
             let Some(node) = self.node(scratch.target.ancestor_key(scratch.target.label_count()))? else { continue };

@@ -18,6 +18,7 @@ const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
 const TYPE_MAILB: u16 = 253;
 const TYPE_MAILA: u16 = 254;
+const CLASS_ANY: u16 = 255;
 /// RFC 1035 §4.2.1: the UDP limit without EDNS.
 const CLASSIC_UDP: usize = 512;
 
@@ -51,9 +52,12 @@ pub fn respond(
         w.finish(&query, RCODE_NOTIMP as u16, false, false, opt);
         return true;
     }
+    let udp = transport == Transport::Udp;
     let refused = match query.qtype {
-        _ if query.qclass != CLASS_IN => Some(RCODE_REFUSED),
-        // Zone transfers are not served yet (and will need --allow-transfer).
+        // QCLASS * (255) asks for any class; IN is the only one we hold.
+        _ if query.qclass != CLASS_IN && query.qclass != CLASS_ANY => Some(RCODE_REFUSED),
+        // Transfers never run over UDP (RFC 5936 §4.2); over TCP they are not served yet.
+        TYPE_AXFR | TYPE_IXFR if udp => Some(RCODE_NOTIMP),
         TYPE_AXFR | TYPE_IXFR => Some(RCODE_REFUSED),
         TYPE_MAILA | TYPE_MAILB => Some(RCODE_NOTIMP),
         query::TYPE_OPT => Some(RCODE_FORMERR),
@@ -64,8 +68,7 @@ pub fn respond(
         return true;
     }
 
-    let udp = transport == Transport::Udp;
-    let internet = Internet { txn, names: store.names, udp };
+    let internet = Internet { txn, names: store.names };
     let question_end = query.question_end;
     match internet.answer(scratch, query.qtype, &mut w) {
         Ok(outcome) => {
