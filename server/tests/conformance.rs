@@ -148,6 +148,26 @@ fn print_outcome(label: &str, out: &Outcome) {
     }
 }
 
+/// Outcomes of the odd packets; returns the lines where `under_test` matched no reference.
+fn compare_odd(under_test: &Server, refs: &[&Server]) -> Vec<String> {
+    let mut bad = Vec::new();
+    println!("=== odd packets ({} vs {})", under_test.name, refs.iter().map(|r| r.name).collect::<Vec<_>>().join("/"));
+    for (label, packet) in odd_packets() {
+        let got = probe_raw_udp(under_test.addr, &packet);
+        let want: Vec<String> = refs.iter().map(|r| probe_raw_udp(r.addr, &packet)).collect();
+        let ok = want.contains(&got);
+        let mut line = format!("  {} {label:40} {}: {got}", if ok { ' ' } else { '!' }, under_test.name);
+        for (r, w) in refs.iter().zip(&want) {
+            line.push_str(&format!(" | {}: {w}", r.name));
+        }
+        println!("{line}");
+        if !ok {
+            bad.push(line);
+        }
+    }
+    bad
+}
+
 fn queries() -> Vec<TestQuery> {
     let queries = load_queries(&conformance_dir().join("queries.txt"));
     assert!(queries.len() >= 50, "queries.txt has only {} queries", queries.len());
@@ -176,7 +196,12 @@ fn conformance() {
     let (_, big_tcp) = ask_normalized(lmdns.addr, &big_query(), Form::Tcp);
     let big_whole = big_tcp.as_ref().is_ok_and(|n| !n.tc && n.answer.len() == 40);
 
+    let odd = compare_odd(&lmdns, &[&knot, &nsd]);
+
     let mut problems = Vec::new();
+    if !odd.is_empty() {
+        problems.push(format!("{} odd packets handled unlike both Knot and NSD", odd.len()));
+    }
     if !out.failures.is_empty() {
         problems.push(format!(
             "{} of {} (query, form) comparisons differ from both Knot and NSD",
@@ -226,12 +251,25 @@ fn references_agree() {
     // The one systematic, well-known difference: NSD puts the zone's NS RRset in the authority
     // section of positive answers, Knot leaves it empty. Count those, show the rest in full.
     let before = out.failures.len();
+    for f in out.failures.iter().filter(|f| only_nsd_authority_ns(f)) {
+        if let (Ok(n), Some(Ok(k))) = (&f.got, f.refs.first()) {
+            // NSD also adds the addresses of its authority NS names: only a Knot record that NSD
+            // lacks is worth a note.
+            if !k.additional.iter().all(|r| n.additional.contains(r)) {
+                out.additional_notes.push(format!(
+                    "{} [{}] additional:\n    nsd: {:?}\n    knot: {:?}\n",
+                    f.query, f.form, n.additional, k.additional
+                ));
+            }
+        }
+    }
     out.failures.retain(|f| !only_nsd_authority_ns(f));
     println!(
         "=== nsd vs knot: {} mismatches differ only by NSD's NS RRset in the authority section",
         before - out.failures.len()
     );
     print_outcome("nsd vs knot", &out);
+    compare_odd(&nsd, &[&knot]);
 
     let unanswered: Vec<&Failure> =
         out.failures.iter().filter(|f| f.report.contains("no response")).collect();

@@ -714,3 +714,91 @@ pub fn render(label: &str, n: &Result<Normalized, String>, refs: &[&Result<Norma
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Malformed and unusual packets
+// ---------------------------------------------------------------------------------------------
+
+/// Raw packets that are malformed or unusual, each with a label. The references differ on some
+/// (NSD answers FORMERR where Knot drops), so the outcome of the server under test must equal
+/// one reference's outcome.
+pub fn odd_packets() -> Vec<(&'static str, Vec<u8>)> {
+    // Header: ID, flags (RD), QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
+    fn header(flags: u16, qd: u16, ar: u16) -> Vec<u8> {
+        let mut h = vec![0xab, 0xcd];
+        h.extend_from_slice(&flags.to_be_bytes());
+        for c in [qd, 0, 0, ar] {
+            h.extend_from_slice(&c.to_be_bytes());
+        }
+        h
+    }
+    let www = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01".to_vec(); // www.example.com A IN
+    let opt = |version: u8| {
+        let mut o = vec![0u8, 0x00, 0x29, 0x04, 0xd0, 0x00, version, 0x00, 0x00, 0x00, 0x00];
+        o[0] = 0;
+        o
+    };
+    let cat = |parts: &[&[u8]]| parts.concat();
+    vec![
+        ("header only, 11 bytes", header(0x0100, 1, 0)[..11].to_vec()),
+        ("QDCOUNT=0", header(0x0100, 0, 0)),
+        ("QDCOUNT=2", cat(&[&header(0x0100, 2, 0), &www, &www])),
+        ("question cut inside the name", cat(&[&header(0x0100, 1, 0), &www[..6]])),
+        ("question without QTYPE/QCLASS", cat(&[&header(0x0100, 1, 0), &www[..17]])),
+        ("label longer than the packet", cat(&[&header(0x0100, 1, 0), b"\x3fabc"])),
+        ("compression pointer loop in the qname", cat(&[&header(0x0100, 1, 0), b"\xc0\x0c\x00\x01\x00\x01"])),
+        ("QR=1 (a response)", cat(&[&header(0x8100, 1, 0), &www])),
+        ("opcode STATUS (2)", cat(&[&header(0x1100, 1, 0), &www])),
+        ("opcode NOTIFY (4)", cat(&[&header(0x2100, 1, 0), &www])),
+        ("opcode 15 (unassigned)", cat(&[&header(0x7900, 1, 0), &www])),
+        ("ARCOUNT=1 but no record", cat(&[&header(0x0100, 1, 1), &www])),
+        ("two OPT records", cat(&[&header(0x0100, 1, 2), &www, &opt(0), &opt(0)])),
+        ("EDNS version 1", cat(&[&header(0x0100, 1, 1), &www, &opt(1)])),
+        ("trailing garbage after the question", cat(&[&header(0x0100, 1, 0), &www, b"\xde\xad\xbe\xef"])),
+        ("qtype AXFR over UDP", cat(&[&header(0x0000, 1, 0), b"\x07example\x03com\x00\x00\xfc\x00\x01"])),
+        ("qtype IXFR over UDP, no SOA", cat(&[&header(0x0000, 1, 0), b"\x07example\x03com\x00\x00\xfb\x00\x01"])),
+        ("qclass ANY", cat(&[&header(0x0000, 1, 0), b"\x03www\x07example\x03com\x00\x00\x01\x00\xff"])),
+        ("qtype 0", cat(&[&header(0x0000, 1, 0), b"\x03www\x07example\x03com\x00\x00\x00\x00\x01"])),
+    ]
+}
+
+/// Send one raw packet over UDP (a single try) and describe the outcome: `no response`, or the
+/// response's rcode, flags and section counts.
+pub fn probe_raw_udp(addr: SocketAddr, packet: &[u8]) -> String {
+    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else { return "local bind failed".into() };
+    if sock.connect(addr).is_err() || sock.set_read_timeout(Some(Duration::from_millis(700))).is_err() {
+        return "local socket setup failed".into();
+    }
+    if sock.send(packet).is_err() {
+        return "send failed".into();
+    }
+    let mut buf = vec![0u8; 65535];
+    let deadline = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < deadline {
+        match sock.recv(&mut buf) {
+            Ok(n) => return describe_raw(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    "no response".into()
+}
+
+fn describe_raw(b: &[u8]) -> String {
+    if b.len() < 12 {
+        return format!("short response ({} bytes)", b.len());
+    }
+    let rcode = match normalize(b) {
+        // hickory names extended rcode 16 BADSIG; with an OPT record it is BADVERS.
+        Ok(n) if n.rcode == "BADSIG" && n.edns => "BADVERS".to_string(),
+        Ok(n) => n.rcode,
+        Err(_) => format!("rcode {} (undecodable)", b[3] & 0x0f),
+    };
+    let count = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    format!(
+        "{rcode} aa={} tc={} an={} ns={}",
+        b[2] & 0x04 != 0,
+        b[2] & 0x02 != 0,
+        count(6),
+        count(8)
+    )
+}
