@@ -44,8 +44,10 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
         for form in Form::ALL {
             out.compared += 1;
             let (ex, got) = ask_normalized(under_test.addr, q, form);
-            let ref_answers: Vec<Result<Normalized, String>> =
-                refs.iter().map(|r| ask_normalized(r.addr, q, form).1).collect();
+            let ref_answers: Vec<Result<Normalized, String>> = refs
+                .iter()
+                .map(|r| ask_normalized(r.addr, q, form).1)
+                .collect();
 
             // Byte-for-byte echo of the question (0x20 included), RD copied, RA never set.
             if let (Some(ex), Ok(n)) = (&ex, &got) {
@@ -59,7 +61,8 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
                     ));
                 }
                 if n.rd != form.rd() {
-                    out.check_failures.push(format!("{q} [{form}]: RD not copied (got {})", n.rd));
+                    out.check_failures
+                        .push(format!("{q} [{form}]: RD not copied (got {})", n.rd));
                 }
                 if n.ra {
                     out.check_failures.push(format!("{q} [{form}]: RA set"));
@@ -74,7 +77,9 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
             }
 
             let matched = match &got {
-                Ok(n) => ref_answers.iter().any(|r| r.as_ref().is_ok_and(|r| r.key() == n.key())),
+                Ok(n) => ref_answers
+                    .iter()
+                    .any(|r| r.as_ref().is_ok_and(|r| r.key() == n.key())),
                 Err(_) => false,
             };
             if matched {
@@ -100,7 +105,13 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
             for (s, r) in refs.iter().zip(&ref_answers) {
                 report.push_str(&render(s.name, r, &[]));
             }
-            out.failures.push(Failure { query: q.clone(), form, report, got, refs: ref_answers });
+            out.failures.push(Failure {
+                query: q.clone(),
+                form,
+                report,
+                got,
+                refs: ref_answers,
+            });
         }
     }
     out
@@ -151,12 +162,23 @@ fn print_outcome(label: &str, out: &Outcome) {
 /// Outcomes of the odd packets; returns the lines where `under_test` matched no reference.
 fn compare_odd(under_test: &Server, refs: &[&Server]) -> Vec<String> {
     let mut bad = Vec::new();
-    println!("=== odd packets ({} vs {})", under_test.name, refs.iter().map(|r| r.name).collect::<Vec<_>>().join("/"));
+    println!(
+        "=== odd packets ({} vs {})",
+        under_test.name,
+        refs.iter().map(|r| r.name).collect::<Vec<_>>().join("/")
+    );
     for (label, packet) in odd_packets() {
         let got = probe_raw_udp(under_test.addr, &packet);
-        let want: Vec<String> = refs.iter().map(|r| probe_raw_udp(r.addr, &packet)).collect();
+        let want: Vec<String> = refs
+            .iter()
+            .map(|r| probe_raw_udp(r.addr, &packet))
+            .collect();
         let ok = want.contains(&got);
-        let mut line = format!("  {} {label:40} {}: {got}", if ok { ' ' } else { '!' }, under_test.name);
+        let mut line = format!(
+            "  {} {label:40} {}: {got}",
+            if ok { ' ' } else { '!' },
+            under_test.name
+        );
         for (r, w) in refs.iter().zip(&want) {
             line.push_str(&format!(" | {}: {w}", r.name));
         }
@@ -170,12 +192,20 @@ fn compare_odd(under_test: &Server, refs: &[&Server]) -> Vec<String> {
 
 fn queries() -> Vec<TestQuery> {
     let queries = load_queries(&conformance_dir().join("queries.txt"));
-    assert!(queries.len() >= 50, "queries.txt has only {} queries", queries.len());
+    assert!(
+        queries.len() >= 50,
+        "queries.txt has only {} queries",
+        queries.len()
+    );
     queries
 }
 
 fn big_query() -> TestQuery {
-    TestQuery { line: 0, name: "big.example.com.".into(), qtype: RecordType::A }
+    TestQuery {
+        line: 0,
+        name: "big.example.com.".into(),
+        qtype: RecordType::A,
+    }
 }
 
 #[test]
@@ -194,13 +224,18 @@ fn conformance() {
     let big_tc = big.as_ref().is_ok_and(|n| n.tc);
     // And over TCP it comes whole.
     let (_, big_tcp) = ask_normalized(lmdns.addr, &big_query(), Form::Tcp);
-    let big_whole = big_tcp.as_ref().is_ok_and(|n| !n.tc && n.answer.len() == 40);
+    let big_whole = big_tcp
+        .as_ref()
+        .is_ok_and(|n| !n.tc && n.answer.len() == 40);
 
     let odd = compare_odd(&lmdns, &[&knot, &nsd]);
 
     let mut problems = Vec::new();
     if !odd.is_empty() {
-        problems.push(format!("{} odd packets handled unlike both Knot and NSD", odd.len()));
+        problems.push(format!(
+            "{} odd packets handled unlike both Knot and NSD",
+            odd.len()
+        ));
     }
     if !out.failures.is_empty() {
         problems.push(format!(
@@ -210,30 +245,46 @@ fn conformance() {
         ));
     }
     if !out.check_failures.is_empty() {
-        problems.push(format!("{} header/question checks failed", out.check_failures.len()));
+        problems.push(format!(
+            "{} header/question checks failed",
+            out.check_failures.len()
+        ));
     }
     if !big_tc {
-        problems.push(format!("big.example.com A over UDP without EDNS: expected TC=1, got {big:?}"));
+        problems.push(format!(
+            "big.example.com A over UDP without EDNS: expected TC=1, got {big:?}"
+        ));
     }
     if !big_whole {
-        problems.push(format!("big.example.com A over TCP: expected 40 A records, got {big_tcp:?}"));
+        problems.push(format!(
+            "big.example.com A over TCP: expected 40 A records, got {big_tcp:?}"
+        ));
     }
     if !problems.is_empty() {
         println!("=== lmdns server log (tail):\n{}", lmdns.log_tail(30));
     }
-    assert!(problems.is_empty(), "conformance failures:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "conformance failures:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 /// Same rcode/flags/answer; NSD's authority is an NS RRset where Knot's is empty.
 fn only_nsd_authority_ns(f: &Failure) -> bool {
-    let (Ok(nsd), Some(Ok(knot))) = (&f.got, f.refs.first()) else { return false };
+    let (Ok(nsd), Some(Ok(knot))) = (&f.got, f.refs.first()) else {
+        return false;
+    };
     nsd.rcode == knot.rcode
         && nsd.aa == knot.aa
         && nsd.tc == knot.tc
         && nsd.answer == knot.answer
         && knot.authority.is_empty()
         && !nsd.authority.is_empty()
-        && nsd.authority.iter().all(|r| r.split(' ').nth(3) == Some("NS"))
+        && nsd
+            .authority
+            .iter()
+            .all(|r| r.split(' ').nth(3) == Some("NS"))
 }
 
 /// Knot vs NSD on the same queries (NSD as the server "under test"): documents where the two
@@ -246,6 +297,11 @@ fn references_agree() {
     let knot = start_knot(&zones);
     let nsd = start_nsd(&zones);
     let queries = queries();
+    let mixed = mix_case("www.example.com.");
+    assert!(
+        mixed != mixed.to_lowercase() && mixed != mixed.to_uppercase(),
+        "0x20 mixing: {mixed}"
+    );
 
     let mut out = compare(&nsd, &[&knot], &queries);
     // The one systematic, well-known difference: NSD puts the zone's NS RRset in the authority
@@ -271,12 +327,26 @@ fn references_agree() {
     print_outcome("nsd vs knot", &out);
     compare_odd(&nsd, &[&knot]);
 
-    let unanswered: Vec<&Failure> =
-        out.failures.iter().filter(|f| f.report.contains("no response")).collect();
+    let unanswered: Vec<&Failure> = out
+        .failures
+        .iter()
+        .filter(|f| f.report.contains("no response"))
+        .collect();
     for server in [&knot, &nsd] {
         let (_, big) = ask_normalized(server.addr, &big_query(), Form::Udp);
-        assert!(big.as_ref().is_ok_and(|n| n.tc), "{}: big RRset over UDP not TC: {big:?}", server.name);
+        assert!(
+            big.as_ref().is_ok_and(|n| n.tc),
+            "{}: big RRset over UDP not TC: {big:?}",
+            server.name
+        );
     }
-    assert!(unanswered.is_empty(), "{} queries went unanswered", unanswered.len());
-    assert!(out.check_failures.is_empty(), "NSD failed header/question checks");
+    assert!(
+        unanswered.is_empty(),
+        "{} queries went unanswered",
+        unanswered.len()
+    );
+    assert!(
+        out.check_failures.is_empty(),
+        "NSD failed header/question checks"
+    );
 }

@@ -81,8 +81,8 @@ impl fmt::Display for TestQuery {
 
 /// Parse a queries file: one `qname qtype` per line; `#` starts a comment; blank lines skipped.
 pub fn load_queries(path: &Path) -> Vec<TestQuery> {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -91,12 +91,24 @@ pub fn load_queries(path: &Path) -> Vec<TestQuery> {
         }
         let mut parts = line.split_whitespace();
         let (Some(name), Some(qtype), None) = (parts.next(), parts.next(), parts.next()) else {
-            panic!("{}:{}: expected `qname qtype`, got {raw:?}", path.display(), i + 1);
+            panic!(
+                "{}:{}: expected `qname qtype`, got {raw:?}",
+                path.display(),
+                i + 1
+            );
         };
         let qtype = RecordType::from_str(&qtype.to_ascii_uppercase())
             .unwrap_or_else(|e| panic!("{}:{}: bad qtype {qtype:?}: {e}", path.display(), i + 1));
-        let name = if name.ends_with('.') { name.to_string() } else { format!("{name}.") };
-        out.push(TestQuery { line: i + 1, name, qtype });
+        let name = if name.ends_with('.') {
+            name.to_string()
+        } else {
+            format!("{name}.")
+        };
+        out.push(TestQuery {
+            line: i + 1,
+            name,
+            qtype,
+        });
     }
     out
 }
@@ -130,7 +142,9 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
 /// A loopback port that is free for both UDP and TCP right now (bounded attempts).
 pub fn free_port() -> u16 {
     for _ in 0..100 {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else { continue };
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = udp.local_addr() else { continue };
         if TcpListener::bind(addr).is_ok() {
             return addr.port();
@@ -171,7 +185,11 @@ impl Server {
     fn wait_ready(&mut self, zones: &[String]) {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         for zone in zones {
-            let q = TestQuery { line: 0, name: format!("{zone}."), qtype: RecordType::SOA };
+            let q = TestQuery {
+                line: 0,
+                name: format!("{zone}."),
+                qtype: RecordType::SOA,
+            };
             loop {
                 if let Some(status) = self.exited() {
                     panic!(
@@ -228,9 +246,20 @@ fn spawn(
 ) -> Server {
     let out = fs::File::create(&log).expect("create log file");
     let err = out.try_clone().expect("clone log file");
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-    let mut server = Server { name, addr, child, log, _dir: dir };
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+    let mut server = Server {
+        name,
+        addr,
+        child,
+        log,
+        _dir: dir,
+    };
     server.wait_ready(zones);
     server
 }
@@ -239,7 +268,10 @@ fn spawn(
 /// zone file of `zones_dir`.
 pub fn start_knot(zones_dir: &Path) -> Server {
     let knotd = require_tool("knotd", "knot");
-    let dir = tempfile::Builder::new().prefix("lmdns-knot-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("lmdns-knot-")
+        .tempdir()
+        .expect("tempdir");
     let port = free_port();
     let zones = zone_names(zones_dir);
     let d = dir.path();
@@ -273,7 +305,9 @@ zone:
         zonesdir = zones_dir.display(),
     );
     for zone in &zones {
-        conf.push_str(&format!("  - domain: \"{zone}.\"\n    file: \"{zone}.zone\"\n"));
+        conf.push_str(&format!(
+            "  - domain: \"{zone}.\"\n    file: \"{zone}.zone\"\n"
+        ));
     }
     let conf_path = d.join("knot.conf");
     fs::write(&conf_path, conf).expect("write knot.conf");
@@ -286,7 +320,10 @@ zone:
 /// Start NSD (4.6 config syntax) with `-d` (foreground) on a free loopback port.
 pub fn start_nsd(zones_dir: &Path) -> Server {
     let nsd = require_tool("nsd", "nsd");
-    let dir = tempfile::Builder::new().prefix("lmdns-nsd-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("lmdns-nsd-")
+        .tempdir()
+        .expect("tempdir");
     let port = free_port();
     let zones = zone_names(zones_dir);
     let d = dir.path();
@@ -317,7 +354,9 @@ remote-control:
         xfrdir = d.display(),
     );
     for zone in &zones {
-        conf.push_str(&format!("zone:\n    name: \"{zone}\"\n    zonefile: \"{zone}.zone\"\n"));
+        conf.push_str(&format!(
+            "zone:\n    name: \"{zone}\"\n    zonefile: \"{zone}.zone\"\n"
+        ));
     }
     let conf_path = d.join("nsd.conf");
     fs::write(&conf_path, conf).expect("write nsd.conf");
@@ -330,7 +369,10 @@ remote-control:
 /// Build an lmdns database from `zones_dir` with the loader (in-process), then start
 /// `lmdns-server` on it on a free loopback port.
 pub fn start_lmdns(zones_dir: &Path) -> Server {
-    let dir = tempfile::Builder::new().prefix("lmdns-server-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("lmdns-server-")
+        .tempdir()
+        .expect("tempdir");
     let zones = zone_names(zones_dir);
     let db = dir.path().join("db");
     fs::create_dir_all(&db).expect("create db dir");
@@ -357,7 +399,14 @@ pub fn start_lmdns(zones_dir: &Path) -> Server {
         .arg("--threads")
         .arg("1");
     let log = dir.path().join("lmdns-server.log");
-    spawn("lmdns", cmd, dir, log, ([127, 0, 0, 1], port).into(), &zones)
+    spawn(
+        "lmdns",
+        cmd,
+        dir,
+        log,
+        ([127, 0, 0, 1], port).into(),
+        &zones,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,7 +467,11 @@ pub fn mix_case(name: &str) -> String {
 
 /// Build the wire form of a query.
 pub fn build_query(q: &TestQuery, form: Form, id: u16) -> Vec<u8> {
-    let name = if form == Form::Case { mix_case(&q.name) } else { q.name.clone() };
+    let name = if form == Form::Case {
+        mix_case(&q.name)
+    } else {
+        q.name.clone()
+    };
     let name = Name::from_ascii(&name).unwrap_or_else(|e| panic!("bad qname {name:?}: {e}"));
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = form.rd();
@@ -492,14 +545,22 @@ pub fn exchange_udp(addr: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {
             match sock.recv(&mut buf) {
                 Ok(n) if n >= 2 && buf[..2] == query[..2] => return Ok(buf[..n].to_vec()),
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     break
                 }
                 Err(e) => return Err(e),
             }
         }
     }
-    Err(io::Error::new(io::ErrorKind::TimedOut, format!("no UDP answer from {addr} after {UDP_TRIES} tries")))
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no UDP answer from {addr} after {UDP_TRIES} tries"),
+    ))
 }
 
 /// Send over TCP with 2-byte length framing and read one framed response.
@@ -598,7 +659,7 @@ fn record_line(r: &Record) -> String {
         r.ttl,
         r.dns_class,
         r.record_type(),
-        rdata_text(r.record_type(), &r.data)
+        rdata_text(&r.data)
     )
 }
 
@@ -607,7 +668,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Presentation of rdata; domain names inside rdata lowercased; TXT rendered byte-exactly.
-fn rdata_text(rtype: RecordType, data: &RData) -> String {
+fn rdata_text(data: &RData) -> String {
     match data {
         RData::TXT(txt) => txt
             .txt_data
@@ -625,12 +686,13 @@ fn rdata_text(rtype: RecordType, data: &RData) -> String {
             }
             format!("\\# {} {}", bytes.len(), hex(bytes))
         }
-        RData::CNAME(_) | RData::NS(_) | RData::PTR(_) | RData::MX(_) | RData::SRV(_)
+        RData::CNAME(_)
+        | RData::NS(_)
+        | RData::PTR(_)
+        | RData::MX(_)
+        | RData::SRV(_)
         | RData::SOA(_) => data.to_string().to_ascii_lowercase(),
-        _ => {
-            let _ = rtype;
-            data.to_string()
-        }
+        _ => data.to_string(),
     }
 }
 
@@ -683,7 +745,11 @@ fn wire_name(bytes: &[u8]) -> Option<String> {
 }
 
 /// Ask and normalize in one go; errors become a pseudo-response so they show in diffs.
-pub fn ask_normalized(addr: SocketAddr, q: &TestQuery, form: Form) -> (Option<Exchange>, Result<Normalized, String>) {
+pub fn ask_normalized(
+    addr: SocketAddr,
+    q: &TestQuery,
+    form: Form,
+) -> (Option<Exchange>, Result<Normalized, String>) {
     match ask(addr, q, form) {
         Ok(ex) => {
             let n = normalize(&ex.bytes);
@@ -695,13 +761,20 @@ pub fn ask_normalized(addr: SocketAddr, q: &TestQuery, form: Form) -> (Option<Ex
 
 /// Render one server's normalized response for a failure report. Lines of `n` that appear in
 /// no reference response are marked with `!`.
-pub fn render(label: &str, n: &Result<Normalized, String>, refs: &[&Result<Normalized, String>]) -> String {
+pub fn render(
+    label: &str,
+    n: &Result<Normalized, String>,
+    refs: &[&Result<Normalized, String>],
+) -> String {
     let mut out = format!("    --- {label}\n");
     match n {
         Err(e) => out.push_str(&format!("      {e}\n")),
         Ok(n) => {
-            let ref_lines: Vec<Vec<String>> =
-                refs.iter().filter_map(|r| r.as_ref().ok()).map(|r| r.lines()).collect();
+            let ref_lines: Vec<Vec<String>> = refs
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .map(|r| r.lines())
+                .collect();
             for line in n.lines() {
                 let mark = if refs.is_empty() || ref_lines.iter().any(|l| l.contains(&line)) {
                     ' '
@@ -733,40 +806,98 @@ pub fn odd_packets() -> Vec<(&'static str, Vec<u8>)> {
         h
     }
     let www = b"\x03www\x07example\x03com\x00\x00\x01\x00\x01".to_vec(); // www.example.com A IN
+                                                                         // OPT: root owner, type 41, payload 1232, extended rcode 0, version, flags 0, RDLEN 0.
     let opt = |version: u8| {
-        let mut o = vec![0u8, 0x00, 0x29, 0x04, 0xd0, 0x00, version, 0x00, 0x00, 0x00, 0x00];
-        o[0] = 0;
-        o
+        vec![
+            0u8, 0x00, 0x29, 0x04, 0xd0, 0x00, version, 0x00, 0x00, 0x00, 0x00,
+        ]
     };
     let cat = |parts: &[&[u8]]| parts.concat();
     vec![
         ("header only, 11 bytes", header(0x0100, 1, 0)[..11].to_vec()),
         ("QDCOUNT=0", header(0x0100, 0, 0)),
         ("QDCOUNT=2", cat(&[&header(0x0100, 2, 0), &www, &www])),
-        ("question cut inside the name", cat(&[&header(0x0100, 1, 0), &www[..6]])),
-        ("question without QTYPE/QCLASS", cat(&[&header(0x0100, 1, 0), &www[..17]])),
-        ("label longer than the packet", cat(&[&header(0x0100, 1, 0), b"\x3fabc"])),
-        ("compression pointer loop in the qname", cat(&[&header(0x0100, 1, 0), b"\xc0\x0c\x00\x01\x00\x01"])),
+        (
+            "question cut inside the name",
+            cat(&[&header(0x0100, 1, 0), &www[..6]]),
+        ),
+        (
+            "question without QTYPE/QCLASS",
+            cat(&[&header(0x0100, 1, 0), &www[..17]]),
+        ),
+        (
+            "label longer than the packet",
+            cat(&[&header(0x0100, 1, 0), b"\x3fabc"]),
+        ),
+        (
+            "compression pointer loop in the qname",
+            cat(&[&header(0x0100, 1, 0), b"\xc0\x0c\x00\x01\x00\x01"]),
+        ),
         ("QR=1 (a response)", cat(&[&header(0x8100, 1, 0), &www])),
         ("opcode STATUS (2)", cat(&[&header(0x1100, 1, 0), &www])),
         ("opcode NOTIFY (4)", cat(&[&header(0x2100, 1, 0), &www])),
-        ("opcode 15 (unassigned)", cat(&[&header(0x7900, 1, 0), &www])),
-        ("ARCOUNT=1 but no record", cat(&[&header(0x0100, 1, 1), &www])),
-        ("two OPT records", cat(&[&header(0x0100, 1, 2), &www, &opt(0), &opt(0)])),
-        ("EDNS version 1", cat(&[&header(0x0100, 1, 1), &www, &opt(1)])),
-        ("trailing garbage after the question", cat(&[&header(0x0100, 1, 0), &www, b"\xde\xad\xbe\xef"])),
-        ("qtype AXFR over UDP", cat(&[&header(0x0000, 1, 0), b"\x07example\x03com\x00\x00\xfc\x00\x01"])),
-        ("qtype IXFR over UDP, no SOA", cat(&[&header(0x0000, 1, 0), b"\x07example\x03com\x00\x00\xfb\x00\x01"])),
-        ("qclass ANY", cat(&[&header(0x0000, 1, 0), b"\x03www\x07example\x03com\x00\x00\x01\x00\xff"])),
-        ("qtype 0", cat(&[&header(0x0000, 1, 0), b"\x03www\x07example\x03com\x00\x00\x00\x00\x01"])),
+        (
+            "opcode 15 (unassigned)",
+            cat(&[&header(0x7900, 1, 0), &www]),
+        ),
+        (
+            "ARCOUNT=1 but no record",
+            cat(&[&header(0x0100, 1, 1), &www]),
+        ),
+        (
+            "two OPT records",
+            cat(&[&header(0x0100, 1, 2), &www, &opt(0), &opt(0)]),
+        ),
+        (
+            "EDNS version 1",
+            cat(&[&header(0x0100, 1, 1), &www, &opt(1)]),
+        ),
+        (
+            "trailing garbage after the question",
+            cat(&[&header(0x0100, 1, 0), &www, b"\xde\xad\xbe\xef"]),
+        ),
+        (
+            "qtype AXFR over UDP",
+            cat(&[
+                &header(0x0000, 1, 0),
+                b"\x07example\x03com\x00\x00\xfc\x00\x01",
+            ]),
+        ),
+        (
+            "qtype IXFR over UDP, no SOA",
+            cat(&[
+                &header(0x0000, 1, 0),
+                b"\x07example\x03com\x00\x00\xfb\x00\x01",
+            ]),
+        ),
+        (
+            "qclass ANY",
+            cat(&[
+                &header(0x0000, 1, 0),
+                b"\x03www\x07example\x03com\x00\x00\x01\x00\xff",
+            ]),
+        ),
+        (
+            "qtype 0",
+            cat(&[
+                &header(0x0000, 1, 0),
+                b"\x03www\x07example\x03com\x00\x00\x00\x00\x01",
+            ]),
+        ),
     ]
 }
 
 /// Send one raw packet over UDP (a single try) and describe the outcome: `no response`, or the
 /// response's rcode, flags and section counts.
 pub fn probe_raw_udp(addr: SocketAddr, packet: &[u8]) -> String {
-    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else { return "local bind failed".into() };
-    if sock.connect(addr).is_err() || sock.set_read_timeout(Some(Duration::from_millis(700))).is_err() {
+    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
+        return "local bind failed".into();
+    };
+    if sock.connect(addr).is_err()
+        || sock
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .is_err()
+    {
         return "local socket setup failed".into();
     }
     if sock.send(packet).is_err() {
