@@ -1,7 +1,8 @@
 //! Owner names as LMDB keys.
 //!
-//! A name key is the name's labels from the root down, each label lower-cased (ASCII) and followed
-//! by a 0x00 separator. Bytes 0x00 and 0x01 inside a label are escaped as 0x01 0x01 and 0x01 0x02,
+//! A name key is a 0x00 byte for the root, then the name's labels from the root down, each label
+//! lower-cased (ASCII) and followed by a 0x00 separator (so `example.com.` is `\0com\0example\0`;
+//! LMDB refuses empty keys, hence the byte for the root). Bytes 0x00 and 0x01 inside a label are escaped as 0x01 0x01 and 0x01 0x02,
 //! so that plain byte order of keys is DNS canonical order (RFC 4034 §6.1) and the separator sorts
 //! below every label byte. Two consequences the whole design leans on:
 //!
@@ -10,14 +11,17 @@
 //! * a zone's names (its subtree) are exactly the keys that start with the apex key, so export,
 //!   AXFR and zone replacement are one prefix scan.
 //!
-//! The root name is the empty key.
+//! The root name is the key `\0`.
 
 /// Longest wire-format name (RFC 1035 §2.3.4).
 pub const MAX_NAME_WIRE: usize = 255;
 /// Longest label.
 pub const MAX_LABEL: usize = 63;
 /// Longest key a name can produce: every byte escaped, plus separators.
-pub const MAX_KEY: usize = 2 * MAX_NAME_WIRE;
+pub const MAX_KEY: usize = 2 * MAX_NAME_WIRE + 1;
+
+/// The key of the root name.
+pub const ROOT_KEY: &[u8] = &[0];
 
 const SEP: u8 = 0x00;
 const ESC: u8 = 0x01;
@@ -72,7 +76,8 @@ pub fn wire_labels(wire: &[u8]) -> Result<Vec<&[u8]>, NameError> {
 /// The key of an uncompressed wire-format name.
 pub fn key_from_wire(wire: &[u8]) -> Result<Vec<u8>, NameError> {
     let labels = wire_labels(wire)?;
-    let mut out = Vec::with_capacity(wire.len() + 1);
+    let mut out = Vec::with_capacity(wire.len() + 2);
+    out.push(SEP);
     for label in labels.iter().rev() {
         push_label(label, &mut out);
     }
@@ -85,6 +90,7 @@ where
     I: DoubleEndedIterator<Item = &'a [u8]>,
 {
     out.clear();
+    out.push(SEP);
     for label in labels.rev() {
         push_label(label, out);
     }
@@ -92,7 +98,8 @@ where
 
 /// Iterates over the labels of a key, root side first (unescaped).
 pub fn key_labels(key: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    key.split(|&b| b == SEP).take(key.iter().filter(|&&b| b == SEP).count()).map(unescape_label)
+    let body = key.get(1..).unwrap_or_default();
+    body.split(|&b| b == SEP).take(label_count(key)).map(unescape_label)
 }
 
 fn unescape_label(escaped: &[u8]) -> Vec<u8> {
@@ -113,23 +120,20 @@ fn unescape_label(escaped: &[u8]) -> Vec<u8> {
 /// Number of labels of the name a key encodes (the root has 0).
 #[inline]
 pub fn label_count(key: &[u8]) -> usize {
-    key.iter().filter(|&&b| b == SEP).count()
+    key.iter().filter(|&&b| b == SEP).count().saturating_sub(1)
 }
 
 /// The key of the ancestor with `labels` labels: a prefix of `key`.
 /// Returns the whole key when it has no more than `labels` labels.
 #[inline]
 pub fn ancestor(key: &[u8], labels: usize) -> &[u8] {
-    if labels == 0 {
-        return &key[..0];
-    }
     let mut seen = 0;
     for (i, &b) in key.iter().enumerate() {
         if b == SEP {
-            seen += 1;
             if seen == labels {
                 return &key[..=i];
             }
+            seen += 1;
         }
     }
     key
@@ -138,14 +142,11 @@ pub fn ancestor(key: &[u8], labels: usize) -> &[u8] {
 /// The key of the parent name, or `None` for the root.
 #[inline]
 pub fn parent(key: &[u8]) -> Option<&[u8]> {
-    if key.is_empty() {
+    if key.len() <= 1 {
         return None;
     }
     let body = &key[..key.len() - 1];
-    Some(match body.iter().rposition(|&b| b == SEP) {
-        Some(i) => &key[..=i],
-        None => &key[..0],
-    })
+    body.iter().rposition(|&b| b == SEP).map(|i| &key[..=i])
 }
 
 /// True if `key` is `ancestor_key` or below it.
@@ -165,7 +166,7 @@ pub fn wildcard_child(key: &[u8]) -> Vec<u8> {
 /// True if the leftmost label of the name is `*`.
 #[inline]
 pub fn is_wildcard(key: &[u8]) -> bool {
-    key.ends_with(b"*\0") && (key.len() == 2 || key[key.len() - 3] == SEP)
+    key.len() >= 3 && key.ends_with(b"*\0") && key[key.len() - 3] == SEP
 }
 
 /// The wire form of the name a key encodes (lower case).
@@ -242,19 +243,19 @@ mod tests {
 
     #[test]
     fn key_reverses_labels_and_lowercases() {
-        assert_eq!(key("www.Example.COM."), b"com\0example\0www\0");
-        assert_eq!(key("."), b"");
+        assert_eq!(key("www.Example.COM."), b"\0com\0example\0www\0");
+        assert_eq!(key("."), ROOT_KEY);
     }
 
     #[test]
     fn ancestors_are_prefixes() {
         let k = key("a.b.example.com.");
         assert_eq!(ancestor(&k, 2), key("example.com.").as_slice());
-        assert_eq!(ancestor(&k, 0), b"");
+        assert_eq!(ancestor(&k, 0), ROOT_KEY);
         assert_eq!(ancestor(&k, 9), k.as_slice());
         assert_eq!(parent(&k), Some(key("b.example.com.").as_slice()));
-        assert_eq!(parent(&key("com.")), Some(&b""[..]));
-        assert_eq!(parent(b""), None);
+        assert_eq!(parent(&key("com.")), Some(ROOT_KEY));
+        assert_eq!(parent(ROOT_KEY), None);
         assert_eq!(label_count(&k), 4);
     }
 
@@ -282,7 +283,7 @@ mod tests {
     fn zero_bytes_escape_and_round_trip() {
         let w = b"\x03a\x00\x01\x03com\x00".to_vec();
         let k = key_from_wire(&w).unwrap();
-        assert_eq!(k, b"com\0a\x01\x01\x01\x02\0");
+        assert_eq!(k, b"\0com\0a\x01\x01\x01\x02\0");
         assert_eq!(label_count(&k), 2);
         assert_eq!(key_to_wire(&k), w);
         assert_eq!(wire_to_text(&w), "a\\000\\001.com.");
@@ -295,7 +296,8 @@ mod tests {
         assert_eq!(w, key("*.example.com."));
         assert!(is_wildcard(&w));
         assert!(!is_wildcard(&key("a*.example.com.")));
-        assert!(is_wildcard(b"*\0"));
+        assert!(is_wildcard(b"\0*\0"));
+        assert!(!is_wildcard(b"*\0"));
     }
 
     #[test]

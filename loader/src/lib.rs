@@ -1,10 +1,13 @@
 //! lmdns-loader as a library: the only writer of an lmdns database.
 //!
 //! * [`zonefile`]: RFC 1035 master files → records, and records → master-file text.
-//! * [`zones`]: every zone change goes through [`zones::ZoneWriter`], inside one LMDB write
-//!   transaction per command.
+//! * [`zones`]: every zone change goes through here, inside one LMDB write transaction per
+//!   command ([`zones::replace_zone`], [`zones::delete_zone`], [`zones::ZoneEdits`]).
 //! * [`ranges`]: IP-range tables.
+//! * [`cli`] and [`commands`]: the `lmdns-loader` command line.
 
+pub mod cli;
+pub mod commands;
 pub mod ranges;
 pub mod zonefile;
 pub mod zones;

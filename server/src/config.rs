@@ -1,1 +1,294 @@
-//! (in progress)
+//! Command-line flags and the TOML config file, merged into one validated [`Config`].
+//!
+//! Every flag except `--config` and `--check-config` has a TOML key of the same name with
+//! underscores. Precedence: flag, then file, then built-in default (for the log level, `RUST_LOG`
+//! sits between the flag and the file, as operators expect the environment to beat a file).
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+/// Largest batch for recvmmsg/sendmmsg: buffers are sized from it once per worker, and beyond 64
+/// the syscall savings are negligible while the latency of the last packet in a batch grows.
+pub const MAX_BATCH_SIZE: usize = 64;
+/// Upper bound on workers: each holds an LMDB reader slot (the environment has 1024), and the
+/// loader and tools need some too.
+pub const MAX_THREADS: usize = 512;
+pub const DEFAULT_PORT: u16 = 5353;
+pub const DEFAULT_MAX_UDP_SIZE: u16 = 1232;
+pub const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// lmdns-server: an authoritative DNS server answering straight from an lmdns LMDB database.
+///
+/// Every flag except --config and --check-config may also be set in the --config TOML file under
+/// the same name with underscores (e.g. `listen = ["127.0.0.1:53"]`, `tcp_idle_timeout = 5`);
+/// flags override the file.
+#[derive(Parser, Debug, Default, Clone)]
+#[command(name = "lmdns-server", version, about, long_about)]
+pub struct Cli {
+    /// Database directory, created and filled by lmdns-loader; opened read-only.
+    #[arg(long, value_name = "DIR")]
+    pub db: Option<PathBuf>,
+
+    /// Address to answer on, UDP and TCP; repeat for several. [default: 127.0.0.1:5353 and
+    /// [::1]:5353; a default address the host lacks is skipped with a warning, a requested one
+    /// that cannot be bound is fatal]. Port 0 picks a free port (the start log line shows it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+
+    /// UDP worker threads, each with its own SO_REUSEPORT socket per address. [default: number
+    /// of available cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// TOML file with settings; flags given on the command line override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Largest UDP response in bytes, whatever larger size a client advertises with EDNS
+    /// (512..=65535). [default: 1232]
+    #[arg(long, value_name = "BYTES")]
+    pub max_udp_size: Option<u16>,
+
+    /// Seconds a TCP connection may sit without progress before the server closes it.
+    /// [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub tcp_idle_timeout: Option<u64>,
+
+    /// Concurrent TCP connections; connections beyond it are accepted and closed at once.
+    /// [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub tcp_max_connections: Option<usize>,
+
+    /// LMDB map size in bytes: must be at least the database size (the loader's --map-size).
+    /// [default: lmdb_schema::DEFAULT_MAP_SIZE, 64 GiB]
+    #[arg(long, value_name = "BYTES")]
+    pub map_size: Option<usize>,
+
+    /// UDP packets received and sent per recvmmsg/sendmmsg call (1..=64). [default: 64]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Validate the flags and config file, print the effective configuration as TOML and exit
+    /// (0 when valid). Does not open the database or bind sockets.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Log filter in tracing/RUST_LOG syntax, e.g. `info` or `lmdns_server=debug`.
+    /// [default: RUST_LOG if set, else the file's log_level, else info]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+/// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
+/// typo never silently falls back to a default.
+#[derive(Deserialize, Serialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_udp_size: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_idle_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_max_connections: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        // toml's error for deny_unknown_fields names the key ("unknown field `x`") and its line.
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The effective, validated settings the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub db: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    /// True when `listen` came from a flag or the file: then every address must bind. The
+    /// defaults tolerate a host without IPv6 loopback.
+    pub listen_explicit: bool,
+    pub threads: usize,
+    pub max_udp_size: u16,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_connections: usize,
+    pub map_size: usize,
+    pub batch_size: usize,
+    pub log_level: String,
+}
+
+impl Config {
+    /// Merges flags over the file named by `--config` (if any) over defaults, and validates.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Config> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let env_log = std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty());
+        Config::merge(cli, file, env_log)
+    }
+
+    /// The pure part of [`Config::from_cli`]: `env_log` is RUST_LOG.
+    pub fn merge(cli: &Cli, file: FileConfig, env_log: Option<String>) -> anyhow::Result<Config> {
+        let db = cli.db.clone().or(file.db).context("no database given: pass --db DIR (or set db in the config file)")?;
+        let (listen, listen_explicit) = if !cli.listen.is_empty() {
+            (cli.listen.clone(), true)
+        } else if let Some(listen) = file.listen {
+            ensure!(!listen.is_empty(), "listen in the config file is empty: give at least one ADDR:PORT");
+            (listen, true)
+        } else {
+            (default_listen(), false)
+        };
+        let mut unique = listen.clone();
+        unique.sort();
+        unique.dedup();
+        ensure!(unique.len() == listen.len(), "listen names the same address twice");
+
+        let threads = match cli.threads.or(file.threads) {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS),
+        };
+        ensure!((1..=MAX_THREADS).contains(&threads), "threads must be between 1 and {MAX_THREADS}, got {threads}");
+
+        let max_udp_size = cli.max_udp_size.or(file.max_udp_size).unwrap_or(DEFAULT_MAX_UDP_SIZE);
+        ensure!(max_udp_size >= 512, "max_udp_size must be between 512 and 65535 (RFC 1035 guarantees 512), got {max_udp_size}");
+
+        let idle = cli.tcp_idle_timeout.or(file.tcp_idle_timeout).unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_SECS);
+        ensure!((1..=86_400).contains(&idle), "tcp_idle_timeout must be between 1 and 86400 seconds, got {idle}");
+
+        let tcp_max_connections = cli.tcp_max_connections.or(file.tcp_max_connections).unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS);
+        ensure!(
+            (1..=1_000_000).contains(&tcp_max_connections),
+            "tcp_max_connections must be between 1 and 1000000, got {tcp_max_connections}"
+        );
+
+        let map_size = cli.map_size.or(file.map_size).unwrap_or(lmdb_schema::DEFAULT_MAP_SIZE);
+        ensure!(map_size > 0, "map_size must be positive");
+
+        let batch_size = cli.batch_size.or(file.batch_size).unwrap_or(DEFAULT_BATCH_SIZE);
+        ensure!((1..=MAX_BATCH_SIZE).contains(&batch_size), "batch_size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}");
+
+        let log_level = cli.log_level.clone().or(env_log).or(file.log_level).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            bail!("invalid log level {log_level:?}: {e}");
+        }
+
+        Ok(Config {
+            db,
+            listen,
+            listen_explicit,
+            threads,
+            max_udp_size,
+            tcp_idle_timeout: Duration::from_secs(idle),
+            tcp_max_connections,
+            map_size,
+            batch_size,
+            log_level,
+        })
+    }
+
+    /// The effective configuration as a complete config file (what `--check-config` prints).
+    pub fn to_toml(&self) -> String {
+        let file = FileConfig {
+            db: Some(self.db.clone()),
+            listen: Some(self.listen.clone()),
+            threads: Some(self.threads),
+            max_udp_size: Some(self.max_udp_size),
+            tcp_idle_timeout: Some(self.tcp_idle_timeout.as_secs()),
+            tcp_max_connections: Some(self.tcp_max_connections),
+            map_size: Some(self.map_size),
+            batch_size: Some(self.batch_size),
+            log_level: Some(self.log_level.clone()),
+        };
+        toml::to_string(&file).expect("a flat struct of strings and integers serializes")
+    }
+}
+
+pub fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::new(Ipv4Addr::LOCALHOST.into(), DEFAULT_PORT), SocketAddr::new(Ipv6Addr::LOCALHOST.into(), DEFAULT_PORT)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("lmdns-server").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
+        assert_eq!(c.listen, default_listen());
+        assert!(!c.listen_explicit);
+        assert_eq!((c.max_udp_size, c.batch_size, c.tcp_max_connections), (1232, 64, 1024));
+        assert_eq!(c.tcp_idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.map_size, lmdb_schema::DEFAULT_MAP_SIZE);
+        assert!(c.threads >= 1);
+        assert_eq!(c.log_level, "info");
+    }
+
+    #[test]
+    fn flags_override_file_and_env_sits_between() {
+        let file: FileConfig =
+            toml::from_str("db = \"/f\"\nthreads = 4\nbatch_size = 32\nlisten = [\"127.0.0.1:53\"]\nlog_level = \"warn\"").unwrap();
+        let c = Config::merge(&cli(&["--threads", "3"]), file.clone(), Some("debug".into())).unwrap();
+        assert_eq!((c.threads, c.batch_size), (3, 32));
+        assert_eq!(c.db, PathBuf::from("/f"));
+        assert!(c.listen_explicit);
+        assert_eq!(c.log_level, "debug");
+        let c = Config::merge(&cli(&["--log-level", "error"]), file.clone(), Some("debug".into())).unwrap();
+        assert_eq!(c.log_level, "error");
+        let c = Config::merge(&cli(&[]), file, None).unwrap();
+        assert_eq!(c.log_level, "warn");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = toml::from_str::<FileConfig>("threds = 2").unwrap_err().to_string();
+        assert!(err.contains("threds"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        for args in [
+            &["--batch-size", "65"][..],
+            &["--batch-size", "0"],
+            &["--threads", "0"],
+            &["--max-udp-size", "511"],
+            &["--tcp-idle-timeout", "0"],
+        ] {
+            let mut all = vec!["--db", "/d"];
+            all.extend_from_slice(args);
+            assert!(Config::merge(&cli(&all), FileConfig::default(), None).is_err(), "{args:?}");
+        }
+        assert!(Config::merge(&cli(&[]), FileConfig::default(), None).unwrap_err().to_string().contains("--db"));
+    }
+
+    #[test]
+    fn printed_config_reads_back() {
+        let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2"]), FileConfig::default(), None).unwrap();
+        let back: FileConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(Config::merge(&cli(&[]), back, None).unwrap(), c);
+    }
+}

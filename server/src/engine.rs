@@ -33,7 +33,9 @@ pub struct Client {
 
 /// Per-worker reusable state, so answering allocates nothing after warm-up.
 #[derive(Default)]
-pub struct Scratch {}
+pub struct Scratch {
+    resolve: crate::answer::internet::ResolveScratch,
+}
 
 impl Scratch {
     pub fn new() -> Self {
@@ -68,7 +70,6 @@ impl Engine {
     /// Answers one query into `out` (cleared first). Returns false if the packet must be dropped
     /// without a reply (responses, garbage too short to carry an ID).
     pub fn answer(&self, txn: &RoTxn, scratch: &mut Scratch, query: &[u8], client: &Client, out: &mut Vec<u8>) -> bool {
-        let _ = (txn, scratch, query, client, out);
-        todo!("answer engine")
+        crate::answer::respond(&self.store, &self.config, txn, &mut scratch.resolve, query, client.transport, out)
     }
 }

@@ -1,1 +1,267 @@
-//! (in progress)
+//! Starting and stopping the server: open the database, bind every socket, run the UDP workers
+//! and the TCP event loop until SIGTERM/SIGINT (or a failing thread), then exit cleanly.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use lmdb_schema::{OpenOptions, Store};
+use socket2::Socket;
+
+use crate::config::Config;
+use crate::engine::{AnswerConfig, Engine};
+use crate::{tcp, udp};
+
+/// Set by the SIGTERM/SIGINT handler; an atomic store is all a signal handler may safely do.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+/// When threads must stop: on a signal (`external`), or because another thread ended
+/// (`internal`), so a failing worker brings the whole process down instead of leaving it half up.
+pub struct Stop<'a> {
+    external: &'a AtomicBool,
+    internal: AtomicBool,
+}
+
+impl<'a> Stop<'a> {
+    pub fn new(external: &'a AtomicBool) -> Self {
+        Stop { external, internal: AtomicBool::new(false) }
+    }
+
+    pub fn requested(&self) -> bool {
+        self.internal.load(Ordering::Relaxed) || self.external.load(Ordering::Relaxed)
+    }
+
+    pub fn request(&self) {
+        self.internal.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Requests a stop when dropped, including while unwinding from a panic.
+struct StopOnExit<'s, 'a>(&'s Stop<'a>);
+
+impl Drop for StopOnExit<'_, '_> {
+    fn drop(&mut self) {
+        self.0.request();
+    }
+}
+
+/// Lets an error that could repeat for every packet be logged at most once per interval.
+pub struct RateLimit {
+    last: Option<Instant>,
+}
+
+impl RateLimit {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Self {
+        RateLimit { last: None }
+    }
+
+    pub fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < Self::INTERVAL => false,
+            _ => {
+                self.last = Some(now);
+                true
+            }
+        }
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::Relaxed);
+}
+
+/// Installs the SIGTERM/SIGINT handlers. SA_RESETHAND restores the default action after the first
+/// signal, so a second Ctrl-C kills a server that is slow to stop.
+fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); sigaction is zeroed
+        // plain data with an empty mask.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error()).context("cannot install signal handlers");
+        }
+    }
+    Ok(&SIGNALLED)
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let signalled = install_signal_handlers()?;
+    run_until(config, signalled)
+}
+
+/// Runs the server until `shutdown` becomes true (what [`run`] does with the signal flag; tests or
+/// embedders can pass their own).
+pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
+    let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
+        .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let zones = {
+        let txn = store.read_txn().context("cannot read the database")?;
+        store.zones.len(&txn).context("cannot count the zones")?
+    };
+    let engine = Engine::new(store, AnswerConfig { max_udp_size: config.max_udp_size });
+
+    let bound = bind_all(&config)?;
+    raise_fd_limit(config.tcp_max_connections + bound.fds() + 64);
+    let listen = bound.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+    let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
+
+    let stop = Stop::new(shutdown);
+    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let mut handles = Vec::new();
+        for (i, sockets) in udp_sockets.into_iter().enumerate() {
+            let (engine, stop) = (&engine, &stop);
+            let handle = std::thread::Builder::new()
+                .name(format!("udp-{i}"))
+                .spawn_scoped(scope, move || {
+                    let _guard = StopOnExit(stop);
+                    udp::Worker::new(engine, sockets, config.batch_size).run(stop)
+                })
+                .context("cannot start a UDP worker thread");
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e);
+                }
+            }
+        }
+        let tcp_options = tcp::TcpOptions { idle_timeout: config.tcp_idle_timeout, max_connections: config.tcp_max_connections };
+        let (engine_ref, stop_ref) = (&engine, &stop);
+        let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {
+            let _guard = StopOnExit(stop_ref);
+            tcp::serve(engine_ref, listeners, tcp_options, stop_ref)
+        });
+        match tcp_handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop.request();
+                return Err(e).context("cannot start the TCP thread");
+            }
+        }
+
+        tracing::info!(
+            listen = %listen,
+            workers = config.threads,
+            db = %config.db.display(),
+            zones,
+            "lmdns-server started"
+        );
+
+        let mut first_error = None;
+        for h in handles {
+            let name = h.thread().name().unwrap_or("worker").to_string();
+            let outcome = match h.join() {
+                Ok(r) => r.with_context(|| format!("thread {name} failed")),
+                Err(_) => Err(anyhow::anyhow!("thread {name} panicked")),
+            };
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    });
+    if result.is_ok() {
+        tracing::info!("lmdns-server stopped");
+    }
+    result
+}
+
+/// Every socket the server serves on, bound before any thread starts so that bind errors are
+/// reported up front and the start log line is only written once the ports answer.
+struct Bound {
+    /// The effective addresses (port 0 resolved).
+    addrs: Vec<SocketAddr>,
+    /// Per worker, one UDP socket per address.
+    udp: Vec<Vec<Socket>>,
+    tcp: Vec<TcpListener>,
+}
+
+impl Bound {
+    fn fds(&self) -> usize {
+        self.udp.iter().map(Vec::len).sum::<usize>() + self.tcp.len()
+    }
+}
+
+fn bind_all(config: &Config) -> anyhow::Result<Bound> {
+    let mut bound = Bound { addrs: Vec::new(), udp: (0..config.threads).map(|_| Vec::new()).collect(), tcp: Vec::new() };
+    for &requested in &config.listen {
+        match bind_address(requested, config.threads) {
+            Ok((addr, udp, tcp)) => {
+                bound.addrs.push(addr);
+                for (worker, socket) in bound.udp.iter_mut().zip(udp) {
+                    worker.push(socket);
+                }
+                bound.tcp.push(tcp);
+            }
+            Err(e) if !config.listen_explicit && address_unavailable(&e) => {
+                tracing::warn!("not listening on default address {requested}: {e}");
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot listen on {requested}")),
+        }
+    }
+    if bound.addrs.is_empty() {
+        bail!("none of the listen addresses could be bound");
+    }
+    Ok(bound)
+}
+
+/// Binds one address for UDP (once per worker) and TCP. With port 0 the first socket picks the
+/// port and the others reuse it.
+fn bind_address(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
+    let first = udp::bind_socket(requested)?;
+    let addr = first.local_addr()?.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?;
+    let mut sockets = vec![first];
+    for _ in 1..threads {
+        sockets.push(udp::bind_socket(addr)?);
+    }
+    let listener = tcp::bind_listener(addr)?;
+    Ok((addr, sockets, listener))
+}
+
+/// The host lacks this address or its address family (e.g. IPv6 disabled).
+fn address_unavailable(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT))
+}
+
+/// Raises the soft open-file limit toward the hard one when the TCP cap needs more descriptors;
+/// warns when it cannot, as accepts would then fail before the cap is reached.
+fn raise_fd_limit(needed: usize) {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let needed = needed as libc::rlim_t;
+        if lim.rlim_cur >= needed {
+            return;
+        }
+        let target = needed.min(lim.rlim_max);
+        let new = libc::rlimit { rlim_cur: target, rlim_max: lim.rlim_max };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &new) != 0 || target < needed {
+            tracing::warn!(
+                "open-file limit {} is below the {} descriptors tcp_max_connections may need; raise `ulimit -n` or lower tcp_max_connections",
+                target.max(lim.rlim_cur),
+                needed
+            );
+        }
+    }
+}

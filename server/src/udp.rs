@@ -1,1 +1,355 @@
-//! (in progress)
+//! UDP workers: one thread per core, each with its own SO_REUSEPORT socket per listen address, so
+//! the kernel spreads queries across workers and nothing is shared between them but the engine.
+//!
+//! A worker waits with poll(2) (so it can serve several addresses and notice shutdown), then per
+//! ready socket: one recvmmsg of up to `batch_size` packets, one read transaction, answers, one
+//! sendmmsg. Every buffer is allocated when the worker starts; the hot path does not allocate
+//! unless the engine writes a response longer than any before it (the Vec then keeps its size).
+//!
+//! Replies must leave from the address the query was sent to, also when bound to 0.0.0.0 or [::]:
+//! IP_PKTINFO / IPV6_RECVPKTINFO give each packet's destination, which is handed back as the
+//! source in the reply's control message.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use anyhow::Context;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::engine::{Client, Engine, Scratch, Transport};
+use crate::server::{RateLimit, Stop};
+
+/// Receive buffer per packet. Queries are small (one question of at most 255+4 bytes, an OPT RR
+/// with a few options, maybe a TSIG): 4096 fits any real query with room to spare, where 65535
+/// would cost 4 MiB per socket at batch 64 for nothing. A longer datagram arrives flagged
+/// MSG_TRUNC and is dropped, as a cut-off query cannot be answered correctly.
+pub const RECV_BUF_SIZE: usize = 4096;
+/// Largest UDP payload the kernel will send over IPv4; longer engine output is dropped.
+const MAX_UDP_PAYLOAD: usize = 65_507;
+/// How long a worker sleeps in poll(2) before re-checking the stop flag.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Batches taken from one socket before polling again, so one flooded address cannot starve the
+/// others or delay shutdown indefinitely.
+const MAX_BATCHES_PER_WAKEUP: usize = 16;
+/// Room for one IPv4 or IPv6 pktinfo control message (CMSG_SPACE(20) = 40 on 64-bit).
+const CTRL_LEN: usize = 64;
+
+/// Control-message buffer aligned for `cmsghdr`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct CtrlBuf([u8; CTRL_LEN]);
+
+/// Creates one worker's UDP socket for `addr`. Every worker binds the same address with
+/// SO_REUSEPORT; the kernel then hashes each client's packets to one of them.
+pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        // So [::] and 0.0.0.0 can both be listened on, and v4 clients never appear v4-mapped.
+        socket.set_only_v6(true)?;
+        set_int_opt(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+    } else {
+        set_int_opt(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+    }
+    // Best effort: a bigger queue absorbs bursts between batches; the kernel caps it at rmem_max.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&SockAddr::from(addr))?;
+    // Blocking on purpose: receives use MSG_DONTWAIT after poll, while sendmmsg may then wait
+    // briefly for send-buffer space instead of dropping answers under load.
+    socket.set_nonblocking(false)?;
+    Ok(socket)
+}
+
+fn set_int_opt(socket: &Socket, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: valid fd, pointer to a live c_int and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// All per-batch buffers of one worker, allocated once. The `mmsghdr`s hold raw pointers into the
+/// other boxed slices, whose heap storage never moves; the struct is built and used on the
+/// worker's own thread only (raw pointers make it !Send, which is what we want).
+struct Batch {
+    size: usize,
+    recv_bufs: Box<[u8]>,
+    outs: Vec<Vec<u8>>,
+    addrs: Box<[libc::sockaddr_storage]>,
+    recv_ctrl: Box<[CtrlBuf]>,
+    send_ctrl: Box<[CtrlBuf]>,
+    recv_iov: Box<[libc::iovec]>,
+    send_iov: Box<[libc::iovec]>,
+    recv_hdrs: Box<[libc::mmsghdr]>,
+    send_hdrs: Box<[libc::mmsghdr]>,
+}
+
+impl Batch {
+    fn new(size: usize, out_capacity: usize) -> Batch {
+        // SAFETY (all zeroed() below): plain C structs for which all-zero is a valid value.
+        let mut batch = Batch {
+            size,
+            recv_bufs: vec![0u8; size * RECV_BUF_SIZE].into_boxed_slice(),
+            outs: (0..size).map(|_| Vec::with_capacity(out_capacity)).collect(),
+            addrs: (0..size).map(|_| unsafe { zeroed() }).collect(),
+            recv_ctrl: vec![CtrlBuf([0; CTRL_LEN]); size].into_boxed_slice(),
+            send_ctrl: vec![CtrlBuf([0; CTRL_LEN]); size].into_boxed_slice(),
+            recv_iov: (0..size).map(|_| unsafe { zeroed() }).collect(),
+            send_iov: (0..size).map(|_| unsafe { zeroed() }).collect(),
+            recv_hdrs: (0..size).map(|_| unsafe { zeroed() }).collect(),
+            send_hdrs: (0..size).map(|_| unsafe { zeroed() }).collect(),
+        };
+        for i in 0..size {
+            batch.recv_iov[i] = libc::iovec { iov_base: batch.recv_bufs[i * RECV_BUF_SIZE..].as_mut_ptr().cast(), iov_len: RECV_BUF_SIZE };
+            let hdr = &mut batch.recv_hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_iov = &mut batch.recv_iov[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = batch.recv_ctrl[i].0.as_mut_ptr().cast();
+        }
+        batch
+    }
+
+    /// Resets the in/out lengths the kernel overwrote in the last receive.
+    fn prepare_recv(&mut self) {
+        for h in self.recv_hdrs.iter_mut() {
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_controllen = CTRL_LEN as _;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+    }
+}
+
+/// One UDP worker thread's state.
+pub struct Worker<'e> {
+    engine: &'e Engine,
+    sockets: Vec<Socket>,
+    scratch: Scratch,
+    batch: Batch,
+    pollfds: Vec<libc::pollfd>,
+    txn_errors: RateLimit,
+    io_errors: RateLimit,
+}
+
+impl<'e> Worker<'e> {
+    /// Must be called on the worker's own thread (the buffers hold raw pointers).
+    pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize) -> Worker<'e> {
+        let out_capacity = usize::from(engine.config().max_udp_size).max(512);
+        let pollfds = sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        Worker {
+            engine,
+            sockets,
+            scratch: Scratch::new(),
+            batch: Batch::new(batch_size, out_capacity),
+            pollfds,
+            txn_errors: RateLimit::new(),
+            io_errors: RateLimit::new(),
+        }
+    }
+
+    pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
+        while !stop.requested() {
+            for p in self.pollfds.iter_mut() {
+                p.revents = 0;
+            }
+            // SAFETY: pollfds is a live array of exactly that many entries.
+            let rc = unsafe {
+                libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, POLL_INTERVAL.as_millis() as libc::c_int)
+            };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e).context("poll on UDP sockets failed");
+            }
+            for i in 0..self.sockets.len() {
+                if self.pollfds[i].revents == 0 {
+                    continue;
+                }
+                let fd = self.sockets[i].as_raw_fd();
+                for _ in 0..MAX_BATCHES_PER_WAKEUP {
+                    let received = self.serve_batch(fd)?;
+                    if received < self.batch.size {
+                        break; // the queue is (nearly) drained; poll again
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives, answers and sends one batch on `fd`; returns how many packets were received.
+    fn serve_batch(&mut self, fd: RawFd) -> anyhow::Result<usize> {
+        let batch = &mut self.batch;
+        batch.prepare_recv();
+        // SAFETY: recv_hdrs has batch.size entries whose pointers reference live buffers of the
+        // declared lengths (set up in Batch::new, reset in prepare_recv).
+        let n = unsafe {
+            libc::recvmmsg(fd, batch.recv_hdrs.as_mut_ptr(), batch.size as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                // An ICMP error queued from an earlier send (e.g. port unreachable) surfaces here;
+                // it concerns one past client, not this socket.
+                _ if is_transient(&e) => Ok(0),
+                _ => Err(e).context("recvmmsg failed"),
+            };
+        }
+        let n = n as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+
+        let txn = match self.engine.read_txn() {
+            Ok(txn) => txn,
+            Err(e) => {
+                // Without a transaction nothing can be answered; clients will retry.
+                if self.txn_errors.allow() {
+                    tracing::error!("cannot open a read transaction, dropping a batch of UDP queries: {e}");
+                }
+                return Ok(n);
+            }
+        };
+        let mut replies = 0;
+        for i in 0..n {
+            let hdr = &batch.recv_hdrs[i];
+            if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                continue;
+            }
+            let Some(addr) = sockaddr_to_std(&batch.addrs[i]) else { continue };
+            let len = hdr.msg_len as usize;
+            let query = &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + len];
+            let client = Client { addr, transport: Transport::Udp };
+            let out = &mut batch.outs[i];
+            if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
+                continue;
+            }
+            // SAFETY: the received header's control area is the live recv_ctrl[i] buffer, with the
+            // length the kernel filled in.
+            let ctrl_len = unsafe { reply_control(&batch.recv_hdrs[i].msg_hdr, &mut batch.send_ctrl[i]) };
+            batch.send_iov[replies] = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
+            let send = &mut batch.send_hdrs[replies].msg_hdr;
+            send.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            send.msg_namelen = batch.recv_hdrs[i].msg_hdr.msg_namelen;
+            send.msg_iov = &mut batch.send_iov[replies];
+            send.msg_iovlen = 1;
+            send.msg_control = if ctrl_len == 0 { std::ptr::null_mut() } else { batch.send_ctrl[i].0.as_mut_ptr().cast() };
+            send.msg_controllen = ctrl_len as _;
+            send.msg_flags = 0;
+            replies += 1;
+        }
+        drop(txn);
+
+        let mut sent = 0;
+        // Bounded: every round sends at least one message or skips one.
+        for _ in 0..(2 * replies + 2) {
+            if sent >= replies {
+                break;
+            }
+            // SAFETY: send_hdrs[sent..replies] were filled above with pointers into live buffers.
+            let rc = unsafe { libc::sendmmsg(fd, batch.send_hdrs[sent..].as_mut_ptr(), (replies - sent) as libc::c_uint, 0) };
+            if rc > 0 {
+                sent += rc as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // The first remaining message failed (unreachable client, bad source...): skip it
+            // and send the rest; a lost UDP answer is retried by the client.
+            if !is_transient(&e) && self.io_errors.allow() {
+                tracing::warn!("sendmmsg failed: {e}");
+            }
+            sent += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Errors caused by one peer or a momentary condition rather than by our socket.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EAGAIN | libc::ENOBUFS | libc::EPERM | libc::EMSGSIZE)
+    )
+}
+
+/// Writes into `ctrl` the control message making the reply leave from the query's destination
+/// address, and returns its length (0 if the query carried no pktinfo).
+///
+/// # Safety
+/// `recv` must be a header filled by recvmsg whose control pointer/length are valid.
+unsafe fn reply_control(recv: &libc::msghdr, ctrl: &mut CtrlBuf) -> usize {
+    let mut cmsg = libc::CMSG_FIRSTHDR(recv);
+    while !cmsg.is_null() {
+        let c = &*cmsg;
+        if c.cmsg_level == libc::IPPROTO_IP && c.cmsg_type == libc::IP_PKTINFO {
+            let got: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+            // ipi_spec_dst is the local address the packet was for (for unicast, its destination);
+            // ifindex 0 lets routing pick the interface, as a fixed one could bypass the routes.
+            let info = libc::in_pktinfo { ipi_ifindex: 0, ipi_spec_dst: got.ipi_spec_dst, ipi_addr: libc::in_addr { s_addr: 0 } };
+            return write_cmsg(ctrl, libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
+        }
+        if c.cmsg_level == libc::IPPROTO_IPV6 && c.cmsg_type == libc::IPV6_PKTINFO {
+            let got: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+            // Keep the interface: link-local destinations are only meaningful with it.
+            return write_cmsg(ctrl, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &got);
+        }
+        cmsg = libc::CMSG_NXTHDR(recv, cmsg);
+    }
+    0
+}
+
+/// # Safety
+/// `T` must be the plain C payload type of the (level, kind) control message.
+unsafe fn write_cmsg<T: Copy>(ctrl: &mut CtrlBuf, level: libc::c_int, kind: libc::c_int, data: &T) -> usize {
+    let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
+    debug_assert!(space <= CTRL_LEN);
+    ctrl.0[..space].fill(0);
+    let mut hdr: libc::msghdr = zeroed();
+    hdr.msg_control = ctrl.0.as_mut_ptr().cast();
+    hdr.msg_controllen = space as _;
+    let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+    (*cmsg).cmsg_level = level;
+    (*cmsg).cmsg_type = kind;
+    (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as _;
+    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<T>(), *data);
+    space
+}
+
+/// The client address of a received packet, without allocating.
+pub fn sockaddr_to_std(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large enough for.
+            let sin: &libc::sockaddr_in = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        _ => None,
+    }
+}

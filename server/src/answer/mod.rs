@@ -1,1 +1,112 @@
-//! (in progress)
+//! Query processing, one file per concern (after Knot's `nameserver/`):
+//! [`writer`] builds the response, [`internet`] answers class IN from the name tree. This module
+//! decides which of them a packet gets: errors and refusals first, then the lookup, then the
+//! size limit.
+
+pub mod internet;
+pub mod writer;
+
+use heed::RoTxn;
+use lmdb_schema::Store;
+
+use crate::engine::{AnswerConfig, Transport};
+use crate::query::{self, Query, Reject, CLASS_IN};
+use internet::{Internet, ResolveScratch};
+use writer::{Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
+
+const TYPE_IXFR: u16 = 251;
+const TYPE_AXFR: u16 = 252;
+const TYPE_MAILB: u16 = 253;
+const TYPE_MAILA: u16 = 254;
+/// RFC 1035 §4.2.1: the UDP limit without EDNS.
+const CLASSIC_UDP: usize = 512;
+
+/// Answers `packet` into `out`. Returns false if it gets no reply.
+pub fn respond(
+    store: &Store,
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    scratch: &mut ResolveScratch,
+    packet: &[u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> bool {
+    let query = match query::parse(packet, &mut scratch.current) {
+        Ok(query) => query,
+        Err(Reject::Drop) => return false,
+        Err(Reject::FormErr { question_end }) => {
+            writer::formerr(out, packet, question_end);
+            return true;
+        }
+    };
+    let opt = query.edns.map(|_| config.max_udp_size.max(CLASSIC_UDP as u16));
+    let mut w = Writer::start(out, packet, &query);
+    if let Some(edns) = query.edns {
+        if edns.version > 0 {
+            w.finish(&query, RCODE_BADVERS, false, false, opt);
+            return true;
+        }
+    }
+    if query.opcode() != 0 {
+        w.finish(&query, RCODE_NOTIMP as u16, false, false, opt);
+        return true;
+    }
+    let refused = match query.qtype {
+        _ if query.qclass != CLASS_IN => Some(RCODE_REFUSED),
+        // Zone transfers are not served yet (and will need --allow-transfer).
+        TYPE_AXFR | TYPE_IXFR => Some(RCODE_REFUSED),
+        TYPE_MAILA | TYPE_MAILB => Some(RCODE_NOTIMP),
+        query::TYPE_OPT => Some(RCODE_FORMERR),
+        _ => None,
+    };
+    if let Some(rcode) = refused {
+        w.finish(&query, rcode as u16, false, false, opt);
+        return true;
+    }
+
+    let udp = transport == Transport::Udp;
+    let internet = Internet { txn, names: store.names, udp };
+    let question_end = query.question_end;
+    match internet.answer(scratch, query.qtype, &mut w) {
+        Ok(outcome) => {
+            let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize };
+            let opt_len = if opt.is_some() { writer::OPT_LEN } else { 0 };
+            let tc = fit(&mut w, limit - opt_len, question_end, scratch.additional_marks());
+            w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
+        }
+        Err(internet::LookupFailed) => {
+            w.truncate_to_question(question_end);
+            w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt);
+        }
+    }
+    true
+}
+
+/// The largest UDP response this client may get: its EDNS payload size capped by ours, never
+/// below 512 (RFC 6891 §6.2.3), or 512 without EDNS.
+fn udp_limit(query: &Query, config: &AnswerConfig) -> usize {
+    match query.edns {
+        Some(edns) => (edns.payload as usize).clamp(CLASSIC_UDP, (config.max_udp_size as usize).max(CLASSIC_UDP)),
+        None => CLASSIC_UDP,
+    }
+}
+
+/// Makes the response fit `limit` bytes. Additional records are dropped first, whole RRsets at a
+/// time, without TC (RFC 2181 §9); if answer and authority alone do not fit, only the question is
+/// kept and TC is set, never a partial RRset. Returns TC.
+fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[(usize, u16)]) -> bool {
+    if w.len() <= limit {
+        return false;
+    }
+    // marks[0] is the end of the authority section; each later mark ends an additional RRset.
+    match marks.iter().rev().find(|(len, _)| *len <= limit) {
+        Some(&(len, count)) => {
+            w.rollback_additional(len, count);
+            false
+        }
+        None => {
+            w.truncate_to_question(question_end);
+            true
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The `lmdns-loader` command line. Every command opens the database, does its work in ONE
+//! LMDB write transaction and commits it whole, or fails and commits nothing.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lmdb_schema::{OpenOptions, Store};
+
+use crate::commands;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lmdns-loader",
+    version,
+    about = "The only writer of an lmdns database: zones, records, changesets and IP-range tables.",
+    long_about = "The only writer of an lmdns database. Every command is one LMDB write transaction: \
+                  it commits whole or not at all, and a running lmdns-server answers from it on the \
+                  very next query, with no reload or signal. Two loaders at once take turns on \
+                  LMDB's writer lock."
+)]
+pub struct Cli {
+    /// Database directory (an LMDB environment); created if missing.
+    #[arg(long, value_name = "DIR", env = "LMDNS_DB")]
+    pub db: PathBuf,
+    /// LMDB map size: the most the database may grow to. The file is sparse, so a large value
+    /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
+    #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
+    pub map_size: usize,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Import, delete, list and export whole zones.
+    #[command(subcommand)]
+    Zone(commands::zone::ZoneCommand),
+    /// Add or delete single records; the SOA serial is bumped.
+    #[command(subcommand)]
+    Record(commands::record::RecordCommand),
+    /// Apply a JSON-lines changeset as one transaction.
+    Apply(commands::apply::ApplyArgs),
+    /// Database facts and consistent backups.
+    #[command(subcommand)]
+    Db(commands::db::DbCommand),
+    // RANGES /// IP-range tables: client metadata by address.
+    // RANGES #[command(subcommand)]
+    // RANGES Ranges(crate::ranges::cli::RangesCommand),
+}
+
+/// Parses `64G`, `512M`, `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("not a size: {text:?}"))?;
+    n.checked_shl(shift).filter(|v| v >> shift == n).ok_or_else(|| format!("size too large: {text}"))
+}
+
+/// Opens the database for writing, clearing reader slots left by dead processes first.
+pub fn open_store(cli: &Cli) -> anyhow::Result<Store> {
+    let store = Store::open(&cli.db, &OpenOptions { map_size: cli.map_size, read_only: false })?;
+    let cleared = store.env().clear_stale_readers().context("clearing stale LMDB readers")?;
+    if cleared > 0 {
+        tracing::info!(cleared, "cleared stale LMDB reader slots");
+    }
+    Ok(store)
+}
+
+/// Runs the loader with `args` (without the program name), as `main` does with the process
+/// arguments. Usage errors are returned as errors, not printed and exited.
+pub fn run_args<I, T>(args: I) -> anyhow::Result<ExitCode>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv = std::iter::once(OsString::from("lmdns-loader")).chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(argv)?;
+    run(cli)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = open_store(&cli)?;
+    match cli.command {
+        Command::Zone(command) => commands::zone::run(&store, command),
+        Command::Record(command) => commands::record::run(&store, command),
+        Command::Apply(args) => commands::apply::run(&store, args),
+        Command::Db(command) => commands::db::run(&store, &cli.db, command),
+        // RANGES Command::Ranges(command) => crate::ranges::cli::run(&store, command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn help_explains_every_flag() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

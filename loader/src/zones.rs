@@ -1,1 +1,0 @@
-//! Zone changes (filled in by the zone writer work).

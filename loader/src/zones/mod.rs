@@ -1,0 +1,311 @@
+//! Every zone change goes through here, inside the caller's write transaction: a whole zone
+//! replaced ([`replace_zone`]), deleted ([`delete_zone`]), or edited ([`ZoneEdits`]).
+//!
+//! Edits load the zone's tree, change it, and write back only the names whose bytes changed, so
+//! the flags (cuts, wildcards, empty non-terminals) are always those a fresh import would give.
+//! The per-zone old/new trees are also exactly the diff a future IXFR journal needs.
+
+pub mod build;
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use heed::RwTxn;
+use lmdb_schema::name;
+use lmdb_schema::node::{Node, NodeView, Section};
+use lmdb_schema::zone::{soa_from_rdata, GeoPolicy, ZoneMeta};
+use lmdb_schema::{Store, StoreError};
+
+pub use build::{bump_serial, BuildError, Rr, ZoneTree};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no zone {0} in the database")]
+    NoSuchZone(String),
+    #[error("no zone in the database contains {0}")]
+    NoZoneFor(String),
+    #[error("corrupt database: {0}")]
+    Corrupt(String),
+}
+
+fn lmdb(store: &Store) -> impl Fn(heed::Error) -> ZoneError + '_ {
+    move |e| ZoneError::Store(store.error(e))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Label count of the deepest zone apex strictly above `apex_key`, if any zone is there.
+fn enclosing_zone(store: &Store, txn: &RwTxn, apex_key: &[u8]) -> Result<Option<u8>, ZoneError> {
+    let mut up = name::parent(apex_key);
+    while let Some(key) = up {
+        if store.zones.get(txn, key).map_err(lmdb(store))?.is_some() {
+            return Ok(Some(name::label_count(key) as u8));
+        }
+        up = name::parent(key);
+    }
+    Ok(None)
+}
+
+/// Reads the zone with apex key `apex_key` back into a tree (None if it is not loaded).
+pub fn load_zone(store: &Store, txn: &heed::RoTxn, apex_key: &[u8]) -> Result<Option<(ZoneTree, ZoneMeta)>, ZoneError> {
+    let Some(meta) = store.zones.get(txn, apex_key).map_err(lmdb(store))? else { return Ok(None) };
+    let meta = ZoneMeta::decode(meta).map_err(|e| ZoneError::Corrupt(format!("zone metadata of {}: {e}", name::key_to_text(apex_key))))?;
+    let depth = name::label_count(apex_key) as u8;
+    let mut tree = ZoneTree { apex_key: apex_key.to_vec(), depth, names: BTreeMap::new() };
+    for item in store.names.prefix_iter(txn, apex_key).map_err(lmdb(store))? {
+        let (key, value) = item.map_err(lmdb(store))?;
+        let node = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(format!("{}: {e}", name::key_to_text(key))))?;
+        if let Some(section) = node.section(depth) {
+            tree.names.insert(key.to_vec(), Section::from_view(&section));
+        }
+    }
+    Ok(Some((tree, meta)))
+}
+
+/// Writes `tree` as the whole content of its zone (finished first), replacing any previous
+/// version; keeps the policy of a zone already present unless `policy` is given.
+pub fn replace_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
+    tree.finish()?;
+    let depth = tree.depth;
+    let old_policy = match store.zones.get(txn, &tree.apex_key).map_err(lmdb(store))? {
+        Some(bytes) => ZoneMeta::decode(bytes).ok().and_then(|m| m.policy),
+        None => None,
+    };
+
+    // Merge with what is stored under the apex: other zones' sections stay (a child zone below
+    // us, the parent's glue), ours are replaced. Only names whose bytes change are written.
+    let mut existing: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for item in store.names.prefix_iter(txn, &tree.apex_key).map_err(lmdb(store))? {
+        let (key, value) = item.map_err(lmdb(store))?;
+        existing.push((key.to_vec(), value.to_vec()));
+    }
+    let mut new_sections = std::mem::take(&mut tree.names);
+    let mut buf = Vec::new();
+    // Apexes of deeper zones below ours: names we add under them are answered by them.
+    let mut child_apexes: Vec<(Vec<u8>, u8)> = Vec::new();
+    for (key, old) in &existing {
+        let mut node = Node::decode(old).map_err(|e| ZoneError::Corrupt(format!("{}: {e}", name::key_to_text(key))))?;
+        if let Some(child) = node.sections.iter().find(|s| s.zone > depth && s.flags & lmdb_schema::node::flags::APEX != 0) {
+            child_apexes.push((key.clone(), child.zone));
+        }
+        node.remove_section(depth);
+        if let Some(section) = new_sections.remove(key) {
+            node.sections.push(section);
+        }
+        // A deeper zone's apex above this name keeps it; otherwise this zone is the deepest.
+        node.deepest = node.deepest.max(depth);
+        if node.sections.is_empty() {
+            store.names.delete(txn, key).map_err(lmdb(store))?;
+        } else {
+            node.encode(&mut buf);
+            if buf != *old {
+                store.names.put(txn, key, &buf).map_err(lmdb(store))?;
+            }
+        }
+    }
+    let mut records = 0u64;
+    for (key, section) in new_sections.iter() {
+        records += section.rrsets.iter().map(|r| r.rdatas.len() as u64).sum::<u64>();
+        let deepest = child_apexes.iter().filter(|(apex, _)| key.starts_with(apex)).map(|(_, d)| *d).max().unwrap_or(depth);
+        let mut node = Node { deepest, sections: vec![section.clone()] };
+        node.encode(&mut buf);
+        store.names.put(txn, key, &buf).map_err(lmdb(store))?;
+    }
+    tree.names = new_sections;
+    // Records of names that already existed were moved into their nodes above; count them from
+    // the stored zone instead of tracking both paths.
+    let records = if existing.is_empty() { records } else { count_records(store, txn, &tree.apex_key, depth)? };
+    let soa_rdata = first_soa(store, txn, &tree.apex_key, depth)?;
+    let soa = soa_from_rdata(&soa_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
+    let meta = ZoneMeta { apex: tree.apex_text(), soa, records, last_change: now(), policy: policy.or(old_policy) };
+    store.zones.put(txn, &tree.apex_key, &meta.encode()).map_err(lmdb(store))?;
+    store.bump_change_counter(txn)?;
+    Ok(meta)
+}
+
+fn count_records(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Result<u64, ZoneError> {
+    let mut records = 0;
+    for item in store.names.prefix_iter(txn, apex_key).map_err(lmdb(store))? {
+        let (_, value) = item.map_err(lmdb(store))?;
+        if let Some(section) = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(e.to_string()))?.section(depth) {
+            records += section.rrsets().map(|r| r.rr_count() as u64).sum::<u64>();
+        }
+    }
+    Ok(records)
+}
+
+fn first_soa(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Result<Vec<u8>, ZoneError> {
+    let value = store.names.get(txn, apex_key).map_err(lmdb(store))?.ok_or_else(|| ZoneError::Corrupt("apex node missing".into()))?;
+    let node = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(e.to_string()))?;
+    let soa = node
+        .section(depth)
+        .and_then(|s| s.rrset(6))
+        .and_then(|r| r.rdatas().next())
+        .ok_or_else(|| ZoneError::Corrupt("apex SOA missing".into()))?;
+    Ok(soa.to_vec())
+}
+
+/// Removes a zone: its sections go; names that other zones still hold stay.
+pub fn delete_zone(store: &Store, txn: &mut RwTxn, apex_key: &[u8]) -> Result<(), ZoneError> {
+    if store.zones.get(txn, apex_key).map_err(lmdb(store))?.is_none() {
+        return Err(ZoneError::NoSuchZone(name::key_to_text(apex_key)));
+    }
+    let depth = name::label_count(apex_key) as u8;
+    let enclosing = enclosing_zone(store, txn, apex_key)?;
+    let mut existing: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for item in store.names.prefix_iter(txn, apex_key).map_err(lmdb(store))? {
+        let (key, value) = item.map_err(lmdb(store))?;
+        existing.push((key.to_vec(), value.to_vec()));
+    }
+    let mut buf = Vec::new();
+    for (key, old) in existing {
+        let mut node = Node::decode(&old).map_err(|e| ZoneError::Corrupt(format!("{}: {e}", name::key_to_text(&key))))?;
+        node.remove_section(depth);
+        if node.sections.is_empty() {
+            store.names.delete(txn, &key).map_err(lmdb(store))?;
+            continue;
+        }
+        if node.deepest == depth {
+            // Only the parent's glue is left here: the parent zone answers for it again.
+            node.deepest = enclosing.unwrap_or(0);
+        }
+        node.encode(&mut buf);
+        store.names.put(txn, &key, &buf).map_err(lmdb(store))?;
+    }
+    store.zones.delete(txn, apex_key).map_err(lmdb(store))?;
+    store.bump_change_counter(txn)?;
+    Ok(())
+}
+
+/// The zone that holds `owner`: the longest apex that is an ancestor-or-self.
+pub fn zone_for(store: &Store, txn: &heed::RoTxn, owner_key: &[u8]) -> Result<Option<Vec<u8>>, ZoneError> {
+    let mut key = Some(owner_key);
+    while let Some(k) = key {
+        if store.zones.get(txn, k).map_err(lmdb(store))?.is_some() {
+            return Ok(Some(k.to_vec()));
+        }
+        key = name::parent(k);
+    }
+    Ok(None)
+}
+
+/// Record-level changes to any number of zones, applied together by [`ZoneEdits::commit`] in the
+/// caller's transaction: each touched zone is rebuilt once and its SOA serial bumped once.
+#[derive(Default)]
+pub struct ZoneEdits {
+    zones: BTreeMap<Vec<u8>, EditedZone>,
+}
+
+struct EditedZone {
+    tree: ZoneTree,
+    policy: Option<GeoPolicy>,
+    soa_touched: bool,
+    changed: bool,
+}
+
+/// What one committed zone looks like after the edits.
+#[derive(Debug)]
+pub struct EditedSummary {
+    pub apex: String,
+    pub serial: u32,
+    pub records: u64,
+}
+
+impl ZoneEdits {
+    fn zone_mut(&mut self, store: &Store, txn: &RwTxn, owner: &[u8]) -> Result<&mut EditedZone, ZoneError> {
+        let owner_key = name::key_from_wire(owner).map_err(|error| BuildError::BadName { owner: name::wire_to_text(owner), error })?;
+        let apex = zone_for(store, txn, &owner_key)?.ok_or_else(|| ZoneError::NoZoneFor(name::wire_to_text(owner)))?;
+        // A zone edited earlier in this batch lives in memory, not yet in the store.
+        let known = self.zones.keys().filter(|k| name::is_at_or_below(&owner_key, k)).max_by_key(|k| k.len()).cloned();
+        let apex = match known {
+            Some(k) if k.len() >= apex.len() => k,
+            _ => apex,
+        };
+        if !self.zones.contains_key(&apex) {
+            let (tree, meta) = load_zone(store, txn, &apex)?.ok_or_else(|| ZoneError::NoSuchZone(name::key_to_text(&apex)))?;
+            self.zones.insert(apex.clone(), EditedZone { tree, policy: meta.policy, soa_touched: false, changed: false });
+        }
+        Ok(self.zones.get_mut(&apex).expect("inserted above"))
+    }
+
+    /// Drops pending edits of a zone (it is being deleted in the same transaction).
+    pub fn forget(&mut self, apex_key: &[u8]) {
+        self.zones.retain(|k, _| !name::is_at_or_below(k, apex_key));
+    }
+
+    /// Adds a record to the zone that holds its owner. Returns false if it was already there.
+    pub fn add(&mut self, store: &Store, txn: &RwTxn, rr: &Rr) -> Result<bool, ZoneError> {
+        let zone = self.zone_mut(store, txn, &rr.owner)?;
+        if rr.rtype == 6 && rr.condition.is_empty() {
+            // One SOA per zone: a new one replaces the old.
+            zone.tree.remove(&rr.owner, 6, None, b"")?;
+            zone.soa_touched = true;
+        }
+        let added = zone.tree.insert(rr)?;
+        // An operator's add states the TTL the RRset should have from now on (as an RFC 2136
+        // update does); a file import instead keeps the first record's TTL.
+        let retimed = zone.tree.set_ttl(&rr.owner, rr.rtype, &rr.condition, rr.ttl)?;
+        zone.changed |= added || retimed;
+        Ok(added || retimed)
+    }
+
+    /// Deletes one record (with `rdata`) or a whole RRset. Returns how many records went.
+    pub fn delete(
+        &mut self,
+        store: &Store,
+        txn: &RwTxn,
+        owner: &[u8],
+        rtype: u16,
+        rdata: Option<&[u8]>,
+        condition: &[u8],
+    ) -> Result<usize, ZoneError> {
+        let zone = self.zone_mut(store, txn, owner)?;
+        let removed = zone.tree.remove(owner, rtype, rdata, condition)?;
+        zone.changed |= removed > 0;
+        zone.soa_touched |= rtype == 6 && removed > 0;
+        Ok(removed)
+    }
+
+    /// Sets a zone's metadata-selection policy.
+    pub fn set_policy(&mut self, store: &Store, txn: &RwTxn, apex: &[u8], policy: GeoPolicy) -> Result<(), ZoneError> {
+        let zone = self.zone_mut(store, txn, apex)?;
+        zone.policy = Some(policy);
+        zone.changed = true;
+        Ok(())
+    }
+
+    /// Writes every changed zone, bumping its serial unless `bump_serial` is false or the edits
+    /// set the SOA themselves.
+    pub fn commit(self, store: &Store, txn: &mut RwTxn, bump: bool) -> Result<Vec<EditedSummary>, ZoneError> {
+        let mut summaries = Vec::new();
+        for (_, mut zone) in self.zones {
+            if !zone.changed {
+                continue;
+            }
+            if bump && !zone.soa_touched {
+                if let Some(soa) = zone.tree.soa_mut() {
+                    bump_serial(soa);
+                }
+            }
+            let meta = replace_zone(store, txn, zone.tree, zone.policy)?;
+            summaries.push(EditedSummary { apex: meta.apex, serial: meta.soa.serial, records: meta.records });
+        }
+        Ok(summaries)
+    }
+}
+
+/// Every zone's metadata, in canonical order of apex names.
+pub fn list_zones(store: &Store, txn: &heed::RoTxn) -> Result<Vec<ZoneMeta>, ZoneError> {
+    let mut zones = Vec::new();
+    for item in store.zones.iter(txn).map_err(lmdb(store))? {
+        let (key, value) = item.map_err(lmdb(store))?;
+        zones.push(ZoneMeta::decode(value).map_err(|e| ZoneError::Corrupt(format!("zone metadata of {}: {e}", name::key_to_text(key))))?);
+    }
+    Ok(zones)
+}

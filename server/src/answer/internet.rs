@@ -1,0 +1,389 @@
+//! Authoritative answers for class IN: RFC 1034 §4.3.2 with RFC 2308 negative answers, RFC 4592
+//! wildcards, RFC 6672 DNAME and RFC 8482 minimal ANY.
+//!
+//! Every lookup is one LMDB get on a name key. An exact hit costs one get; a miss walks up the
+//! question's ancestors (prefixes of its key) to the closest encloser. The per-name flags the
+//! loader computed (cut, below-cut, wildcard child, DNAME) decide the rest without scanning.
+
+use heed::types::Bytes;
+use heed::{Database, RoTxn};
+use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
+
+use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_YXDOMAIN};
+use crate::query::QueryName;
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_NS: u16 = 2;
+pub const TYPE_CNAME: u16 = 5;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_HINFO: u16 = 13;
+pub const TYPE_MX: u16 = 15;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_SRV: u16 = 33;
+pub const TYPE_DNAME: u16 = 39;
+pub const TYPE_DS: u16 = 43;
+pub const TYPE_RRSIG: u16 = 46;
+pub const TYPE_ANY: u16 = 255;
+
+/// CNAME and DNAME hops followed inside a zone before giving up (loops end earlier, at the
+/// first name seen twice).
+const MAX_CHAIN: usize = 12;
+
+/// A database problem while answering: the query gets SERVFAIL.
+#[derive(Debug)]
+pub struct LookupFailed;
+
+impl From<heed::Error> for LookupFailed {
+    fn from(_: heed::Error) -> Self {
+        LookupFailed
+    }
+}
+
+/// What the name tree says about one name.
+enum Found<'t> {
+    /// No zone here contains the name.
+    NotAuth,
+    /// The name exists in `zone` (possibly as an empty non-terminal), or a wildcard covers it.
+    Name {
+        zone: u8,
+        section: SectionView<'t>,
+    },
+    NxDomain {
+        zone: u8,
+    },
+    /// The name is at or below a delegation point with `cut` labels.
+    Referral {
+        zone: u8,
+        cut: u8,
+        section: SectionView<'t>,
+    },
+    /// A DNAME at the ancestor with `owner` labels rewrites the name.
+    Dname {
+        zone: u8,
+        owner: u8,
+        rrset: RrsetView<'t>,
+    },
+}
+
+/// Reusable state of one resolution.
+#[derive(Default)]
+pub struct ResolveScratch {
+    /// The name currently being answered (question, then CNAME/DNAME targets), with label
+    /// offsets into the response buffer.
+    pub current: QueryName,
+    /// Name keys already answered in this response, concatenated (loop detection).
+    visited: Vec<u8>,
+    visited_ends: Vec<usize>,
+    /// Response offsets of names whose A/AAAA belong in the additional section.
+    additional_targets: Vec<u16>,
+    /// Name read from an RDATA for an additional-section lookup.
+    target: QueryName,
+    synth: Vec<u8>,
+    /// (response length, additional count) at the start of the additional section and after
+    /// each RRset in it, so the response can be cut back on an RRset boundary.
+    marks: Vec<(usize, u16)>,
+}
+
+impl ResolveScratch {
+    pub fn additional_marks(&self) -> &[(usize, u16)] {
+        &self.marks
+    }
+}
+
+/// The outcome of answering, for the header.
+pub struct Outcome {
+    pub rcode: u16,
+    pub aa: bool,
+}
+
+pub struct Internet<'t> {
+    pub txn: &'t RoTxn<'t>,
+    pub names: Database<'static, Bytes, Bytes>,
+    pub udp: bool,
+}
+
+impl<'t> Internet<'t> {
+    #[inline]
+    fn node(&self, key: &[u8]) -> Result<Option<NodeView<'t>>, LookupFailed> {
+        match self.names.get(self.txn, key)? {
+            Some(bytes) => Ok(Some(NodeView::parse(bytes).map_err(|_| LookupFailed)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds what answers `name` for `qtype`.
+    fn find(&self, name: &QueryName, qtype: u16) -> Result<Found<'t>, LookupFailed> {
+        let labels = name.label_count();
+        let mut zone = None;
+        if let Some(node) = self.node(name.ancestor_key(labels))? {
+            let z = node.deepest_zone();
+            if qtype == TYPE_DS {
+                // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at the apex of a
+                // child zone served here, answer from the parent zone when it has the cut too.
+                if let Some(child) = node.section(z).filter(|s| s.has(flags::APEX)) {
+                    let parent = node.sections().filter(|s| s.zone() < child.zone() && s.has(flags::CUT)).last();
+                    if let Some(parent) = parent {
+                        return self.classify(name, parent, labels as u8, true);
+                    }
+                }
+            }
+            if let Some(section) = node.section(z) {
+                return self.classify(name, section, labels as u8, true);
+            }
+            zone = Some(z);
+        }
+        // Closest encloser: the deepest ancestor that exists in the zone.
+        for k in (0..labels).rev() {
+            let Some(node) = self.node(name.ancestor_key(k))? else { continue };
+            let z = *zone.get_or_insert(node.deepest_zone());
+            if let Some(section) = node.section(z) {
+                return self.classify(name, section, k as u8, false);
+            }
+            if k <= z as usize {
+                break;
+            }
+        }
+        Ok(Found::NotAuth)
+    }
+
+    /// Decides from the flags of the closest encloser (`labels` labels; `exact` if it is the name).
+    fn classify(&self, name: &QueryName, section: SectionView<'t>, labels: u8, exact: bool) -> Result<Found<'t>, LookupFailed> {
+        let zone = section.zone();
+        if section.has(flags::BELOW_CUT) {
+            let cut = section.cut();
+            let owner = self.node(name.ancestor_key(cut as usize))?.and_then(|n| n.section(zone)).ok_or(LookupFailed)?;
+            if owner.has(flags::CUT) {
+                return Ok(Found::Referral { zone, cut, section: owner });
+            }
+            let rrset = owner.rrset(TYPE_DNAME).ok_or(LookupFailed)?;
+            return Ok(Found::Dname { zone, owner: cut, rrset });
+        }
+        if section.has(flags::CUT) && !section.has(flags::APEX) {
+            // At or below a delegation point. (A DS query at the cut itself is answered by
+            // the parent; the caller tells that case apart.)
+            return Ok(Found::Referral { zone, cut: labels, section });
+        }
+        if exact {
+            return Ok(Found::Name { zone, section });
+        }
+        if section.has(flags::DNAME) {
+            let rrset = section.rrset(TYPE_DNAME).ok_or(LookupFailed)?;
+            return Ok(Found::Dname { zone, owner: labels, rrset });
+        }
+        if section.has(flags::WILDCARD_CHILD) {
+            let mut key = [0u8; lmdb_schema::name::MAX_KEY + 2];
+            let base = name.ancestor_key(labels as usize);
+            key[..base.len()].copy_from_slice(base);
+            key[base.len()..base.len() + 2].copy_from_slice(b"*\0");
+            if let Some(wild) = self.node(&key[..base.len() + 2])?.and_then(|n| n.section(zone)) {
+                return Ok(Found::Name { zone, section: wild });
+            }
+        }
+        Ok(Found::NxDomain { zone })
+    }
+
+    /// Answers the question in `scratch.current` into `w`.
+    pub fn answer(&self, scratch: &mut ResolveScratch, qtype: u16, w: &mut Writer<'_>) -> Result<Outcome, LookupFailed> {
+        scratch.visited.clear();
+        scratch.visited_ends.clear();
+        scratch.additional_targets.clear();
+        scratch.marks.clear();
+        let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false };
+        let mut first_zone = None;
+        for hop in 0..MAX_CHAIN {
+            let found = self.find(&scratch.current, qtype)?;
+            let zone = match found {
+                Found::NotAuth => {
+                    if hop == 0 {
+                        outcome.rcode = RCODE_REFUSED as u16;
+                    }
+                    break;
+                }
+                Found::Name { zone, .. } | Found::NxDomain { zone } | Found::Referral { zone, .. } | Found::Dname { zone, .. } => zone,
+            };
+            // Chains are followed only inside the zone that answered the question, as Knot does:
+            // data from another zone would be vouched for by the wrong SOA.
+            if *first_zone.get_or_insert(zone) != zone {
+                break;
+            }
+            let labels = scratch.current.label_count();
+            let owner = Owner::At(scratch.current.ancestor_offset(labels).unwrap_or(12));
+            let section = match found {
+                Found::NotAuth => unreachable!("handled above"),
+                Found::NxDomain { .. } => {
+                    outcome.aa = true;
+                    outcome.rcode = RCODE_NXDOMAIN as u16;
+                    self.soa(scratch, zone, w)?;
+                    break;
+                }
+                Found::Referral { cut, section, .. } if qtype == TYPE_DS && cut as usize == labels => section,
+                Found::Referral { cut, section, .. } => {
+                    // AA stays set when the referral ends a chain that started with our data.
+                    outcome.aa = hop > 0;
+                    self.referral(scratch, zone, cut, section, w)?;
+                    break;
+                }
+                Found::Dname { owner: dname_labels, rrset, .. } => {
+                    outcome.aa = true;
+                    let dname_owner = Owner::At(scratch.current.ancestor_offset(dname_labels as usize).unwrap_or(12));
+                    let target_at = w.rrset(Section::Answer, dname_owner, &rrset, None);
+                    let Some(cname_target) = self.synthesize_cname(scratch, dname_labels, target_at, rrset.ttl(), owner, w) else {
+                        outcome.rcode = RCODE_YXDOMAIN as u16;
+                        break;
+                    };
+                    if !self.follow(scratch, w, cname_target) {
+                        break;
+                    }
+                    continue;
+                }
+                Found::Name { section, .. } => section,
+            };
+            outcome.aa = true;
+            if qtype != TYPE_CNAME && qtype != TYPE_ANY {
+                if let Some(cname) = section.rrset(TYPE_CNAME) {
+                    let target = w.rrset(Section::Answer, owner, &cname, None);
+                    if !self.follow(scratch, w, target) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let answered = if qtype == TYPE_ANY {
+                self.any(section, owner, w)
+            } else if let Some(rrset) = section.rrset(qtype) {
+                w.rrset_collecting(Section::Answer, owner, &rrset, &mut scratch.additional_targets);
+                true
+            } else {
+                false
+            };
+            if !answered {
+                // NODATA, also at the end of a chain (RFC 2308 §2.2).
+                self.soa(scratch, zone, w)?;
+            }
+            self.additional(scratch, zone, w)?;
+            break;
+        }
+        Ok(outcome)
+    }
+
+    /// Moves `scratch.current` to the name at `target` in the response, unless it was seen.
+    fn follow(&self, scratch: &mut ResolveScratch, w: &Writer<'_>, target: usize) -> bool {
+        let key = &scratch.current.key;
+        scratch.visited.extend_from_slice(key);
+        scratch.visited_ends.push(scratch.visited.len());
+        if crate::query::read_name(w.buf, target, &mut scratch.current).is_none() {
+            return false;
+        }
+        let mut start = 0;
+        for &end in &scratch.visited_ends {
+            if scratch.visited[start..end] == scratch.current.key[..] {
+                return false;
+            }
+            start = end;
+        }
+        true
+    }
+
+    /// Appends the CNAME a DNAME implies (RFC 6672 §2.2): owner = current name, target = its
+    /// labels below the DNAME owner followed by the DNAME target. None if that name is too long.
+    fn synthesize_cname(
+        &self,
+        scratch: &mut ResolveScratch,
+        dname_labels: u8,
+        dname_target_at: usize,
+        ttl: u32,
+        owner: Owner,
+        w: &mut Writer<'_>,
+    ) -> Option<usize> {
+        let current = &scratch.current;
+        let prefix_start = current.ancestor_offset(current.label_count())? as usize;
+        let prefix_end = current.ancestor_offset(dname_labels as usize).map(|o| o as usize).unwrap_or_else(|| {
+            // DNAME at the root: the prefix is the whole name minus its root label.
+            prefix_start + lmdb_schema::zone::wire_name_len(&w.buf[prefix_start..]).unwrap_or(1) - 1
+        });
+        let target_len = lmdb_schema::zone::wire_name_len(&w.buf[dname_target_at..])?;
+        scratch.synth.clear();
+        scratch.synth.extend_from_slice(&w.buf[prefix_start..prefix_end]);
+        scratch.synth.extend_from_slice(&w.buf[dname_target_at..dname_target_at + target_len]);
+        if scratch.synth.len() > lmdb_schema::name::MAX_NAME_WIRE {
+            return None;
+        }
+        let synth = std::mem::take(&mut scratch.synth);
+        let at = w.record(Section::Answer, owner, TYPE_CNAME, ttl, &[&synth]);
+        scratch.synth = synth;
+        Some(at)
+    }
+
+    /// RFC 8482: over UDP one RRset stands for all; over TCP every RRset of the name.
+    /// Returns false when the name has no data (NODATA).
+    fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>) -> bool {
+        let mut answered = false;
+        for rrset in section.rrsets().filter(|r| r.condition().is_empty()) {
+            w.rrset(Section::Answer, owner, &rrset, None);
+            answered = true;
+            if self.udp {
+                break;
+            }
+        }
+        answered
+    }
+
+    /// The zone's SOA in the authority section, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
+    fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+        let current = &scratch.current;
+        let apex = self.node(current.ancestor_key(zone as usize))?.and_then(|n| n.section(zone)).ok_or(LookupFailed)?;
+        let soa = apex.rrset(TYPE_SOA).ok_or(LookupFailed)?;
+        let rdata = soa.rdatas().next().ok_or(LookupFailed)?;
+        let minimum = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().map_err(|_| LookupFailed)?);
+        let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
+        w.rrset(Section::Authority, owner, &soa, Some(soa.ttl().min(minimum)));
+        Ok(())
+    }
+
+    /// A referral: the cut's NS in authority, AA clear, their addresses in additional.
+    fn referral(
+        &self,
+        scratch: &mut ResolveScratch,
+        zone: u8,
+        cut: u8,
+        section: SectionView<'t>,
+        w: &mut Writer<'_>,
+    ) -> Result<(), LookupFailed> {
+        let ns = section.rrset(TYPE_NS).ok_or(LookupFailed)?;
+        let owner = Owner::At(scratch.current.ancestor_offset(cut as usize).ok_or(LookupFailed)?);
+        w.rrset_collecting(Section::Authority, owner, &ns, &mut scratch.additional_targets);
+        self.additional(scratch, zone, w)
+    }
+
+    /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA. Whole RRsets only;
+    /// what does not fit is dropped later without TC (RFC 2181 §9).
+    fn additional(&self, scratch: &mut ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+        scratch.marks.push((w.len(), w.additional));
+        for i in 0..scratch.additional_targets.len() {
+            let at = scratch.additional_targets[i] as usize;
+            if crate::query::read_name(w.buf, at, &mut scratch.target).is_none() {
+                continue;
+            }
+            if scratch.target.label_count() < zone as usize {
+                continue;
+            }
+            let Some(node) = self.node(scratch.target.ancestor_key(scratch.target.label_count()))? else { continue };
+            let Some(section) = node.section(zone) else { continue };
+            for rtype in [TYPE_A, TYPE_AAAA] {
+                if let Some(rrset) = section.rrset(rtype) {
+                    w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
+                    scratch.marks.push((w.len(), w.additional));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Offset of the root label of the current name (for an SOA of the root zone).
+fn root_offset(current: &QueryName, w: &Writer<'_>) -> u16 {
+    match current.ancestor_offset(1) {
+        Some(at) => (at as usize + 1 + w.buf[at as usize] as usize) as u16,
+        None => 12,
+    }
+}

@@ -1,0 +1,198 @@
+//! Building a response in a reused buffer: header, the question copied byte for byte, records
+//! copied from their pre-encoded form with compressed owner names, and the OPT record.
+
+use lmdb_schema::node::RrsetView;
+
+use crate::query::{Query, HEADER_LEN, TYPE_OPT};
+
+pub const RCODE_NOERROR: u8 = 0;
+pub const RCODE_FORMERR: u8 = 1;
+pub const RCODE_SERVFAIL: u8 = 2;
+pub const RCODE_NXDOMAIN: u8 = 3;
+pub const RCODE_NOTIMP: u8 = 4;
+pub const RCODE_REFUSED: u8 = 5;
+pub const RCODE_YXDOMAIN: u8 = 6;
+/// Extended RCODE 16 (RFC 6891): upper 8 bits go in the OPT TTL.
+pub const RCODE_BADVERS: u16 = 16;
+
+const FLAG_QR: u16 = 0x8000;
+const FLAG_AA: u16 = 0x0400;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RD: u16 = 0x0100;
+const FLAG_CD: u16 = 0x0010;
+const OPCODE_MASK: u16 = 0x7800;
+/// Size of the OPT record we append: root owner, type, class, TTL, empty RDATA.
+pub const OPT_LEN: usize = 11;
+/// Largest offset a compression pointer can hold.
+const MAX_POINTER: usize = 0x3FFF;
+
+/// Where an owner name comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner {
+    /// An uncompressed name already in the response at this offset (question or RDATA).
+    At(u16),
+}
+
+/// Section counters and the buffer.
+pub struct Writer<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub answer: u16,
+    pub authority: u16,
+    pub additional: u16,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Answer,
+    Authority,
+    Additional,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a response to `query`: header placeholder plus the question exactly as received
+    /// (so 0x20 mixed case survives).
+    pub fn start(buf: &'a mut Vec<u8>, packet: &[u8], query: &Query) -> Self {
+        buf.clear();
+        buf.extend_from_slice(&packet[..HEADER_LEN]);
+        buf.extend_from_slice(&packet[HEADER_LEN..query.question_end]);
+        Writer { buf, answer: 0, authority: 0, additional: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes an owner name: a pointer when the target is reachable by one, else the name itself.
+    #[inline]
+    fn owner(&mut self, owner: Owner) {
+        let Owner::At(at) = owner;
+        let at = at as usize;
+        if at <= MAX_POINTER {
+            self.buf.extend_from_slice(&(0xC000 | at as u16).to_be_bytes());
+        } else {
+            // Names we point at are written uncompressed, so copying up to the root label is a
+            // complete name.
+            let len = lmdb_schema::zone::wire_name_len(&self.buf[at..]).expect("names in the response are well formed");
+            self.buf.extend_from_within(at..at + len);
+        }
+    }
+
+    fn count(&mut self, section: Section, n: u16) {
+        match section {
+            Section::Answer => self.answer += n,
+            Section::Authority => self.authority += n,
+            Section::Additional => self.additional += n,
+        }
+    }
+
+    /// Appends every record of an RRset under `owner`. With `ttl`, that TTL replaces the stored
+    /// one (negative answers, RFC 2308 §3). Returns the offset of the first record's RDATA.
+    pub fn rrset(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, ttl: Option<u32>) -> usize {
+        let mut first_rdata = 0;
+        for (i, record) in rrset.records().enumerate() {
+            self.owner(owner);
+            let at = self.buf.len();
+            self.buf.extend_from_slice(record);
+            if let Some(ttl) = ttl {
+                self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
+            }
+            if i == 0 {
+                first_rdata = at + 10;
+            }
+        }
+        self.count(section, rrset.rr_count());
+        first_rdata
+    }
+
+    /// Like [`Writer::rrset`], and records the response offset of each name whose A/AAAA belong in
+    /// the additional section (targets of NS, MX and SRV).
+    pub fn rrset_collecting(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, targets: &mut Vec<u16>) {
+        let skip = match rrset.rtype() {
+            2 => 0,  // NS: the name is the RDATA
+            15 => 2, // MX: after the preference
+            33 => 6, // SRV: after priority, weight and port
+            _ => {
+                self.rrset(section, owner, rrset, None);
+                return;
+            }
+        };
+        for record in rrset.records() {
+            self.owner(owner);
+            let at = self.buf.len() + 10 + skip;
+            self.buf.extend_from_slice(record);
+            if at <= MAX_POINTER && record.len() > 10 + skip {
+                targets.push(at as u16);
+            }
+        }
+        self.count(section, rrset.rr_count());
+    }
+
+    /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA offset.
+    pub fn record(&mut self, section: Section, owner: Owner, rtype: u16, ttl: u32, rdata_parts: &[&[u8]]) -> usize {
+        self.owner(owner);
+        let rdlen: usize = rdata_parts.iter().map(|p| p.len()).sum();
+        self.buf.extend_from_slice(&rtype.to_be_bytes());
+        self.buf.extend_from_slice(&1u16.to_be_bytes());
+        self.buf.extend_from_slice(&ttl.to_be_bytes());
+        self.buf.extend_from_slice(&(rdlen as u16).to_be_bytes());
+        let at = self.buf.len();
+        for part in rdata_parts {
+            self.buf.extend_from_slice(part);
+        }
+        self.count(section, 1);
+        at
+    }
+
+    /// Drops everything after the question (for TC=1 and error answers).
+    pub fn truncate_to_question(&mut self, question_end: usize) {
+        self.buf.truncate(question_end);
+        self.answer = 0;
+        self.authority = 0;
+        self.additional = 0;
+    }
+
+    /// Rolls the buffer back to `len` with `additional` records in the additional section.
+    pub fn rollback_additional(&mut self, len: usize, additional: u16) {
+        self.buf.truncate(len);
+        self.additional = additional;
+    }
+
+    /// Writes the header and, if the query had EDNS, the OPT record.
+    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt_payload: Option<u16>) {
+        let mut flags = FLAG_QR | (query.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | (rcode & 0xF);
+        if aa {
+            flags |= FLAG_AA;
+        }
+        if tc {
+            flags |= FLAG_TC;
+        }
+        let mut additional = self.additional;
+        if let Some(payload) = opt_payload {
+            self.buf.push(0);
+            self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            self.buf.extend_from_slice(&payload.to_be_bytes());
+            self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, 0, 0, 0, 0]);
+            additional += 1;
+        }
+        let header = &mut self.buf[..HEADER_LEN];
+        header[2..4].copy_from_slice(&flags.to_be_bytes());
+        header[4..6].copy_from_slice(&1u16.to_be_bytes());
+        header[6..8].copy_from_slice(&self.answer.to_be_bytes());
+        header[8..10].copy_from_slice(&self.authority.to_be_bytes());
+        header[10..12].copy_from_slice(&additional.to_be_bytes());
+    }
+}
+
+/// FORMERR for a query that did not parse: the header, and the question when it was readable.
+pub fn formerr(buf: &mut Vec<u8>, packet: &[u8], question_end: Option<usize>) {
+    buf.clear();
+    buf.extend_from_slice(&packet[..HEADER_LEN]);
+    let flags = u16::from_be_bytes([packet[2], packet[3]]);
+    let flags = FLAG_QR | (flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | RCODE_FORMERR as u16;
+    buf[2..4].copy_from_slice(&flags.to_be_bytes());
+    buf[4..12].fill(0);
+    if let Some(end) = question_end {
+        buf[5] = 1;
+        buf.extend_from_slice(&packet[HEADER_LEN..end]);
+    }
+}
