@@ -44,10 +44,7 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
         for form in Form::ALL {
             out.compared += 1;
             let (ex, got) = ask_normalized(under_test.addr, q, form);
-            let ref_answers: Vec<Result<Normalized, String>> = refs
-                .iter()
-                .map(|r| ask_normalized(r.addr, q, form).1)
-                .collect();
+            let ref_answers: Vec<Result<Normalized, String>> = refs.iter().map(|r| ask_normalized(r.addr, q, form).1).collect();
 
             // Byte-for-byte echo of the question (0x20 included), RD copied, RA never set.
             if let (Some(ex), Ok(n)) = (&ex, &got) {
@@ -61,32 +58,20 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
                     ));
                 }
                 if n.rd != form.rd() {
-                    out.check_failures
-                        .push(format!("{q} [{form}]: RD not copied (got {})", n.rd));
+                    out.check_failures.push(format!("{q} [{form}]: RD not copied (got {})", n.rd));
                 }
                 if n.ra {
                     out.check_failures.push(format!("{q} [{form}]: RA set"));
                 }
                 if n.edns != form.edns() && n.rcode != "Refused" {
-                    out.check_failures.push(format!(
-                        "{q} [{form}]: OPT in response = {}, in query = {}",
-                        n.edns,
-                        form.edns()
-                    ));
+                    out.check_failures.push(format!("{q} [{form}]: OPT in response = {}, in query = {}", n.edns, form.edns()));
                 }
             }
 
-            let matched = match &got {
-                Ok(n) => ref_answers
-                    .iter()
-                    .any(|r| r.as_ref().is_ok_and(|r| r.key() == n.key())),
-                Err(_) => false,
-            };
+            let matched = got.as_ref().is_ok_and(|n| matches_any(n, &ref_answers));
             if matched {
                 let n = got.as_ref().unwrap();
-                let same_additional = ref_answers
-                    .iter()
-                    .any(|r| r.as_ref().is_ok_and(|r| r.additional == n.additional));
+                let same_additional = ref_answers.iter().any(|r| r.as_ref().is_ok_and(|r| r.additional == n.additional));
                 if !same_additional {
                     let mut note = format!("{q} [{form}] additional:\n");
                     note.push_str(&format!("    {}: {:?}\n", under_test.name, n.additional));
@@ -105,13 +90,7 @@ fn compare(under_test: &Server, refs: &[&Server], queries: &[TestQuery]) -> Outc
             for (s, r) in refs.iter().zip(&ref_answers) {
                 report.push_str(&render(s.name, r, &[]));
             }
-            out.failures.push(Failure {
-                query: q.clone(),
-                form,
-                report,
-                got,
-                refs: ref_answers,
-            });
+            out.failures.push(Failure { query: q.clone(), form, report, got, refs: ref_answers });
         }
     }
     out
@@ -162,25 +141,16 @@ fn print_outcome(label: &str, out: &Outcome) {
 /// Outcomes of the odd packets; returns the lines where `under_test` matched no reference.
 fn compare_odd(under_test: &Server, refs: &[&Server]) -> Vec<String> {
     let mut bad = Vec::new();
-    println!(
-        "=== odd packets ({} vs {})",
-        under_test.name,
-        refs.iter().map(|r| r.name).collect::<Vec<_>>().join("/")
-    );
+    println!("=== odd packets ({} vs {})", under_test.name, refs.iter().map(|r| r.name).collect::<Vec<_>>().join("/"));
     for (label, packet) in odd_packets() {
-        let got = probe_raw_udp(under_test.addr, &packet);
-        let want: Vec<String> = refs
-            .iter()
-            .map(|r| probe_raw_udp(r.addr, &packet))
-            .collect();
-        let ok = want.contains(&got);
-        let mut line = format!(
-            "  {} {label:40} {}: {got}",
-            if ok { ' ' } else { '!' },
-            under_test.name
-        );
+        // The server under test's own outcome is the first entry; a reference's outcome and
+        // its acceptable variants are all accepted.
+        let got = probe_raw_udp(under_test.addr, &packet).swap_remove(0);
+        let want: Vec<Vec<String>> = refs.iter().map(|r| probe_raw_udp(r.addr, &packet)).collect();
+        let ok = want.iter().any(|w| w.contains(&got));
+        let mut line = format!("  {} {label:40} {}: {got}", if ok { ' ' } else { '!' }, under_test.name);
         for (r, w) in refs.iter().zip(&want) {
-            line.push_str(&format!(" | {}: {w}", r.name));
+            line.push_str(&format!(" | {}: {}", r.name, w[0]));
         }
         println!("{line}");
         if !ok {
@@ -192,20 +162,12 @@ fn compare_odd(under_test: &Server, refs: &[&Server]) -> Vec<String> {
 
 fn queries() -> Vec<TestQuery> {
     let queries = load_queries(&conformance_dir().join("queries.txt"));
-    assert!(
-        queries.len() >= 50,
-        "queries.txt has only {} queries",
-        queries.len()
-    );
+    assert!(queries.len() >= 50, "queries.txt has only {} queries", queries.len());
     queries
 }
 
 fn big_query() -> TestQuery {
-    TestQuery {
-        line: 0,
-        name: "big.example.com.".into(),
-        qtype: RecordType::A,
-    }
+    TestQuery { line: 0, name: "big.example.com.".into(), qtype: RecordType::A }
 }
 
 #[test]
@@ -224,50 +186,30 @@ fn conformance() {
     let big_tc = big.as_ref().is_ok_and(|n| n.tc);
     // And over TCP it comes whole.
     let (_, big_tcp) = ask_normalized(lmdns.addr, &big_query(), Form::Tcp);
-    let big_whole = big_tcp
-        .as_ref()
-        .is_ok_and(|n| !n.tc && n.answer.len() == 40);
+    let big_whole = big_tcp.as_ref().is_ok_and(|n| !n.tc && n.answer.len() == 40);
 
     let odd = compare_odd(&lmdns, &[&knot, &nsd]);
 
     let mut problems = Vec::new();
     if !odd.is_empty() {
-        problems.push(format!(
-            "{} odd packets handled unlike both Knot and NSD",
-            odd.len()
-        ));
+        problems.push(format!("{} odd packets handled unlike both Knot and NSD", odd.len()));
     }
     if !out.failures.is_empty() {
-        problems.push(format!(
-            "{} of {} (query, form) comparisons differ from both Knot and NSD",
-            out.failures.len(),
-            out.compared
-        ));
+        problems.push(format!("{} of {} (query, form) comparisons differ from both Knot and NSD", out.failures.len(), out.compared));
     }
     if !out.check_failures.is_empty() {
-        problems.push(format!(
-            "{} header/question checks failed",
-            out.check_failures.len()
-        ));
+        problems.push(format!("{} header/question checks failed", out.check_failures.len()));
     }
     if !big_tc {
-        problems.push(format!(
-            "big.example.com A over UDP without EDNS: expected TC=1, got {big:?}"
-        ));
+        problems.push(format!("big.example.com A over UDP without EDNS: expected TC=1, got {big:?}"));
     }
     if !big_whole {
-        problems.push(format!(
-            "big.example.com A over TCP: expected 40 A records, got {big_tcp:?}"
-        ));
+        problems.push(format!("big.example.com A over TCP: expected 40 A records, got {big_tcp:?}"));
     }
     if !problems.is_empty() {
         println!("=== lmdns server log (tail):\n{}", lmdns.log_tail(30));
     }
-    assert!(
-        problems.is_empty(),
-        "conformance failures:\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "conformance failures:\n  {}", problems.join("\n  "));
 }
 
 /// Same rcode/flags/answer; NSD's authority is an NS RRset where Knot's is empty.
@@ -281,10 +223,7 @@ fn only_nsd_authority_ns(f: &Failure) -> bool {
         && nsd.answer == knot.answer
         && knot.authority.is_empty()
         && !nsd.authority.is_empty()
-        && nsd
-            .authority
-            .iter()
-            .all(|r| r.split(' ').nth(3) == Some("NS"))
+        && nsd.authority.iter().all(|r| r.split(' ').nth(3) == Some("NS"))
 }
 
 /// Knot vs NSD on the same queries (NSD as the server "under test"): documents where the two
@@ -298,10 +237,7 @@ fn references_agree() {
     let nsd = start_nsd(&zones);
     let queries = queries();
     let mixed = mix_case("www.example.com.");
-    assert!(
-        mixed != mixed.to_lowercase() && mixed != mixed.to_uppercase(),
-        "0x20 mixing: {mixed}"
-    );
+    assert!(mixed != mixed.to_lowercase() && mixed != mixed.to_uppercase(), "0x20 mixing: {mixed}");
 
     let mut out = compare(&nsd, &[&knot], &queries);
     // The one systematic, well-known difference: NSD puts the zone's NS RRset in the authority
@@ -312,41 +248,21 @@ fn references_agree() {
             // NSD also adds the addresses of its authority NS names: only a Knot record that NSD
             // lacks is worth a note.
             if !k.additional.iter().all(|r| n.additional.contains(r)) {
-                out.additional_notes.push(format!(
-                    "{} [{}] additional:\n    nsd: {:?}\n    knot: {:?}\n",
-                    f.query, f.form, n.additional, k.additional
-                ));
+                out.additional_notes
+                    .push(format!("{} [{}] additional:\n    nsd: {:?}\n    knot: {:?}\n", f.query, f.form, n.additional, k.additional));
             }
         }
     }
     out.failures.retain(|f| !only_nsd_authority_ns(f));
-    println!(
-        "=== nsd vs knot: {} mismatches differ only by NSD's NS RRset in the authority section",
-        before - out.failures.len()
-    );
+    println!("=== nsd vs knot: {} mismatches differ only by NSD's NS RRset in the authority section", before - out.failures.len());
     print_outcome("nsd vs knot", &out);
     compare_odd(&nsd, &[&knot]);
 
-    let unanswered: Vec<&Failure> = out
-        .failures
-        .iter()
-        .filter(|f| f.report.contains("no response"))
-        .collect();
+    let unanswered: Vec<&Failure> = out.failures.iter().filter(|f| f.report.contains("no response")).collect();
     for server in [&knot, &nsd] {
         let (_, big) = ask_normalized(server.addr, &big_query(), Form::Udp);
-        assert!(
-            big.as_ref().is_ok_and(|n| n.tc),
-            "{}: big RRset over UDP not TC: {big:?}",
-            server.name
-        );
+        assert!(big.as_ref().is_ok_and(|n| n.tc), "{}: big RRset over UDP not TC: {big:?}", server.name);
     }
-    assert!(
-        unanswered.is_empty(),
-        "{} queries went unanswered",
-        unanswered.len()
-    );
-    assert!(
-        out.check_failures.is_empty(),
-        "NSD failed header/question checks"
-    );
+    assert!(unanswered.is_empty(), "{} queries went unanswered", unanswered.len());
+    assert!(out.check_failures.is_empty(), "NSD failed header/question checks");
 }
