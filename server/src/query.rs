@@ -263,6 +263,10 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
         }
         pos += 10 + rdlen;
     }
+    // Bytes beyond the counted records are not a DNS message we understand (Knot: FORMERR).
+    if pos != packet.len() {
+        return Err(formerr);
+    }
     Ok(Query { id: be16(packet, 0), flags, qtype, qclass, question_end, edns })
 }
 

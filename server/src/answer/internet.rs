@@ -113,12 +113,13 @@ impl<'t> Internet<'t> {
         }
     }
 
-    /// Finds what answers `name` for `qtype`.
-    fn find(&self, name: &QueryName, qtype: u16) -> Result<Found<'t>, LookupFailed> {
+    /// Finds what answers `name` for `qtype`: in the deepest zone holding it, or in the zone of
+    /// depth `within` (a chain target, resolved inside the zone that answered the question).
+    fn find(&self, name: &QueryName, qtype: u16, within: Option<u8>) -> Result<Found<'t>, LookupFailed> {
         let labels = name.label_count();
-        let mut zone = None;
+        let mut zone = within;
         if let Some(node) = self.node(name.ancestor_key(labels))? {
-            let z = node.deepest_zone();
+            let z = within.unwrap_or(node.deepest_zone());
             if qtype == TYPE_DS {
                 // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at the apex of a
                 // child zone served here, answer from the parent zone when it has the cut too.
@@ -191,8 +192,21 @@ impl<'t> Internet<'t> {
         scratch.additional_targets.clear();
         scratch.marks.clear();
         let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false };
+        let mut zone_depth = 0;
         for hop in 0..MAX_CHAIN {
-            let found = self.find(&scratch.current, qtype)?;
+            // Chains are followed only inside the zone that answered the question, as Knot does:
+            // data from another zone would be vouched for by the wrong SOA. A target below one
+            // of our delegations gets that referral, even when the child zone is served here.
+            let within = if hop == 0 {
+                None
+            } else if scratch.current.label_count() >= zone_depth as usize
+                && scratch.current.ancestor_key(zone_depth as usize) == scratch.apex
+            {
+                Some(zone_depth)
+            } else {
+                break;
+            };
+            let found = self.find(&scratch.current, qtype, within)?;
             let zone = match found {
                 Found::NotAuth => {
                     if hop == 0 {
@@ -202,14 +216,11 @@ impl<'t> Internet<'t> {
                 }
                 Found::Name { zone, .. } | Found::NxDomain { zone } | Found::Referral { zone, .. } | Found::Dname { zone, .. } => zone,
             };
-            // Chains are followed only inside the zone that answered the question, as Knot does:
-            // data from another zone would be vouched for by the wrong SOA.
-            let apex = scratch.current.ancestor_key(zone as usize);
             if hop == 0 {
+                zone_depth = zone;
+                let apex = scratch.current.ancestor_key(zone as usize);
                 scratch.apex.clear();
                 scratch.apex.extend_from_slice(apex);
-            } else if scratch.apex != apex {
-                break;
             }
             let labels = scratch.current.label_count();
             let owner = Owner::At(scratch.current.ancestor_offset(labels).unwrap_or(12));

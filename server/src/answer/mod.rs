@@ -12,13 +12,15 @@ use lmdb_schema::Store;
 use crate::engine::{AnswerConfig, Transport};
 use crate::query::{self, Query, Reject, CLASS_IN};
 use internet::{Internet, ResolveScratch};
-use writer::{Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
+use writer::{Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
 
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
 const TYPE_MAILB: u16 = 253;
 const TYPE_MAILA: u16 = 254;
 const CLASS_ANY: u16 = 255;
+const OPCODE_QUERY: u8 = 0;
+const OPCODE_NOTIFY: u8 = 4;
 /// RFC 1035 §4.2.1: the UDP limit without EDNS.
 const CLASSIC_UDP: usize = 512;
 
@@ -48,16 +50,26 @@ pub fn respond(
             return true;
         }
     }
-    if query.opcode() != 0 {
-        w.finish(&query, RCODE_NOTIMP as u16, false, false, opt);
-        return true;
+    match query.opcode() {
+        OPCODE_QUERY => {}
+        // A primary-only server takes no NOTIFY: NOTAUTH, as Knot answers for zones it does not
+        // serve as a secondary.
+        OPCODE_NOTIFY => {
+            w.finish(&query, RCODE_NOTAUTH as u16, false, false, opt);
+            return true;
+        }
+        _ => {
+            w.finish(&query, RCODE_NOTIMP as u16, false, false, opt);
+            return true;
+        }
     }
     let udp = transport == Transport::Udp;
     let refused = match query.qtype {
         // QCLASS * (255) asks for any class; IN is the only one we hold.
         _ if query.qclass != CLASS_IN && query.qclass != CLASS_ANY => Some(RCODE_REFUSED),
-        // Transfers never run over UDP (RFC 5936 §4.2); over TCP they are not served yet.
-        TYPE_AXFR | TYPE_IXFR if udp => Some(RCODE_NOTIMP),
+        // AXFR never runs over UDP (RFC 5936 §4.2); transfers are not served yet (they will need
+        // --allow-transfer), so every other transfer request is refused.
+        TYPE_AXFR if udp => Some(RCODE_NOTIMP),
         TYPE_AXFR | TYPE_IXFR => Some(RCODE_REFUSED),
         TYPE_MAILA | TYPE_MAILB => Some(RCODE_NOTIMP),
         query::TYPE_OPT => Some(RCODE_FORMERR),

@@ -12,6 +12,7 @@ pub const RCODE_NXDOMAIN: u8 = 3;
 pub const RCODE_NOTIMP: u8 = 4;
 pub const RCODE_REFUSED: u8 = 5;
 pub const RCODE_YXDOMAIN: u8 = 6;
+pub const RCODE_NOTAUTH: u8 = 9;
 /// Extended RCODE 16 (RFC 6891): upper 8 bits go in the OPT TTL.
 pub const RCODE_BADVERS: u16 = 16;
 
