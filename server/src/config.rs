@@ -85,6 +85,35 @@ pub struct Cli {
     /// [default: RUST_LOG if set, else the file's log_level, else info]
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+
+    /// Select geo variants by the EDNS Client Subnet of a query when it carries one (RFC 7871),
+    /// and echo the option with its scope; `--ecs false` ignores ECS and uses the source
+    /// address. Default true.
+    #[arg(long, value_name = "BOOL")]
+    pub ecs: Option<bool>,
+
+    /// A name that answers with the client's own address and range metadata: TXT gives JSON
+    /// (address, ECS subnet, metadata), A/AAAA give the address. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub whoami: Vec<String>,
+
+    /// Range table whose metadata whoami answers carry. Default `geo`.
+    #[arg(long, value_name = "TABLE")]
+    pub whoami_table: Option<String>,
+
+    /// A zone that answers IP lookups over DNS: `4.3.2.1.<zone> TXT` gives the metadata of
+    /// 1.2.3.4 (IPv6: 32 reversed nibbles, as in ip6.arpa); NXDOMAIN when in no range.
+    #[arg(long, value_name = "NAME")]
+    pub lookup_zone: Option<String>,
+
+    /// Range table the lookup zone answers from. Default `geo`.
+    #[arg(long, value_name = "TABLE")]
+    pub lookup_table: Option<String>,
+
+    /// Serve HTTP on ADDR:PORT: `GET /lookup/<ip>[?table=NAME]` returns the range and metadata
+    /// of an address as JSON (404 when in no range, 400 for a bad address).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http: Option<SocketAddr>,
 }
 
 /// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
@@ -110,6 +139,18 @@ pub struct FileConfig {
     pub batch_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whoami: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whoami_table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -135,6 +176,14 @@ pub struct Config {
     pub map_size: usize,
     pub batch_size: usize,
     pub log_level: String,
+    pub ecs: bool,
+    /// whoami names, absolute, lower case.
+    pub whoami: Vec<String>,
+    pub whoami_table: String,
+    /// The IP-lookup zone, absolute, lower case.
+    pub lookup_zone: Option<String>,
+    pub lookup_table: String,
+    pub http: Option<SocketAddr>,
 }
 
 impl Config {
@@ -193,6 +242,17 @@ impl Config {
             bail!("invalid log level {log_level:?}: {e}");
         }
 
+        let ecs = cli.ecs.or(file.ecs).unwrap_or(true);
+        let whoami = if cli.whoami.is_empty() { file.whoami.unwrap_or_default() } else { cli.whoami.clone() };
+        let whoami = whoami.iter().map(|n| absolute_name(n)).collect::<anyhow::Result<Vec<_>>>()?;
+        let whoami_table = cli.whoami_table.clone().or(file.whoami_table).unwrap_or_else(|| lmdb_schema::ranges::DEFAULT_TABLE.into());
+        let lookup_zone = cli.lookup_zone.clone().or(file.lookup_zone).map(|n| absolute_name(&n)).transpose()?;
+        let lookup_table = cli.lookup_table.clone().or(file.lookup_table).unwrap_or_else(|| lmdb_schema::ranges::DEFAULT_TABLE.into());
+        for table in [&whoami_table, &lookup_table] {
+            lmdb_schema::ranges::validate_table_name(table).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let http = cli.http.or(file.http);
+
         Ok(Config {
             db,
             listen,
@@ -204,6 +264,12 @@ impl Config {
             map_size,
             batch_size,
             log_level,
+            ecs,
+            whoami,
+            whoami_table,
+            lookup_zone,
+            lookup_table,
+            http,
         })
     }
 
@@ -219,9 +285,26 @@ impl Config {
             map_size: Some(self.map_size),
             batch_size: Some(self.batch_size),
             log_level: Some(self.log_level.clone()),
+            ecs: Some(self.ecs),
+            whoami: Some(self.whoami.clone()),
+            whoami_table: Some(self.whoami_table.clone()),
+            lookup_zone: self.lookup_zone.clone(),
+            lookup_table: Some(self.lookup_table.clone()),
+            http: self.http,
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }
+}
+
+/// A DNS name from a flag, checked, absolute and lower case.
+fn absolute_name(name: &str) -> anyhow::Result<String> {
+    let name = name.trim().to_ascii_lowercase();
+    let name = if name.ends_with('.') { name } else { format!("{name}.") };
+    for label in name.trim_end_matches('.').split('.') {
+        ensure!(!label.is_empty() && label.len() <= 63, "{name:?} is not a valid DNS name");
+    }
+    ensure!(name.len() <= 254, "{name:?} is longer than 255 octets");
+    Ok(name)
 }
 
 pub fn default_listen() -> Vec<SocketAddr> {
