@@ -2,20 +2,50 @@
 
 use std::net::SocketAddr;
 
+use std::collections::HashMap;
+
 use heed::{RoTxn, WithTls};
+use lmdb_schema::ranges::RangeTable;
 use lmdb_schema::{Store, StoreError};
+
+use crate::answer::geo::GeoScratch;
 
 /// Settings that shape answers (not transport).
 #[derive(Clone, Debug)]
 pub struct AnswerConfig {
     /// Largest UDP response we send, whatever the client advertises (EDNS), in bytes.
     pub max_udp_size: u16,
+    /// Select geo variants by EDNS Client Subnet and echo it (RFC 7871).
+    pub ecs: bool,
+    /// Name keys of the whoami names.
+    pub whoami_keys: Vec<Vec<u8>>,
+    pub whoami_table: String,
+    /// Name key of the IP-lookup zone.
+    pub lookup_zone_key: Option<Vec<u8>>,
+    pub lookup_table: String,
 }
 
 impl Default for AnswerConfig {
     fn default() -> Self {
-        AnswerConfig { max_udp_size: 1232 }
+        AnswerConfig {
+            max_udp_size: 1232,
+            ecs: true,
+            whoami_keys: Vec::new(),
+            whoami_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
+            lookup_zone_key: None,
+            lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
+        }
     }
+}
+
+/// The name key of a presentation-form name (absolute, plain labels).
+pub fn name_key(name: &str) -> Vec<u8> {
+    let mut key = vec![0u8];
+    for label in name.trim_end_matches('.').split('.').rev().filter(|l| !l.is_empty()) {
+        key.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+        key.push(0);
+    }
+    key
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,25 +62,40 @@ pub struct Client {
 }
 
 /// Per-worker reusable state, so answering allocates nothing after warm-up.
-#[derive(Default)]
 pub struct Scratch {
     resolve: crate::answer::internet::ResolveScratch,
-}
-
-impl Scratch {
-    pub fn new() -> Self {
-        Scratch::default()
-    }
+    geo: GeoScratch,
 }
 
 pub struct Engine {
     store: Store,
     config: AnswerConfig,
+    /// Range tables open at start; a worker opens later ones itself between batches.
+    tables: HashMap<String, RangeTable>,
 }
 
 impl Engine {
     pub fn new(store: Store, config: AnswerConfig) -> Self {
-        Engine { store, config }
+        let mut tables = HashMap::new();
+        for name in RangeTable::list(&store).unwrap_or_default() {
+            if let Ok(Some(table)) = RangeTable::open(&store, &name) {
+                tables.insert(name, table);
+            }
+        }
+        Engine { store, config, tables }
+    }
+
+    /// Fresh per-worker state.
+    pub fn scratch(&self) -> Scratch {
+        Scratch { resolve: Default::default(), geo: GeoScratch::new(self.tables.clone()) }
+    }
+
+    /// Work a worker does between batches, holding no read transaction: opening range tables
+    /// that appeared since start.
+    pub fn after_batch(&self, scratch: &mut Scratch) {
+        if !scratch.geo.missing_tables.is_empty() {
+            scratch.geo.open_missing_tables(&self.store);
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -70,6 +115,16 @@ impl Engine {
     /// Answers one query into `out` (cleared first). Returns false if the packet must be dropped
     /// without a reply (responses, garbage too short to carry an ID).
     pub fn answer(&self, txn: &RoTxn, scratch: &mut Scratch, query: &[u8], client: &Client, out: &mut Vec<u8>) -> bool {
-        crate::answer::respond(&self.store, &self.config, txn, &mut scratch.resolve, query, client.transport, out)
+        crate::answer::respond(
+            &self.store,
+            &self.config,
+            txn,
+            &mut scratch.resolve,
+            &mut scratch.geo,
+            query,
+            client.addr.ip(),
+            client.transport,
+            out,
+        )
     }
 }

@@ -11,7 +11,7 @@ use lmdb_schema::{OpenOptions, Store};
 use socket2::Socket;
 
 use crate::config::Config;
-use crate::engine::{AnswerConfig, Engine};
+use crate::engine::{name_key, AnswerConfig, Engine};
 use crate::{tcp, udp};
 
 /// Set by the SIGTERM/SIGINT handler; an atomic store is all a signal handler may safely do.
@@ -116,7 +116,17 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         let txn = store.read_txn().context("cannot read the database")?;
         store.zones.len(&txn).context("cannot count the zones")?
     };
-    let engine = Engine::new(store, AnswerConfig { max_udp_size: config.max_udp_size });
+    let engine = Engine::new(
+        store,
+        AnswerConfig {
+            max_udp_size: config.max_udp_size,
+            ecs: config.ecs,
+            whoami_keys: config.whoami.iter().map(|n| name_key(n)).collect(),
+            whoami_table: config.whoami_table.clone(),
+            lookup_zone_key: config.lookup_zone.as_deref().map(name_key),
+            lookup_table: config.lookup_table.clone(),
+        },
+    );
 
     let bound = bind_all(&config)?;
     raise_fd_limit(config.tcp_max_connections + bound.fds() + 64);

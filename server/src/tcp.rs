@@ -118,7 +118,7 @@ pub fn serve(engine: &Engine, listeners: Vec<TcpListener>, options: TcpOptions, 
         open: 0,
         next_generation: 0,
         options,
-        scratch: Scratch::new(),
+        scratch: engine.scratch(),
         answer: Vec::with_capacity(MAX_FRAME),
         txn_errors: RateLimit::new(),
         accept_errors: RateLimit::new(),
@@ -181,6 +181,7 @@ impl<'e> EventLoop<'e> {
                 }
             }
             drop(txn);
+            self.engine.after_batch(&mut self.scratch);
 
             let now = Instant::now();
             if let Some(until) = self.accept_paused_until {

@@ -153,7 +153,7 @@ impl<'e> Worker<'e> {
         Worker {
             engine,
             sockets,
-            scratch: Scratch::new(),
+            scratch: engine.scratch(),
             batch: Batch::new(batch_size, out_capacity),
             pollfds,
             txn_errors: RateLimit::new(),
@@ -256,6 +256,7 @@ impl<'e> Worker<'e> {
             replies += 1;
         }
         drop(txn);
+        self.engine.after_batch(&mut self.scratch);
 
         let mut sent = 0;
         // Bounded: every round sends at least one message or skips one.

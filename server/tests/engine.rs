@@ -9,7 +9,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use lmdb_schema::{OpenOptions, Store};
 use lmdns_loader::zones::{self, Rr, ZoneEdits, ZoneTree};
-use lmdns_server::engine::{AnswerConfig, Client, Engine, Scratch, Transport};
+use lmdns_server::engine::{AnswerConfig, Client, Engine, Transport};
 
 fn wire(name: &str) -> Vec<u8> {
     let mut w = Vec::new();
@@ -111,7 +111,7 @@ fn query_bytes(name: &str, rtype: RecordType, edns: Option<u16>) -> Vec<u8> {
 impl Fixture {
     fn raw(&self, packet: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let txn = self.engine.read_txn().unwrap();
-        let mut scratch = Scratch::new();
+        let mut scratch = self.engine.scratch();
         let mut out = Vec::new();
         let client = Client { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5300)), transport };
         self.engine.answer(&txn, &mut scratch, packet, &client, &mut out).then_some(out)

@@ -8,6 +8,9 @@
 use heed::types::Bytes;
 use heed::{Database, RoTxn};
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
+use lmdb_schema::Store;
+
+use super::geo::GeoScratch;
 
 use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_YXDOMAIN};
 use crate::query::QueryName;
@@ -100,6 +103,7 @@ pub struct Outcome {
 }
 
 pub struct Internet<'t> {
+    pub store: &'t Store,
     pub txn: &'t RoTxn<'t>,
     pub names: Database<'static, Bytes, Bytes>,
 }
@@ -186,7 +190,13 @@ impl<'t> Internet<'t> {
     }
 
     /// Answers the question in `scratch.current` into `w`.
-    pub fn answer(&self, scratch: &mut ResolveScratch, qtype: u16, w: &mut Writer<'_>) -> Result<Outcome, LookupFailed> {
+    pub fn answer(
+        &self,
+        scratch: &mut ResolveScratch,
+        geo: &mut GeoScratch,
+        qtype: u16,
+        w: &mut Writer<'_>,
+    ) -> Result<Outcome, LookupFailed> {
         scratch.visited.clear();
         scratch.visited_ends.clear();
         scratch.additional_targets.clear();
@@ -256,7 +266,7 @@ impl<'t> Internet<'t> {
             };
             outcome.aa = true;
             if qtype != TYPE_CNAME && qtype != TYPE_ANY {
-                if let Some(cname) = section.rrset(TYPE_CNAME) {
+                if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, TYPE_CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);
                     if !self.follow(scratch, w, target) {
                         break;
@@ -266,7 +276,7 @@ impl<'t> Internet<'t> {
             }
             let answered = if qtype == TYPE_ANY {
                 self.any(section, owner, w)
-            } else if let Some(rrset) = section.rrset(qtype) {
+            } else if let Some(rrset) = geo.select(self.store, self.txn, &scratch.apex, section, qtype) {
                 w.rrset_collecting(Section::Answer, owner, &rrset, &mut scratch.additional_targets);
                 true
             } else {

@@ -3,7 +3,9 @@
 //! decides which of them a packet gets: errors and refusals first, then the lookup, then the
 //! size limit.
 
+pub mod geo;
 pub mod internet;
+pub mod meta;
 pub mod writer;
 
 use heed::RoTxn;
@@ -11,8 +13,9 @@ use lmdb_schema::Store;
 
 use crate::engine::{AnswerConfig, Transport};
 use crate::query::{self, Query, Reject, CLASS_IN};
+use geo::GeoScratch;
 use internet::{Internet, ResolveScratch};
-use writer::{Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
+use writer::{Opt, Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
 
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
@@ -25,12 +28,15 @@ const OPCODE_NOTIFY: u8 = 4;
 const CLASSIC_UDP: usize = 512;
 
 /// Answers `packet` into `out`. Returns false if it gets no reply.
+#[allow(clippy::too_many_arguments)]
 pub fn respond(
     store: &Store,
     config: &AnswerConfig,
     txn: &RoTxn,
     scratch: &mut ResolveScratch,
+    geo: &mut GeoScratch,
     packet: &[u8],
+    source: std::net::IpAddr,
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -42,7 +48,11 @@ pub fn respond(
             return true;
         }
     };
-    let opt = query.edns.map(|_| config.max_udp_size.max(CLASSIC_UDP as u16));
+    let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
+    geo.start_query(source, client_subnet, config.ecs);
+    // The ECS echo starts with scope 0; it is finished below once the answer is known.
+    let opt =
+        query.edns.map(|_| Opt { payload: config.max_udp_size.max(CLASSIC_UDP as u16), client_subnet: client_subnet.map(|s| (s, 0)) });
     let mut w = Writer::start(out, packet, &query);
     if let Some(edns) = query.edns {
         if edns.version > 0 {
@@ -80,13 +90,25 @@ pub fn respond(
         return true;
     }
 
-    let internet = Internet { txn, names: store.names };
     let question_end = query.question_end;
-    match internet.answer(scratch, query.qtype, &mut w) {
+    let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize };
+    if let Some(meta) = meta::classify(config, &scratch.current) {
+        let (rcode, aa) = match meta {
+            meta::MetaQuestion::Whoami => meta::whoami(config, txn, geo, source, query.qtype, &mut w),
+            meta::MetaQuestion::Lookup { apex_labels, address } => {
+                meta::lookup(config, txn, geo, apex_labels, address, &scratch.current, query.qtype, &mut w)
+            }
+        };
+        let opt = with_scope(opt, geo);
+        let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, &[]);
+        w.finish(&query, rcode, aa, tc, opt);
+        return true;
+    }
+    let internet = Internet { store, txn, names: store.names };
+    match internet.answer(scratch, geo, query.qtype, &mut w) {
         Ok(outcome) => {
-            let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize };
-            let opt_len = if opt.is_some() { writer::OPT_LEN } else { 0 };
-            let tc = fit(&mut w, limit - opt_len, question_end, scratch.additional_marks());
+            let opt = with_scope(opt, geo);
+            let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, scratch.additional_marks());
             w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
         }
         Err(internet::LookupFailed) => {
@@ -95,6 +117,11 @@ pub fn respond(
         }
     }
     true
+}
+
+/// The OPT record with the ECS scope this answer holds for.
+fn with_scope(opt: Option<Opt>, geo: &GeoScratch) -> Option<Opt> {
+    opt.map(|o| Opt { client_subnet: o.client_subnet.map(|(s, _)| (s, geo.scope())), ..o })
 }
 
 /// The largest UDP response this client may get: its EDNS payload size capped by ours, never

@@ -3,7 +3,7 @@
 
 use lmdb_schema::node::RrsetView;
 
-use crate::query::{Query, HEADER_LEN, TYPE_OPT};
+use crate::query::{ClientSubnet, Query, HEADER_LEN, OPTION_ECS, TYPE_OPT};
 
 pub const RCODE_NOERROR: u8 = 0;
 pub const RCODE_FORMERR: u8 = 1;
@@ -26,6 +26,21 @@ const OPCODE_MASK: u16 = 0x7800;
 pub const OPT_LEN: usize = 11;
 /// Largest offset a compression pointer can hold.
 const MAX_POINTER: usize = 0x3FFF;
+
+/// The OPT record of a response: our UDP payload size and, for a query that carried one, the
+/// Client Subnet option echoed with the scope the answer holds for (RFC 7871 §7.2.1).
+#[derive(Clone, Copy, Debug)]
+pub struct Opt {
+    pub payload: u16,
+    pub client_subnet: Option<(ClientSubnet, u8)>,
+}
+
+impl Opt {
+    /// Bytes the record takes.
+    pub fn len(&self) -> usize {
+        OPT_LEN + self.client_subnet.map_or(0, |(s, _)| 8 + s.address_len())
+    }
+}
 
 /// Where an owner name comes from.
 #[derive(Clone, Copy, Debug)]
@@ -159,7 +174,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes the header and, if the query had EDNS, the OPT record.
-    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt_payload: Option<u16>) {
+    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt: Option<Opt>) {
         let mut flags = FLAG_QR | (query.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | (rcode & 0xF);
         if aa {
             flags |= FLAG_AA;
@@ -168,11 +183,23 @@ impl<'a> Writer<'a> {
             flags |= FLAG_TC;
         }
         let mut additional = self.additional;
-        if let Some(payload) = opt_payload {
+        if let Some(opt) = opt {
             self.buf.push(0);
             self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
-            self.buf.extend_from_slice(&payload.to_be_bytes());
-            self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, 0, 0, 0, 0]);
+            self.buf.extend_from_slice(&opt.payload.to_be_bytes());
+            self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, 0, 0]);
+            match opt.client_subnet {
+                Some((subnet, scope)) => {
+                    let addr = &subnet.address[..subnet.address_len()];
+                    self.buf.extend_from_slice(&((8 + addr.len()) as u16).to_be_bytes());
+                    self.buf.extend_from_slice(&OPTION_ECS.to_be_bytes());
+                    self.buf.extend_from_slice(&((4 + addr.len()) as u16).to_be_bytes());
+                    self.buf.extend_from_slice(&subnet.family.to_be_bytes());
+                    self.buf.extend_from_slice(&[subnet.source_prefix, scope]);
+                    self.buf.extend_from_slice(addr);
+                }
+                None => self.buf.extend_from_slice(&[0, 0]),
+            }
             additional += 1;
         }
         let header = &mut self.buf[..HEADER_LEN];

@@ -1,0 +1,251 @@
+//! Client metadata in answers: which address speaks for the client, the range metadata of that
+//! address, the zone's selection policy, the variant that wins, and the ECS scope to report.
+//!
+//! Everything here is per worker and lock-free: range lookups go through a [`RangeCache`] per
+//! table and zone policies through a small map, both retired when the read snapshot changes
+//! (any commit), so a loader change is seen on the next batch like any other data.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use heed::RoTxn;
+use lmdb_schema::node::{RrsetView, SectionView};
+use lmdb_schema::ranges::{RangeCache, RangeHit, RangeTable};
+use lmdb_schema::zone::ZoneMeta;
+use lmdb_schema::Store;
+
+use crate::query::ClientSubnet;
+
+/// Slots of each per-worker range cache: real traffic comes from a few thousand resolvers.
+const RANGE_CACHE_SLOTS: usize = 16 * 1024;
+
+/// Range metadata flattened for matching: (key, value as text), numbers in their JSON form.
+pub type Metadata = Vec<(String, String)>;
+
+fn flatten(hit: &RangeHit<'_>) -> Metadata {
+    match hit.metadata() {
+        Ok(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Number(n) => Some((k, n.to_string())),
+                serde_json::Value::Bool(b) => Some((k, b.to_string())),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A zone's policy as the worker uses it.
+struct Policy {
+    table: String,
+    keys: Vec<String>,
+}
+
+/// The range that decided an answer (or the address alone when none did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decided {
+    pub start: IpAddr,
+    pub end: IpAddr,
+}
+
+/// Per-worker geo state plus the per-query facts the response needs.
+pub struct GeoScratch {
+    tables: HashMap<String, RangeTable>,
+    caches: HashMap<String, RangeCache<Metadata>>,
+    policies: HashMap<Vec<u8>, Option<Policy>>,
+    policies_snapshot: usize,
+    /// Tables asked for but not open in this process yet; opened between batches.
+    pub missing_tables: Vec<String>,
+    condition: Vec<u8>,
+    // Per query:
+    /// The address selection uses: the ECS address if present and enabled, else the source.
+    pub client: Option<IpAddr>,
+    pub subnet: Option<ClientSubnet>,
+    /// Set when an answer depended on the client address: the range it fell in, or `None`
+    /// inside when the address was in no range.
+    pub decided: Option<Option<Decided>>,
+}
+
+impl GeoScratch {
+    pub fn new(tables: HashMap<String, RangeTable>) -> Self {
+        GeoScratch {
+            tables,
+            caches: HashMap::new(),
+            policies: HashMap::new(),
+            policies_snapshot: usize::MAX,
+            missing_tables: Vec::new(),
+            condition: Vec::with_capacity(256),
+            client: None,
+            subnet: None,
+            decided: None,
+        }
+    }
+
+    /// Resets the per-query part.
+    pub fn start_query(&mut self, client: IpAddr, subnet: Option<ClientSubnet>, use_ecs: bool) {
+        self.subnet = subnet.filter(|_| use_ecs);
+        // Source prefix 0 means "do not use my address" (RFC 7871 §7.1.2): use the resolver's.
+        self.client = Some(match self.subnet {
+            Some(s) if s.source_prefix > 0 => s.ip(),
+            _ => client,
+        });
+        self.decided = None;
+    }
+
+    /// Opens tables that were missing (a table created after start). Called between batches,
+    /// when the thread holds no read transaction.
+    pub fn open_missing_tables(&mut self, store: &Store) {
+        for name in std::mem::take(&mut self.missing_tables) {
+            if let Ok(Some(table)) = RangeTable::open(store, &name) {
+                self.tables.insert(name, table);
+            }
+        }
+    }
+
+    /// Metadata of `ip` in `table`, through the worker's cache.
+    pub fn lookup(&mut self, txn: &RoTxn, table: &str, ip: IpAddr) -> Option<(Decided, &Metadata)> {
+        lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, table, ip)
+    }
+
+    /// The RRset of `rtype` this client gets at `section`: the first variant whose condition
+    /// matches the client's metadata in the order of the zone's policy keys, else the default.
+    pub fn select<'t>(&mut self, store: &Store, txn: &RoTxn, apex: &[u8], section: SectionView<'t>, rtype: u16) -> Option<RrsetView<'t>> {
+        let default = section.rrset(rtype);
+        if !section.has(lmdb_schema::node::flags::GEO) || !section.rrsets().any(|r| r.rtype() == rtype && !r.condition().is_empty()) {
+            return default;
+        }
+        let Some(client) = self.client else { return default };
+        let Some(policy) = policy_of(&mut self.policies, &mut self.policies_snapshot, store, txn, apex) else { return default };
+        let found = lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, &policy.table, client);
+        self.decided = Some(found.as_ref().map(|(d, _)| *d));
+        let Some((_, meta)) = found else { return default };
+        for key in &policy.keys {
+            let Some((_, value)) = meta.iter().find(|(k, _)| k == key) else { continue };
+            self.condition.clear();
+            self.condition.extend_from_slice(key.as_bytes());
+            self.condition.push(b'=');
+            self.condition.extend_from_slice(value.as_bytes());
+            if let Some(variant) = section.rrset_variant(rtype, &self.condition) {
+                return Some(variant);
+            }
+        }
+        default
+    }
+
+    /// SCOPE PREFIX-LENGTH for the ECS option of this response (RFC 7871 §7.2.1): 0 when the
+    /// answer did not depend on the address; otherwise the shortest prefix whose block around
+    /// the address lies inside the range that decided it, so a cache may reuse the answer for
+    /// exactly that block. With no range (the default answer for an address in a gap) the
+    /// source prefix is kept: nothing wider is known to be safe.
+    pub fn scope(&self) -> u8 {
+        let Some(subnet) = self.subnet else { return 0 };
+        if subnet.source_prefix == 0 {
+            return 0;
+        }
+        match self.decided {
+            None => 0,
+            Some(None) => subnet.source_prefix,
+            Some(Some(range)) => scope_within(subnet.ip(), range.start, range.end),
+        }
+    }
+}
+
+/// Range metadata through the worker's cache for `table` (field-wise, so callers can hold other
+/// parts of the scratch at the same time).
+fn lookup_in<'c>(
+    tables: &HashMap<String, RangeTable>,
+    caches: &'c mut HashMap<String, RangeCache<Metadata>>,
+    missing: &mut Vec<String>,
+    txn: &RoTxn,
+    table: &str,
+    ip: IpAddr,
+) -> Option<(Decided, &'c Metadata)> {
+    let Some(handle) = tables.get(table) else {
+        if !missing.iter().any(|t| t == table) {
+            missing.push(table.to_string());
+        }
+        return None;
+    };
+    if !caches.contains_key(table) {
+        caches.insert(table.to_string(), RangeCache::new(RANGE_CACHE_SLOTS));
+    }
+    let cache = caches.get_mut(table).expect("inserted above");
+    match cache.lookup(handle, txn, ip, flatten) {
+        Ok(Some(hit)) => Some((Decided { start: hit.start, end: hit.end }, &hit.meta)),
+        _ => None,
+    }
+}
+
+/// The zone's policy, read once per snapshot per worker.
+fn policy_of<'c>(
+    policies: &'c mut HashMap<Vec<u8>, Option<Policy>>,
+    snapshot: &mut usize,
+    store: &Store,
+    txn: &RoTxn,
+    apex: &[u8],
+) -> Option<&'c Policy> {
+    if *snapshot != txn.id() {
+        policies.clear();
+        *snapshot = txn.id();
+    }
+    if !policies.contains_key(apex) {
+        let policy = store
+            .zones
+            .get(txn, apex)
+            .ok()
+            .flatten()
+            .and_then(|bytes| ZoneMeta::decode(bytes).ok())
+            .and_then(|meta| meta.policy)
+            .map(|p| Policy { table: p.table, keys: p.keys });
+        policies.insert(apex.to_vec(), policy);
+    }
+    policies.get(apex).and_then(Option::as_ref)
+}
+
+/// The smallest prefix length p such that the aligned block of length p containing `addr` lies
+/// inside [start, end].
+pub fn scope_within(addr: IpAddr, start: IpAddr, end: IpAddr) -> u8 {
+    let (a, s, e, bits) = match (addr, start, end) {
+        (IpAddr::V4(a), IpAddr::V4(s), IpAddr::V4(e)) => (u32::from(a) as u128, u32::from(s) as u128, u32::from(e) as u128, 32u32),
+        (IpAddr::V6(a), IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(a), u128::from(s), u128::from(e), 128u32),
+        _ => return if addr.is_ipv4() { 32 } else { 128 },
+    };
+    for p in 0..=bits {
+        let host_bits = bits - p;
+        let mask: u128 = if host_bits >= 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+        let lo = a & !mask;
+        let hi = lo | mask;
+        let (lo, hi) = if bits == 32 { (lo & 0xFFFF_FFFF, hi & 0xFFFF_FFFF) } else { (lo, hi) };
+        if lo >= s && hi <= e {
+            return p as u8;
+        }
+    }
+    bits as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn scope_is_the_largest_aligned_block_inside_the_range() {
+        // A whole /16 range: any address in it is answered for the /16.
+        assert_eq!(scope_within(ip("10.1.2.3"), ip("10.1.0.0"), ip("10.1.255.255")), 16);
+        // Not CIDR-aligned: 1.0.0.0–1.0.129.0. Low addresses sit in the /17 1.0.0.0–1.0.127.255.
+        assert_eq!(scope_within(ip("1.0.5.5"), ip("1.0.0.0"), ip("1.0.129.0")), 17);
+        // 1.0.128.7 is in 1.0.128.0/24, inside the range; 1.0.129.0 only as a /32.
+        assert_eq!(scope_within(ip("1.0.128.7"), ip("1.0.0.0"), ip("1.0.129.0")), 24);
+        assert_eq!(scope_within(ip("1.0.129.0"), ip("1.0.0.0"), ip("1.0.129.0")), 32);
+        // The whole address space.
+        assert_eq!(scope_within(ip("200.1.2.3"), ip("0.0.0.0"), ip("255.255.255.255")), 0);
+        assert_eq!(scope_within(ip("2001:db8::1"), ip("2001:db8::"), ip("2001:db8:0:ffff:ffff:ffff:ffff:ffff")), 48);
+        assert_eq!(scope_within(ip("2001:db8::1"), ip("2001:db8::"), ip("2001:db8::ffff:ffff:ffff:ffff")), 64);
+        assert_eq!(scope_within(ip("::"), ip("::"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")), 0);
+    }
+}

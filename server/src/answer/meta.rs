@@ -1,0 +1,201 @@
+//! Metadata as answers: whoami names (the client's own address and its range metadata) and the
+//! IP-lookup zone (`4.3.2.1.<zone> TXT` → metadata of 1.2.3.4), in the spirit of
+//! `whoami.akamai.net` and Team Cymru's `origin.asn.cymru.com`, from the operator's own tables.
+//!
+//! These answers are synthesized, so they allocate (JSON text); they are not the hot path.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use heed::RoTxn;
+use serde_json::json;
+
+use super::geo::GeoScratch;
+use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN};
+use crate::engine::AnswerConfig;
+use crate::query::QueryName;
+
+const TYPE_A: u16 = 1;
+const TYPE_SOA: u16 = 6;
+const TYPE_TXT: u16 = 16;
+const TYPE_AAAA: u16 = 28;
+const TYPE_ANY: u16 = 255;
+/// TTL of lookup-zone answers and of its synthesized SOA (range tables change on import).
+const LOOKUP_TTL: u32 = 60;
+
+/// What a question asks of the metadata names, if anything.
+pub enum MetaQuestion {
+    Whoami,
+    /// Below the lookup zone: the address the labels spell, or None if they spell none.
+    Lookup {
+        apex_labels: usize,
+        address: Option<IpAddr>,
+    },
+}
+
+/// Recognizes whoami names and names below the lookup zone.
+pub fn classify(config: &AnswerConfig, name: &QueryName) -> Option<MetaQuestion> {
+    let key = name.ancestor_key(name.label_count());
+    if config.whoami_keys.iter().any(|k| k.as_slice() == key) {
+        return Some(MetaQuestion::Whoami);
+    }
+    let apex = config.lookup_zone_key.as_deref()?;
+    if key.len() <= apex.len() || !key.starts_with(apex) {
+        return None;
+    }
+    let apex_labels = lmdb_schema::name::label_count(apex);
+    // The key lists labels root first, so the labels below the apex read in address order.
+    let below: Vec<&[u8]> = key[apex.len()..].split(|&b| b == 0).filter(|l| !l.is_empty()).collect();
+    Some(MetaQuestion::Lookup { apex_labels, address: parse_reversed(&below) })
+}
+
+/// `1 2 3 4` (from `4.3.2.1.zone`) or 32 nibbles (from the ip6.arpa-style name).
+fn parse_reversed(labels: &[&[u8]]) -> Option<IpAddr> {
+    match labels.len() {
+        4 => {
+            let mut octets = [0u8; 4];
+            for (o, label) in octets.iter_mut().zip(labels) {
+                let text = std::str::from_utf8(label).ok()?;
+                if text.len() > 1 && text.starts_with('0') {
+                    return None;
+                }
+                *o = text.parse().ok()?;
+            }
+            Some(IpAddr::V4(Ipv4Addr::from(octets)))
+        }
+        32 => {
+            let mut value: u128 = 0;
+            for label in labels {
+                if label.len() != 1 {
+                    return None;
+                }
+                value = value << 4 | (label[0] as char).to_digit(16)? as u128;
+            }
+            Some(IpAddr::V6(Ipv6Addr::from(value)))
+        }
+        _ => None,
+    }
+}
+
+/// Appends `text` as TXT RDATA: character-strings of at most 255 bytes.
+fn txt_rdata(text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    for chunk in text.as_bytes().chunks(255) {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
+    if text.is_empty() {
+        out.push(0);
+    }
+}
+
+/// Answers a whoami name: TXT with the client's address, its ECS subnet and its metadata;
+/// A or AAAA with the address the query came from. TTL 0: the answer is per client.
+pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: IpAddr, qtype: u16, w: &mut Writer<'_>) -> (u16, bool) {
+    let owner = Owner::At(12);
+    match qtype {
+        TYPE_TXT | TYPE_ANY => {
+            let client = geo.client.unwrap_or(source);
+            let mut doc = json!({ "ip": source.to_string() });
+            if let Some(subnet) = geo.subnet {
+                doc["ecs"] = json!(format!("{}/{}", subnet.ip(), subnet.source_prefix));
+            }
+            let found = geo.lookup(txn, &config.whoami_table, client).map(|(d, m)| (d, m.clone()));
+            geo.decided = Some(found.as_ref().map(|(d, _)| *d));
+            match found {
+                Some((range, meta)) => {
+                    doc["start"] = json!(range.start.to_string());
+                    doc["end"] = json!(range.end.to_string());
+                    doc["meta"] = serde_json::Value::Object(meta.into_iter().map(|(k, v)| (k, json!(v))).collect());
+                }
+                None => doc["meta"] = serde_json::Value::Null,
+            }
+            let mut rdata = Vec::new();
+            txt_rdata(&doc.to_string(), &mut rdata);
+            w.record(Section::Answer, owner, TYPE_TXT, 0, &[&rdata]);
+        }
+        TYPE_A => {
+            if let IpAddr::V4(a) = lmdb_schema::ranges::normalize(source) {
+                w.record(Section::Answer, owner, TYPE_A, 0, &[&a.octets()]);
+            }
+        }
+        TYPE_AAAA => {
+            if let IpAddr::V6(a) = source {
+                w.record(Section::Answer, owner, TYPE_AAAA, 0, &[&a.octets()]);
+            }
+        }
+        _ => {}
+    }
+    (RCODE_NOERROR as u16, true)
+}
+
+/// Answers a name below the lookup zone: TXT with the range and metadata of the address it
+/// spells; NXDOMAIN when it spells none or the address is in no range; NODATA for other types.
+pub fn lookup(
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    geo: &mut GeoScratch,
+    apex_labels: usize,
+    address: Option<IpAddr>,
+    name: &QueryName,
+    qtype: u16,
+    w: &mut Writer<'_>,
+) -> (u16, bool) {
+    let found = address.and_then(|ip| geo.lookup(txn, &config.lookup_table, ip).map(|(d, m)| (ip, d, m.clone())));
+    let Some((ip, range, meta)) = found else {
+        soa(name, apex_labels, w);
+        return (RCODE_NXDOMAIN as u16, true);
+    };
+    if qtype == TYPE_TXT || qtype == TYPE_ANY {
+        let meta: serde_json::Map<String, serde_json::Value> = meta.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        let doc = json!({"ip": ip.to_string(), "start": range.start.to_string(), "end": range.end.to_string(), "meta": meta});
+        let mut rdata = Vec::new();
+        txt_rdata(&doc.to_string(), &mut rdata);
+        w.record(Section::Answer, Owner::At(12), TYPE_TXT, LOOKUP_TTL, &[&rdata]);
+    } else {
+        soa(name, apex_labels, w);
+    }
+    (RCODE_NOERROR as u16, true)
+}
+
+/// A synthesized SOA for the lookup zone's negative answers: the zone lives in range tables,
+/// not in a zone file, so it has no SOA of its own.
+fn soa(name: &QueryName, apex_labels: usize, w: &mut Writer<'_>) {
+    let Some(apex_at) = name.ancestor_offset(apex_labels) else { return };
+    let apex_at = apex_at as usize;
+    let Some(apex_len) = lmdb_schema::zone::wire_name_len(&w.buf[apex_at..]) else { return };
+    let apex = w.buf[apex_at..apex_at + apex_len].to_vec();
+    let mut rdata = apex.clone();
+    rdata.extend_from_slice(b"\x0ahostmaster");
+    rdata.extend_from_slice(&apex);
+    for v in [1u32, 3600, 600, 86400, LOOKUP_TTL] {
+        rdata.extend_from_slice(&v.to_be_bytes());
+    }
+    w.record(Section::Authority, Owner::At(apex_at as u16), TYPE_SOA, LOOKUP_TTL, &[&rdata]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reversed_labels_spell_addresses() {
+        assert_eq!(parse_reversed(&[b"1", b"2", b"3", b"4"]), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(parse_reversed(&[b"1", b"2", b"3", b"256"]), None);
+        assert_eq!(parse_reversed(&[b"1", b"02", b"3", b"4"]), None);
+        assert_eq!(parse_reversed(&[b"1", b"2", b"3"]), None);
+        let nibbles: Vec<&[u8]> = "20010db8000000000000000000000001".as_bytes().chunks(1).collect();
+        assert_eq!(parse_reversed(&nibbles), Some("2001:db8::1".parse().unwrap()));
+        let mut bad = nibbles.clone();
+        bad[3] = b"g";
+        assert_eq!(parse_reversed(&bad), None);
+    }
+
+    #[test]
+    fn long_txt_is_split_into_character_strings() {
+        let mut out = Vec::new();
+        txt_rdata(&"x".repeat(300), &mut out);
+        assert_eq!(out.len(), 302);
+        assert_eq!(out[0], 255);
+        assert_eq!(out[256], 45);
+    }
+}
