@@ -943,7 +943,6 @@ fn apply_with_a_bad_last_line_commits_nothing() {
 }
 
 #[test]
-#[ignore = "BUG: apply drops pending edits of a child zone when a later line deletes its parent zone (zones/mod.rs ZoneEdits::forget removes every zone at or below the deleted apex, but delete_zone removes only that one zone); exit 0, the child's change silently lost"]
 fn apply_delete_of_a_parent_zone_keeps_edits_to_its_child() {
     let (db, _, _) = parent_and_child();
     let changes = write(
@@ -961,7 +960,6 @@ fn apply_delete_of_a_parent_zone_keeps_edits_to_its_child() {
 }
 
 #[test]
-#[ignore = "BUG: apply reports a zone-rule violation (CNAME beside other data) found at commit without the FILE:LINE of the line that caused it (commands/apply.rs run(): edits.commit(..)? has no line context)"]
 fn apply_names_the_line_of_a_cname_conflict() {
     let db = three_zones();
     let before = db.snapshot();
@@ -1043,7 +1041,6 @@ fn map_full_names_the_flag_and_commits_nothing() {
 }
 
 #[test]
-#[ignore = "BUG: zone import prefixes the map-full error with the zone file's path (commands/zone.rs import(): replace_zone(..).with_context(path)), so the message does not start with \"database full: raise --map-size\""]
 fn map_full_error_text_starts_with_the_fix() {
     let db = db_with_reject_test();
     let mut extra = String::new();

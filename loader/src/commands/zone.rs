@@ -175,7 +175,12 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
             if let Some(first) = seen.insert(tree.apex_key.clone(), path.clone()) {
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
             }
-            let meta = zones::replace_zone(store, &mut txn, tree, None).with_context(|| format!("{}", path.display()))?;
+            // Store errors (a full map) concern the whole transaction, not this file.
+            let meta = match zones::replace_zone(store, &mut txn, tree, None) {
+                Ok(meta) => meta,
+                Err(e @ zones::ZoneError::Store(_)) => return Err(e.into()),
+                Err(e) => return Err(anyhow::Error::new(e).context(path.display().to_string())),
+            };
             zone_count += 1;
             record_count += meta.records;
             if files.len() <= 20 {

@@ -80,6 +80,15 @@ impl ZoneTree {
         Ok(rrset.insert(rr.rdata.clone()))
     }
 
+    /// Checks the per-name rules (CNAME alone, one CNAME/DNAME/SOA, SOA at the apex) at `owner`.
+    pub fn check_owner(&self, owner: &[u8]) -> Result<(), BuildError> {
+        let key = self.key_in_zone(owner)?;
+        match self.names.get(&key) {
+            Some(section) => check_name(&key, section, &self.apex_key),
+            None => Ok(()),
+        }
+    }
+
     /// Sets the TTL of an RRset; returns true if it changed.
     pub fn set_ttl(&mut self, owner: &[u8], rtype: u16, condition: &[u8], ttl: u32) -> Result<bool, BuildError> {
         let key = self.key_in_zone(owner)?;
@@ -101,7 +110,12 @@ impl ZoneTree {
         let mut removed = 0;
         for rrset in section.rrsets.iter_mut().filter(|r| r.rtype == rtype && r.condition == condition) {
             match rdata {
-                Some(rdata) => removed += rrset.remove(rdata) as usize,
+                Some(rdata) => {
+                    // Names inside RDATA compare without regard to case (RFC 4343).
+                    let before = rrset.rdatas.len();
+                    rrset.rdatas.retain(|r| !rdata_equal(rtype, r, rdata));
+                    removed += before - rrset.rdatas.len();
+                }
                 None => {
                     removed += rrset.rdatas.len();
                     rrset.rdatas.clear();
@@ -247,6 +261,25 @@ fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), Buil
         }
     }
     Ok(())
+}
+
+/// Byte offset of the domain name in RDATA of the types whose RDATA is a fixed prefix followed by
+/// one name (RFC 3597 §4 lists the types whose names are compared case-insensitively).
+fn rdata_name_offset(rtype: u16) -> Option<usize> {
+    match rtype {
+        2 | 5 | 12 | 39 => Some(0), // NS, CNAME, PTR, DNAME
+        15 => Some(2),              // MX
+        33 => Some(6),              // SRV
+        _ => None,
+    }
+}
+
+/// RDATA equality as DNS means it: exact, except that embedded names ignore ASCII case.
+fn rdata_equal(rtype: u16, a: &[u8], b: &[u8]) -> bool {
+    match rdata_name_offset(rtype) {
+        Some(at) if a.len() == b.len() && a.len() >= at => a[..at] == b[..at] && a[at..].eq_ignore_ascii_case(&b[at..]),
+        _ => a == b,
+    }
 }
 
 /// RRSIG sets are kept per covered type (RFC 4034 §3), so DNSSEC answers can find the

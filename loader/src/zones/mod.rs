@@ -234,9 +234,10 @@ impl ZoneEdits {
         Ok(self.zones.get_mut(&apex).expect("inserted above"))
     }
 
-    /// Drops pending edits of a zone (it is being deleted in the same transaction).
+    /// Drops pending edits of a zone (it is being deleted in the same transaction). Zones below
+    /// it are separate zones and keep theirs.
     pub fn forget(&mut self, apex_key: &[u8]) {
-        self.zones.retain(|k, _| !name::is_at_or_below(k, apex_key));
+        self.zones.remove(apex_key);
     }
 
     /// Adds a record to the zone that holds its owner. Returns false if it was already there.
@@ -248,6 +249,8 @@ impl ZoneEdits {
             zone.soa_touched = true;
         }
         let added = zone.tree.insert(rr)?;
+        // Per-name rules are checked now, so the caller can name the change that broke them.
+        zone.tree.check_owner(&rr.owner)?;
         // An operator's add states the TTL the RRset should have from now on (as an RFC 2136
         // update does); a file import instead keeps the first record's TTL.
         let retimed = zone.tree.set_ttl(&rr.owner, rr.rtype, &rr.condition, rr.ttl)?;
