@@ -8,11 +8,21 @@ port="${PORT:-5353}"
 db="${DB:-target/demo-db}"
 cargo build --release --locked -p lmdns-loader -p lmdns-server
 rm -rf "$db"
-target/release/lmdns-loader --db "$db" zone import-dir fixtures/zones
-if [ -f fixtures/ranges/demo.csv ]; then
-  target/release/lmdns-loader --db "$db" ranges import --table geo fixtures/ranges/demo.csv
-fi
-echo "serving on 127.0.0.1:$port and [::1]:$port; try: dig @127.0.0.1 -p $port www.example.com A"
+loader=(target/release/lmdns-loader --db "$db")
+"${loader[@]}" zone import-dir fixtures/zones
+"${loader[@]}" ranges import --table geo fixtures/demo/ranges.csv
+"${loader[@]}" zone import fixtures/demo/geo.example.zone
+http_port="${HTTP_PORT:-8053}"
+cat <<EOT
+serving on 127.0.0.1:$port (and [::1]:$port), HTTP lookups on 127.0.0.1:$http_port. Try:
+  dig @127.0.0.1 -p $port www.example.com A
+  dig @127.0.0.1 -p $port www.geo.example A                          # your pop (ams) variant
+  dig @127.0.0.1 -p $port www.geo.example A +subnet=127.0.1.0/24     # the US variant, ECS scope 24
+  dig @127.0.0.1 -p $port whoami.geo.example TXT +short
+  dig @127.0.0.1 -p $port 0.0.0.200.ip.geo.example TXT +short
+  curl -s http://127.0.0.1:$http_port/lookup/1.0.128.1
+EOT
 listen=(--listen "127.0.0.1:$port")
 if ip -6 addr show lo 2>/dev/null | grep -q '::1'; then listen+=(--listen "[::1]:$port"); fi
-exec target/release/lmdns-server --db "$db" "${listen[@]}"
+exec target/release/lmdns-server --db "$db" "${listen[@]}" \
+  --whoami whoami.geo.example --lookup-zone ip.geo.example --http "127.0.0.1:$http_port"
