@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod config;
 pub mod engine;
+pub mod http;
 pub mod query;
 pub mod server;
 pub mod tcp;

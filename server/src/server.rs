@@ -132,6 +132,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     raise_fd_limit(config.tcp_max_connections + bound.fds() + 64);
     let listen = bound.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
     let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
+    let http_listener = config.http.map(crate::http::bind).transpose()?;
 
     let stop = Stop::new(shutdown);
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -164,6 +165,20 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             Err(e) => {
                 stop.request();
                 return Err(e).context("cannot start the TCP thread");
+            }
+        }
+        if let Some(listener) = http_listener {
+            let (store, stop_ref) = (engine.store(), &stop);
+            let http_handle = std::thread::Builder::new().name("http".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                crate::http::serve(store, listener, stop_ref)
+            });
+            match http_handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the HTTP thread");
+                }
             }
         }
 
