@@ -61,10 +61,26 @@ pub struct Client {
     pub transport: Transport,
 }
 
+pub use crate::answer::{Answered, ResponseKind};
+
 /// Per-worker reusable state, so answering allocates nothing after warm-up.
 pub struct Scratch {
     resolve: crate::answer::internet::ResolveScratch,
     geo: GeoScratch,
+    /// Facts of the last response written (valid after `answer` returned true).
+    pub answered: Answered,
+}
+
+impl Scratch {
+    /// Name key of the apex of the zone that answered the last query (empty if none did).
+    pub fn zone_apex(&self) -> &[u8] {
+        self.resolve.apex()
+    }
+
+    /// The client subnet of the last query, if it carried one and ECS is on.
+    pub fn client_subnet(&self) -> Option<crate::query::ClientSubnet> {
+        self.geo.subnet
+    }
 }
 
 pub struct Engine {
@@ -87,7 +103,7 @@ impl Engine {
 
     /// Fresh per-worker state.
     pub fn scratch(&self) -> Scratch {
-        Scratch { resolve: Default::default(), geo: GeoScratch::new(self.tables.clone()) }
+        Scratch { resolve: Default::default(), geo: GeoScratch::new(self.tables.clone()), answered: Answered::default() }
     }
 
     /// Work a worker does between batches, holding no read transaction: opening range tables
@@ -113,9 +129,10 @@ impl Engine {
     }
 
     /// Answers one query into `out` (cleared first). Returns false if the packet must be dropped
-    /// without a reply (responses, garbage too short to carry an ID).
+    /// without a reply (responses, garbage too short to carry an ID); otherwise
+    /// `scratch.answered` describes the response.
     pub fn answer(&self, txn: &RoTxn, scratch: &mut Scratch, query: &[u8], client: &Client, out: &mut Vec<u8>) -> bool {
-        crate::answer::respond(
+        let answered = crate::answer::respond(
             &self.store,
             &self.config,
             txn,
@@ -125,6 +142,13 @@ impl Engine {
             client.addr.ip(),
             client.transport,
             out,
-        )
+        );
+        match answered {
+            Some(answered) => {
+                scratch.answered = answered;
+                true
+            }
+            None => false,
+        }
     }
 }

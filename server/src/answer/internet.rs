@@ -94,6 +94,11 @@ impl ResolveScratch {
     pub fn additional_marks(&self) -> &[(usize, u16)] {
         &self.marks
     }
+
+    /// Name key of the apex of the zone that answered the question.
+    pub fn apex(&self) -> &[u8] {
+        &self.apex
+    }
 }
 
 /// The outcome of answering, for the header.

@@ -39,13 +39,13 @@ pub fn respond(
     source: std::net::IpAddr,
     transport: Transport,
     out: &mut Vec<u8>,
-) -> bool {
+) -> Option<Answered> {
     let query = match query::parse(packet, &mut scratch.current) {
         Ok(query) => query,
-        Err(Reject::Drop) => return false,
+        Err(Reject::Drop) => return None,
         Err(Reject::FormErr { question_end }) => {
             writer::formerr(out, packet, question_end);
-            return true;
+            return Some(Answered { rcode: RCODE_FORMERR as u16, ..Answered::default() });
         }
     };
     let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
@@ -56,8 +56,7 @@ pub fn respond(
     let mut w = Writer::start(out, packet, &query);
     if let Some(edns) = query.edns {
         if edns.version > 0 {
-            w.finish(&query, RCODE_BADVERS, false, false, opt);
-            return true;
+            return Some(w.finish(&query, RCODE_BADVERS, false, false, opt));
         }
     }
     match query.opcode() {
@@ -65,12 +64,10 @@ pub fn respond(
         // A primary-only server takes no NOTIFY: NOTAUTH, as Knot answers for zones it does not
         // serve as a secondary.
         OPCODE_NOTIFY => {
-            w.finish(&query, RCODE_NOTAUTH as u16, false, false, opt);
-            return true;
+            return Some(w.finish(&query, RCODE_NOTAUTH as u16, false, false, opt));
         }
         _ => {
-            w.finish(&query, RCODE_NOTIMP as u16, false, false, opt);
-            return true;
+            return Some(w.finish(&query, RCODE_NOTIMP as u16, false, false, opt));
         }
     }
     let udp = transport == Transport::Udp;
@@ -86,8 +83,7 @@ pub fn respond(
         _ => None,
     };
     if let Some(rcode) = refused {
-        w.finish(&query, rcode as u16, false, false, opt);
-        return true;
+        return Some(w.finish(&query, rcode as u16, false, false, opt));
     }
 
     let question_end = query.question_end;
@@ -101,22 +97,59 @@ pub fn respond(
         };
         let opt = with_scope(opt, geo);
         let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, &[]);
-        w.finish(&query, rcode, aa, tc, opt);
-        return true;
+        return Some(w.finish(&query, rcode, aa, tc, opt));
     }
     let internet = Internet { store, txn, names: store.names };
-    match internet.answer(scratch, geo, query.qtype, &mut w) {
+    Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
         Ok(outcome) => {
             let opt = with_scope(opt, geo);
             let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, scratch.additional_marks());
-            w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
+            w.finish(&query, outcome.rcode, outcome.aa, tc, opt)
         }
         Err(internet::LookupFailed) => {
             w.truncate_to_question(question_end);
-            w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt);
+            w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
+        }
+    })
+}
+
+/// What kind of response a query got, in the categories response rate limiting and metrics
+/// count separately (as BIND's and Knot's RRL do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResponseKind {
+    /// NOERROR with data in the answer section.
+    Answer,
+    /// NOERROR, authoritative, empty answer.
+    NoData,
+    NxDomain,
+    /// NOERROR, not authoritative, NS in authority.
+    Referral,
+    /// Any other RCODE (FORMERR, SERVFAIL, NOTIMP, REFUSED, BADVERS, ...).
+    Error,
+}
+
+/// Facts about a response written, for transports, logs and counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Answered {
+    pub qtype: u16,
+    /// Full RCODE (extended bits included).
+    pub rcode: u16,
+    pub aa: bool,
+    pub tc: bool,
+    pub answers: u16,
+    pub authority: u16,
+}
+
+impl Answered {
+    pub fn kind(&self) -> ResponseKind {
+        match self.rcode {
+            0 if self.answers > 0 => ResponseKind::Answer,
+            0 if !self.aa && self.authority > 0 => ResponseKind::Referral,
+            0 => ResponseKind::NoData,
+            3 => ResponseKind::NxDomain,
+            _ => ResponseKind::Error,
         }
     }
-    true
 }
 
 /// The OPT record with the ECS scope this answer holds for.

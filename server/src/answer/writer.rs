@@ -174,7 +174,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes the header and, if the query had EDNS, the OPT record.
-    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt: Option<Opt>) {
+    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt: Option<Opt>) -> super::Answered {
         let mut flags = FLAG_QR | (query.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | (rcode & 0xF);
         if aa {
             flags |= FLAG_AA;
@@ -208,6 +208,7 @@ impl<'a> Writer<'a> {
         header[6..8].copy_from_slice(&self.answer.to_be_bytes());
         header[8..10].copy_from_slice(&self.authority.to_be_bytes());
         header[10..12].copy_from_slice(&additional.to_be_bytes());
+        super::Answered { qtype: query.qtype, rcode, aa, tc, answers: self.answer, authority: self.authority }
     }
 }
 
