@@ -6,7 +6,12 @@
 //! {"op":"delete","name":"old.example.com.","type":"A"}                       (whole RRset)
 //! {"op":"delete","name":"www.example.com.","type":"A","rdata":"192.0.2.9"}   (one record)
 //! {"op":"delete-zone","zone":"retired.example."}
+//! {"op":"add","name":"www.example.com.","ttl":60,"type":"A","rdata":"198.51.100.1","when":{"country":"DE"}}
+//! {"op":"delete","name":"www.example.com.","type":"A","when":{"country":"DE"}}  (the DE variant only)
+//! {"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}
 //! ```
+//!
+//! The same add and policy lines make up the geo side file of `zone export`/`zone import`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -14,52 +19,92 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
+use lmdb_schema::zone::GeoPolicy;
 use lmdb_schema::Store;
 use serde::Deserialize;
 
 use super::record::{parse_record, SerialArgs};
 use super::zone::name_key;
-use crate::zones::{self, ZoneEdits};
+use crate::zones::geo::{self, When};
+use crate::zones::{self, Rr, ZoneEdits};
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
     /// Changeset file, or `-` for standard input. One JSON object per line (blank lines are
     /// skipped): op "add" (name, ttl, type, rdata), "delete" (name, type, optional rdata: without
-    /// it the whole RRset goes) or "delete-zone" (zone). Any bad line fails the whole changeset
-    /// and nothing is written.
+    /// it the whole RRset goes), both with an optional "when":{"KEY":"VALUE"} selecting a geo
+    /// variant instead of the default RRset; "delete-zone" (zone); "policy" (zone, table, keys:
+    /// the range table and metadata keys that select variants). Any bad line fails the whole
+    /// changeset and nothing is written.
     #[arg(value_name = "FILE|-")]
     pub file: PathBuf,
     #[command(flatten)]
     pub serial: SerialArgs,
 }
 
+/// One changeset line (also the schema of the geo side file).
 #[derive(Deserialize, Debug)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
-enum Change {
+pub(crate) enum Change {
     Add {
         name: String,
         ttl: Ttl,
         #[serde(rename = "type")]
         rtype: String,
         rdata: String,
+        when: Option<When>,
     },
     Delete {
         name: String,
         #[serde(rename = "type")]
         rtype: String,
         rdata: Option<String>,
+        when: Option<When>,
     },
     DeleteZone {
         zone: String,
+    },
+    Policy {
+        zone: String,
+        table: String,
+        keys: Vec<String>,
     },
 }
 
 /// A TTL as a JSON number or a string with units ("1h").
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
-enum Ttl {
+pub(crate) enum Ttl {
     Seconds(u64),
     Text(String),
+}
+
+/// The condition of an optional "when" (empty for default data).
+pub(crate) fn when_condition(when: Option<&When>) -> anyhow::Result<Vec<u8>> {
+    match when {
+        Some(when) => when.condition().map_err(|e| anyhow!("\"when\": {e}")),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The record of an add op.
+pub(crate) fn add_record(name: &str, ttl: Ttl, rtype: &str, rdata: &str, when: Option<&When>) -> anyhow::Result<Rr> {
+    let ttl = match ttl {
+        Ttl::Seconds(s) if s <= i32::MAX as u64 => s.to_string(),
+        Ttl::Seconds(s) => bail!("TTL {s} is over 2^31-1"),
+        Ttl::Text(t) => t,
+    };
+    let (mut rr, _) = parse_record(name, Some(&ttl), rtype, Some(rdata))?;
+    rr.condition = when_condition(when)?;
+    Ok(rr)
+}
+
+/// The apex (wire) and checked policy of a policy op.
+pub(crate) fn policy_op(zone: &str, table: String, keys: Vec<String>) -> anyhow::Result<(Vec<u8>, GeoPolicy)> {
+    let key = name_key(zone)?;
+    let policy = GeoPolicy { table, keys };
+    geo::check_policy(&policy).map_err(|e| anyhow!("policy of {zone}: {e}"))?;
+    Ok((lmdb_schema::name::key_to_wire(&key), policy))
 }
 
 pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
@@ -81,20 +126,21 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
         let at = || format!("{label}:{line_no}");
         let change: Change = serde_json::from_str(&line).with_context(|| format!("{}: not a valid change", at()))?;
         match change {
-            Change::Add { name, ttl, rtype, rdata } => {
-                let ttl = match ttl {
-                    Ttl::Seconds(s) if s <= i32::MAX as u64 => s.to_string(),
-                    Ttl::Seconds(s) => bail!("{}: TTL {s} is over 2^31-1", at()),
-                    Ttl::Text(t) => t,
-                };
-                let (rr, _) = parse_record(&name, Some(&ttl), &rtype, Some(&rdata)).with_context(at)?;
+            Change::Add { name, ttl, rtype, rdata, when } => {
+                let rr = add_record(&name, ttl, &rtype, &rdata, when.as_ref()).with_context(at)?;
                 edits.add(store, &txn, &rr).with_context(at)?;
             }
-            Change::Delete { name, rtype, rdata } => {
+            Change::Delete { name, rtype, rdata, when } => {
                 let (rr, rdata) = parse_record(&name, None, &rtype, rdata.as_deref()).with_context(at)?;
-                if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata.as_deref(), b"").with_context(at)? == 0 {
-                    return Err(anyhow!("no {} record at {name} matches", rtype.to_uppercase())).with_context(at);
+                let cond = when_condition(when.as_ref()).with_context(at)?;
+                if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata.as_deref(), &cond).with_context(at)? == 0 {
+                    let variant = if cond.is_empty() { String::new() } else { format!(" (when {})", String::from_utf8_lossy(&cond)) };
+                    return Err(anyhow!("no {} record at {name} matches{variant}", rtype.to_uppercase())).with_context(at);
                 }
+            }
+            Change::Policy { zone, table, keys } => {
+                let (apex, policy) = policy_op(&zone, table, keys).with_context(at)?;
+                edits.set_policy(store, &txn, &apex, Some(policy)).with_context(at)?;
             }
             Change::DeleteZone { zone } => {
                 let key = name_key(&zone).with_context(at)?;
@@ -107,8 +153,12 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let summaries = edits.commit(store, &mut txn, !args.serial.no_serial_bump)?;
     txn.commit().map_err(|e| store.error(e))?;
     for s in &summaries {
+        for warning in &s.warnings {
+            eprintln!("warning: {warning}");
+        }
         println!("{}: serial {}, {} records", s.apex, s.serial, s.records);
     }
+    super::zone::warn_missing_tables(store, summaries.iter().filter_map(|s| s.policy.as_ref()));
     println!("applied {applied} changes");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,10 +14,13 @@ pub enum RecordCommand {
     /// Add a record to the zone holding NAME (longest matching apex).
     ///
     /// Names are absolute (a missing final dot is implied), in the owner and in RDATA.
-    /// Example: `record add www.example.com. 300 A 192.0.2.1`.
+    /// Example: `record add www.example.com. 300 A 192.0.2.1`, or a variant served to clients
+    /// whose range metadata matches: `record add --when country=DE www.example.com. 60 A 198.51.100.1`.
     Add {
         #[command(flatten)]
         serial: SerialArgs,
+        #[command(flatten)]
+        when: WhenArg,
         /// Owner name.
         name: String,
         /// TTL in seconds or with units (1h30m, 1d, 1w).
@@ -29,10 +32,13 @@ pub enum RecordCommand {
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true, value_name = "RDATA")]
         rdata: Vec<String>,
     },
-    /// Delete one record (with RDATA) or the whole RRset of TYPE at NAME.
+    /// Delete one record (with RDATA) or the whole RRset of TYPE at NAME (the default RRset, or
+    /// with --when the variant of that condition only).
     Delete {
         #[command(flatten)]
         serial: SerialArgs,
+        #[command(flatten)]
+        when: WhenArg,
         name: String,
         #[arg(value_name = "TYPE")]
         rtype: String,
@@ -46,6 +52,39 @@ pub struct SerialArgs {
     /// Leave the zone's SOA serial as it is (by default it is incremented, RFC 1982).
     #[arg(long)]
     pub no_serial_bump: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WhenArg {
+    /// The RRset variant chosen for clients whose IP-range metadata has KEY=VALUE (e.g.
+    /// country=DE, continent=EU, pop=fra, asn=3320); without it, the default RRset. KEY is
+    /// [a-z0-9_-]+, VALUE non-empty without '='. The zone's policy (`zone policy`) must list KEY
+    /// for the variant ever to be served.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_when)]
+    pub when: Option<Condition>,
+}
+
+/// A checked `key=value` condition.
+#[derive(Clone, Debug)]
+pub struct Condition(pub Vec<u8>);
+
+impl WhenArg {
+    /// The stored condition: empty for the default RRset.
+    pub fn condition(&self) -> Vec<u8> {
+        self.when.as_ref().map(|c| c.0.clone()).unwrap_or_default()
+    }
+}
+
+fn parse_when(text: &str) -> Result<Condition, String> {
+    crate::zones::geo::parse_condition(text).map(Condition)
+}
+
+fn when_suffix(cond: &[u8]) -> String {
+    if cond.is_empty() {
+        String::new()
+    } else {
+        format!(" (when {})", String::from_utf8_lossy(cond))
+    }
 }
 
 fn absolute(text: &str) -> String {
@@ -76,18 +115,20 @@ pub fn run(store: &Store, command: RecordCommand) -> anyhow::Result<ExitCode> {
     let mut txn = store.write_txn()?;
     let mut edits = ZoneEdits::default();
     let bump = match &command {
-        RecordCommand::Add { serial, name, ttl, rtype, rdata } => {
-            let (rr, _) = parse_record(name, Some(ttl), rtype, Some(&rdata.join(" ")))?;
+        RecordCommand::Add { serial, when, name, ttl, rtype, rdata } => {
+            let (mut rr, _) = parse_record(name, Some(ttl), rtype, Some(&rdata.join(" ")))?;
+            rr.condition = when.condition();
             if !edits.add(store, &txn, &rr)? {
-                bail!("{} {} {} is already present", absolute(name), rtype.to_uppercase(), rdata.join(" "));
+                bail!("{} {} {} is already present{}", absolute(name), rtype.to_uppercase(), rdata.join(" "), when_suffix(&rr.condition));
             }
             !serial.no_serial_bump
         }
-        RecordCommand::Delete { serial, name, rtype, rdata } => {
+        RecordCommand::Delete { serial, when, name, rtype, rdata } => {
             let joined = rdata.join(" ");
             let (rr, rdata_wire) = parse_record(name, None, rtype, (!rdata.is_empty()).then_some(joined.as_str()))?;
-            if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata_wire.as_deref(), b"")? == 0 {
-                bail!("no {} record at {} matches", rtype.to_uppercase(), absolute(name));
+            let cond = when.condition();
+            if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata_wire.as_deref(), &cond)? == 0 {
+                bail!("no {} record at {} matches{}", rtype.to_uppercase(), absolute(name), when_suffix(&cond));
             }
             !serial.no_serial_bump
         }
@@ -95,6 +136,9 @@ pub fn run(store: &Store, command: RecordCommand) -> anyhow::Result<ExitCode> {
     let summaries = edits.commit(store, &mut txn, bump)?;
     txn.commit().map_err(|e| store.error(e))?;
     for s in summaries {
+        for warning in &s.warnings {
+            eprintln!("warning: {warning}");
+        }
         println!("{}: serial {}, {} records", s.apex, s.serial, s.records);
     }
     Ok(ExitCode::SUCCESS)

@@ -11,16 +11,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lmdb_schema::{name, Store};
 use rayon::prelude::*;
 
+use lmdb_schema::zone::GeoPolicy;
+
+use super::apply::{self, Change};
 use crate::zonefile::{self, ZoneFile};
-use crate::zones::{self, Rr, ZoneTree};
+use crate::zones::{self, geo, Rr, ZoneTree};
 
 #[derive(Subcommand, Debug)]
 pub enum ZoneCommand {
     /// Import zone files, one zone per file, replacing each zone whole if present.
     ///
     /// The zone's origin comes from --origin, else the file's $ORIGIN, else the file name with a
-    /// trailing `.zone` removed. All files are read and checked before anything is written; one
-    /// bad file fails the command and leaves the database as it was.
+    /// trailing `.zone` removed. A geo side file next to a zone file (`X.geo.jsonl` for
+    /// `X.zone`, else `FILE.geo.jsonl`, as `zone export` writes it) adds its variants and sets
+    /// its policy in the same transaction. All files are read and checked before anything is
+    /// written; one bad file fails the command and leaves the database as it was.
     Import {
         /// Zone files (RFC 1035 master format).
         #[arg(required = true, value_name = "FILE")]
@@ -30,8 +35,9 @@ pub enum ZoneCommand {
         origin: Option<String>,
     },
     /// Import every `*.zone` file in a directory in one transaction (zone name from the file
-    /// name, `example.com.zone` → `example.com.`, unless the file sets $ORIGIN). One bad file
-    /// fails the whole command. Shows a progress bar on a terminal.
+    /// name, `example.com.zone` → `example.com.`, unless the file sets $ORIGIN), each with its
+    /// geo side file `X.geo.jsonl` if present. One bad file fails the whole command. Shows a
+    /// progress bar on a terminal.
     ImportDir {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
@@ -48,9 +54,38 @@ pub enum ZoneCommand {
         json: bool,
     },
     /// Write a zone as an RFC 1035 master file on stdout (imports back to the same records).
+    ///
+    /// The master file holds the default data only. Geo variants and the zone's policy go to a
+    /// side file of JSON lines in `apply` syntax: `NAME.geo.jsonl` (zone name without the final
+    /// dot) in the current directory, or next to --output (`example.com.zone` →
+    /// `example.com.geo.jsonl`); `zone import` reads it back. No side file is written for a zone
+    /// with neither (a stale one at that path is removed).
     Export {
         #[arg(value_name = "NAME")]
         name: String,
+        /// Write the master file to FILE instead of stdout (the side file goes beside it).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show, set or clear how geo variants are selected in a zone.
+    ///
+    /// With --table and --keys, sets the policy: the IP-range table whose metadata is matched and
+    /// the metadata keys to try, most specific first (`--table geo --keys pop,country,continent`).
+    /// With --clear, removes it (variants are then never served). Alone, prints the policy as
+    /// JSON (`null` if none). The SOA serial is not changed: no record changes.
+    Policy {
+        /// The zone's apex.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The IP-range table (see `ranges`).
+        #[arg(long, value_name = "TABLE", requires = "keys", conflicts_with = "clear")]
+        table: Option<String>,
+        /// Metadata keys, comma-separated, most specific first.
+        #[arg(long, value_name = "KEY,...", value_delimiter = ',', requires = "table", conflicts_with = "clear")]
+        keys: Vec<String>,
+        /// Remove the zone's policy.
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -111,15 +146,96 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ZoneCommand::Export { name: text } => {
+        ZoneCommand::Export { name: text, output } => {
             let key = name_key(&text)?;
             let txn = store.read_txn()?;
-            let (tree, _) =
+            let (tree, meta) =
                 zones::load_zone(store, &txn, &key)?.ok_or_else(|| anyhow::anyhow!("no zone {} in the database", absolute(&text)))?;
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            export(&tree, &mut out)?;
-            out.flush()?;
+            drop(txn);
+            let side_path = match &output {
+                Some(path) => geo::side_file_for(path),
+                None => PathBuf::from(geo::side_file_name(&meta.apex)),
+            };
+            let side = geo::side_lines(&tree, meta.policy.as_ref());
+            match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    export(&tree, &mut out).and_then(|_| out.flush()).with_context(|| format!("writing {}", path.display()))?;
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    export(&tree, &mut out)?;
+                    out.flush()?;
+                }
+            }
+            if side.is_empty() {
+                if side_path.is_file() {
+                    std::fs::remove_file(&side_path).with_context(|| format!("removing stale {}", side_path.display()))?;
+                    eprintln!("removed stale geo side file {}: {} has no variants or policy", side_path.display(), meta.apex);
+                }
+            } else {
+                let mut text = side.join("\n");
+                text.push('\n');
+                std::fs::write(&side_path, text).with_context(|| format!("writing {}", side_path.display()))?;
+                let variants = side.len() - meta.policy.is_some() as usize;
+                let policy = if meta.policy.is_some() { " and the policy" } else { "" };
+                eprintln!("wrote {variants} geo variant records{policy} of {} to {}", meta.apex, side_path.display());
+            }
             Ok(ExitCode::SUCCESS)
+        }
+        ZoneCommand::Policy { name: text, table, keys, clear } => policy(store, &text, table, keys, clear),
+    }
+}
+
+fn policy(store: &Store, text: &str, table: Option<String>, keys: Vec<String>, clear: bool) -> anyhow::Result<ExitCode> {
+    let key = name_key(text)?;
+    let apex = absolute(text);
+    let new = match (table, clear) {
+        (None, false) => {
+            let txn = store.read_txn()?;
+            let (_, meta) = zones::load_zone(store, &txn, &key)?.ok_or_else(|| anyhow::anyhow!("no zone {apex} in the database"))?;
+            println!("{}", serde_json::to_string(&meta.policy)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        (Some(table), _) => {
+            let policy = GeoPolicy { table, keys };
+            geo::check_policy(&policy).map_err(|e| anyhow::anyhow!("policy of {apex}: {e}"))?;
+            Some(policy)
+        }
+        (None, true) => None,
+    };
+    let mut txn = store.write_txn()?;
+    let mut edits = zones::ZoneEdits::default();
+    let changed = edits.set_policy(store, &txn, &name::key_to_wire(&key), new.clone())?;
+    let summaries = edits.commit(store, &mut txn, false)?;
+    txn.commit().map_err(|e| store.error(e))?;
+    for s in &summaries {
+        for warning in &s.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    let state = if changed { "" } else { " (unchanged)" };
+    match &new {
+        Some(p) => println!("{apex}: policy table {}, keys {}{state}", p.table, p.keys.join(",")),
+        None => println!("{apex}: no policy{state}"),
+    }
+    warn_missing_tables(store, new.iter());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Warns (stderr) about policies naming a range table that does not exist (yet): their zones'
+/// variants are not served until it is imported. Call outside any write transaction.
+pub(crate) fn warn_missing_tables<'a>(store: &Store, policies: impl Iterator<Item = &'a GeoPolicy>) {
+    let policies: Vec<&GeoPolicy> = policies.collect();
+    if policies.is_empty() {
+        return;
+    }
+    let Ok(tables) = lmdb_schema::ranges::RangeTable::list(store) else { return };
+    let mut warned = std::collections::BTreeSet::new();
+    for p in policies {
+        if !tables.contains(&p.table) && warned.insert(p.table.clone()) {
+            eprintln!("warning: range table {:?} does not exist (yet); import it with `ranges import`", p.table);
         }
     }
 }
@@ -167,20 +283,32 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
     let mut seen = std::collections::HashMap::<Vec<u8>, PathBuf>::new();
     let (mut zone_count, mut record_count) = (0u64, 0u64);
     let mut summaries = Vec::new();
+    let mut warnings = Vec::new();
+    let mut policies = Vec::new();
     for batch in files.chunks(BATCH) {
         // Parse and build in parallel; write in file order in the one transaction.
-        let trees: Vec<(PathBuf, ZoneTree)> =
-            batch.par_iter().map(|path| read_zone(path, origin).map(|tree| (path.clone(), tree))).collect::<anyhow::Result<_>>()?;
-        for (path, tree) in trees {
+        let zones: Vec<(PathBuf, ImportedZone)> =
+            batch.par_iter().map(|path| read_zone(path, origin).map(|zone| (path.clone(), zone))).collect::<anyhow::Result<_>>()?;
+        for (path, ImportedZone { tree, policy, side_file }) in zones {
             if let Some(first) = seen.insert(tree.apex_key.clone(), path.clone()) {
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
             }
+            let variants = geo::variants(&tree);
             // Store errors (a full map) concern the whole transaction, not this file.
-            let meta = match zones::replace_zone(store, &mut txn, tree, None) {
+            let meta = match zones::replace_zone(store, &mut txn, tree, policy) {
                 Ok(meta) => meta,
                 Err(e @ zones::ZoneError::Store(_)) => return Err(e.into()),
                 Err(e) => return Err(anyhow::Error::new(e).context(path.display().to_string())),
             };
+            warnings.extend(geo::unmatchable(&meta.apex, &variants, meta.policy.as_ref()));
+            if let Some(side) = side_file {
+                if files.len() <= 20 {
+                    summaries.push(format!("{}: {} geo variant RRsets from {}", meta.apex, variants.len(), side.display()));
+                }
+            }
+            if let Some(p) = meta.policy {
+                policies.push(p);
+            }
             zone_count += 1;
             record_count += meta.records;
             if files.len() <= 20 {
@@ -191,16 +319,32 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
     }
     txn.commit().map_err(|e| store.error(e))?;
     progress.finish_and_clear();
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     for line in summaries {
         println!("{line}");
     }
+    policies.sort_by(|a: &GeoPolicy, b| a.table.cmp(&b.table));
+    policies.dedup_by(|a, b| a.table == b.table);
+    warn_missing_tables(store, policies.iter());
     let secs = started.elapsed().as_secs_f64();
     println!("imported {zone_count} zones, {record_count} records in {secs:.2} s ({:.0} records/s)", record_count as f64 / secs.max(1e-9));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads, checks and builds one zone file. Errors name the file and line.
-pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ZoneTree> {
+/// A zone read from a file, with what its geo side file added.
+pub struct ImportedZone {
+    pub tree: ZoneTree,
+    /// The side file's policy (None: the stored policy, if any, is kept).
+    pub policy: Option<GeoPolicy>,
+    /// The side file read, if there was one.
+    pub side_file: Option<PathBuf>,
+}
+
+/// Reads, checks and builds one zone file and its geo side file if present. Errors name the
+/// file and line.
+pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZone> {
     let file: ZoneFile = zonefile::parse_file(path, origin)?;
     zonefile::validate_zone(&file)?;
     let mut tree = ZoneTree::new(&file.origin).with_context(|| path.display().to_string())?;
@@ -209,6 +353,52 @@ pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ZoneTree>
             Rr { owner: record.owner.clone(), ttl: record.ttl, rtype: record.rtype, rdata: record.rdata.clone(), condition: Vec::new() };
         tree.insert(&rr).with_context(|| format!("{}:{}", record.file.display(), record.line))?;
     }
-    tree.finish().with_context(|| path.display().to_string())?;
-    Ok(tree)
+    let side = geo::side_file_for(path);
+    let (policy, side_file) = if side.is_file() { (read_side_file(&side, &mut tree)?, Some(side)) } else { (None, None) };
+    let context = match &side_file {
+        Some(side) => format!("{} (with {})", path.display(), side.display()),
+        None => path.display().to_string(),
+    };
+    tree.finish().with_context(|| context)?;
+    Ok(ImportedZone { tree, policy, side_file })
+}
+
+/// Adds a side file's variants to `tree` and returns its policy. Only `add` ops with a "when"
+/// and at most one `policy` op for this zone are allowed; errors name FILE:LINE.
+fn read_side_file(path: &Path, tree: &mut ZoneTree) -> anyhow::Result<Option<GeoPolicy>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut policy = None;
+    for (index, line) in text.lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), index + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let change: Change = serde_json::from_str(line).with_context(|| format!("{}: not a valid geo side-file line", at()))?;
+        match change {
+            Change::Add { name, ttl, rtype, rdata, when } => {
+                if when.is_none() {
+                    bail!("{}: a side file holds variants only; this add has no \"when\" (default data goes in the zone file)", at());
+                }
+                let rr = apply::add_record(&name, ttl, &rtype, &rdata, when.as_ref()).with_context(at)?;
+                tree.insert(&rr).with_context(at)?;
+            }
+            Change::Policy { zone, table, keys } => {
+                let (apex, p) = apply::policy_op(&zone, table, keys).with_context(at)?;
+                if name::key_from_wire(&apex)? != tree.apex_key {
+                    bail!("{}: policy for zone {zone}, but this side file belongs to {}", at(), tree.apex_text());
+                }
+                if policy.replace(p).is_some() {
+                    bail!("{}: a second policy line", at());
+                }
+            }
+            other => {
+                let op = match other {
+                    Change::Delete { .. } => "delete",
+                    _ => "delete-zone",
+                };
+                bail!("{}: op {op:?} is not allowed in a geo side file (only \"add\" with \"when\", and \"policy\")", at());
+            }
+        }
+    }
+    Ok(policy)
 }

@@ -38,6 +38,10 @@ pub enum BuildError {
     Singleton { owner: String, rtype: &'static str },
     #[error("{owner}: SOA is only allowed at the zone apex {apex}")]
     SoaNotAtApex { owner: String, apex: String },
+    #[error("{owner}: bad variant condition: {error}")]
+    BadCondition { owner: String, error: String },
+    #[error("{owner}: {rtype} cannot have variants (only default data)")]
+    NoVariants { owner: String, rtype: &'static str },
 }
 
 /// A zone's names, keyed by name key, in canonical order.
@@ -68,6 +72,23 @@ impl ZoneTree {
     /// RRset); returns false if the record was already present.
     pub fn insert(&mut self, rr: &Rr) -> Result<bool, BuildError> {
         let key = self.key_in_zone(&rr.owner)?;
+        if !rr.condition.is_empty() {
+            super::geo::check_condition_bytes(&rr.condition)
+                .map_err(|error| BuildError::BadCondition { owner: name::wire_to_text(&rr.owner), error })?;
+            // The zone's structure (its SOA, delegations and their DS, DNAME rewrites) is the same
+            // for every client: the server decides cuts and occlusion from it before any client
+            // metadata is consulted.
+            let structural = match rr.rtype {
+                2 => Some("NS"),
+                6 => Some("SOA"),
+                39 => Some("DNAME"),
+                43 => Some("DS"),
+                _ => None,
+            };
+            if let Some(rtype) = structural {
+                return Err(BuildError::NoVariants { owner: name::wire_to_text(&rr.owner), rtype });
+            }
+        }
         let section = self.names.entry(key).or_insert_with(|| Section::new(self.depth));
         let covered = covered_type(rr.rtype, &rr.rdata);
         let rrset = match section.find_mut(rr.rtype, covered, &rr.condition) {

@@ -6,6 +6,7 @@
 //! The per-zone old/new trees are also exactly the diff a future IXFR journal needs.
 
 pub mod build;
+pub mod geo;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,12 +71,25 @@ pub fn load_zone(store: &Store, txn: &heed::RoTxn, apex_key: &[u8]) -> Result<Op
 
 /// Writes `tree` as the whole content of its zone (finished first), replacing any previous
 /// version; keeps the policy of a zone already present unless `policy` is given.
-pub fn replace_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
+pub fn replace_zone(store: &Store, txn: &mut RwTxn, tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
+    write_zone(store, txn, tree, policy.map(Some))
+}
+
+/// As [`replace_zone`], but the zone's policy becomes exactly `policy` (None clears it).
+pub fn replace_zone_with_policy(store: &Store, txn: &mut RwTxn, tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
+    write_zone(store, txn, tree, Some(policy))
+}
+
+/// `policy`: None keeps the stored policy, Some(p) sets it to `p`.
+fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option<Option<GeoPolicy>>) -> Result<ZoneMeta, ZoneError> {
     tree.finish()?;
     let depth = tree.depth;
-    let old_policy = match store.zones.get(txn, &tree.apex_key).map_err(lmdb(store))? {
-        Some(bytes) => ZoneMeta::decode(bytes).ok().and_then(|m| m.policy),
-        None => None,
+    let policy = match policy {
+        Some(policy) => policy,
+        None => match store.zones.get(txn, &tree.apex_key).map_err(lmdb(store))? {
+            Some(bytes) => ZoneMeta::decode(bytes).ok().and_then(|m| m.policy),
+            None => None,
+        },
     };
 
     // Merge with what is stored under the apex: other zones' sections stay (a child zone below
@@ -123,7 +137,7 @@ pub fn replace_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: 
     let records = if existing.is_empty() { records } else { count_records(store, txn, &tree.apex_key, depth)? };
     let soa_rdata = first_soa(store, txn, &tree.apex_key, depth)?;
     let soa = soa_from_rdata(&soa_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
-    let meta = ZoneMeta { apex: tree.apex_text(), soa, records, last_change: now(), policy: policy.or(old_policy) };
+    let meta = ZoneMeta { apex: tree.apex_text(), soa, records, last_change: now(), policy };
     store.zones.put(txn, &tree.apex_key, &meta.encode()).map_err(lmdb(store))?;
     store.bump_change_counter(txn)?;
     Ok(meta)
@@ -206,7 +220,12 @@ struct EditedZone {
     tree: ZoneTree,
     policy: Option<GeoPolicy>,
     soa_touched: bool,
+    /// Records changed (the serial is bumped).
     changed: bool,
+    /// The policy changed (no record did, so no serial bump for this alone).
+    policy_changed: bool,
+    /// Metadata keys of the variants added in this batch, to warn about unmatchable ones.
+    variant_keys: std::collections::BTreeSet<String>,
 }
 
 /// What one committed zone looks like after the edits.
@@ -215,6 +234,9 @@ pub struct EditedSummary {
     pub apex: String,
     pub serial: u32,
     pub records: u64,
+    pub policy: Option<GeoPolicy>,
+    /// Variants added (or, after a policy change, any variant) that the policy can never select.
+    pub warnings: Vec<String>,
 }
 
 impl ZoneEdits {
@@ -229,7 +251,15 @@ impl ZoneEdits {
         };
         if !self.zones.contains_key(&apex) {
             let (tree, meta) = load_zone(store, txn, &apex)?.ok_or_else(|| ZoneError::NoSuchZone(name::key_to_text(&apex)))?;
-            self.zones.insert(apex.clone(), EditedZone { tree, policy: meta.policy, soa_touched: false, changed: false });
+            let zone = EditedZone {
+                tree,
+                policy: meta.policy,
+                soa_touched: false,
+                changed: false,
+                policy_changed: false,
+                variant_keys: Default::default(),
+            };
+            self.zones.insert(apex.clone(), zone);
         }
         Ok(self.zones.get_mut(&apex).expect("inserted above"))
     }
@@ -255,6 +285,9 @@ impl ZoneEdits {
         // update does); a file import instead keeps the first record's TTL.
         let retimed = zone.tree.set_ttl(&rr.owner, rr.rtype, &rr.condition, rr.ttl)?;
         zone.changed |= added || retimed;
+        if let Some((key, _)) = geo::split_condition(&rr.condition) {
+            zone.variant_keys.insert(key.to_string());
+        }
         Ok(added || retimed)
     }
 
@@ -275,12 +308,20 @@ impl ZoneEdits {
         Ok(removed)
     }
 
-    /// Sets a zone's metadata-selection policy.
-    pub fn set_policy(&mut self, store: &Store, txn: &RwTxn, apex: &[u8], policy: GeoPolicy) -> Result<(), ZoneError> {
+    /// Sets (Some) or clears (None) the metadata-selection policy of the zone whose apex is
+    /// `apex` (wire format; a name inside a zone is an error). Returns false if it was already so.
+    pub fn set_policy(&mut self, store: &Store, txn: &RwTxn, apex: &[u8], policy: Option<GeoPolicy>) -> Result<bool, ZoneError> {
         let zone = self.zone_mut(store, txn, apex)?;
-        zone.policy = Some(policy);
-        zone.changed = true;
-        Ok(())
+        let key = name::key_from_wire(apex).map_err(|error| BuildError::BadName { owner: name::wire_to_text(apex), error })?;
+        if zone.tree.apex_key != key {
+            return Err(ZoneError::NoSuchZone(name::key_to_text(&key)));
+        }
+        if zone.policy == policy {
+            return Ok(false);
+        }
+        zone.policy = policy;
+        zone.policy_changed = true;
+        Ok(true)
     }
 
     /// Writes every changed zone, bumping its serial unless `bump_serial` is false or the edits
@@ -288,16 +329,28 @@ impl ZoneEdits {
     pub fn commit(self, store: &Store, txn: &mut RwTxn, bump: bool) -> Result<Vec<EditedSummary>, ZoneError> {
         let mut summaries = Vec::new();
         for (_, mut zone) in self.zones {
-            if !zone.changed {
+            if !zone.changed && !zone.policy_changed {
                 continue;
             }
-            if bump && !zone.soa_touched {
+            if bump && zone.changed && !zone.soa_touched {
                 if let Some(soa) = zone.tree.soa_mut() {
                     bump_serial(soa);
                 }
             }
-            let meta = replace_zone(store, txn, zone.tree, zone.policy)?;
-            summaries.push(EditedSummary { apex: meta.apex, serial: meta.soa.serial, records: meta.records });
+            // After a policy change every variant is checked again; otherwise only new ones.
+            let mut variants = geo::variants(&zone.tree);
+            if !zone.policy_changed {
+                variants.retain(|v| zone.variant_keys.contains(v.key()));
+            }
+            let warnings = geo::unmatchable(&zone.tree.apex_text(), &variants, zone.policy.as_ref());
+            let meta = replace_zone_with_policy(store, txn, zone.tree, zone.policy)?;
+            summaries.push(EditedSummary {
+                apex: meta.apex,
+                serial: meta.soa.serial,
+                records: meta.records,
+                policy: meta.policy,
+                warnings,
+            });
         }
         Ok(summaries)
     }

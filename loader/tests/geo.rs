@@ -1,0 +1,492 @@
+//! Geo variants and policies end to end (issue 5, loader side): the real `lmdns-loader` binary on
+//! real LMDB environments in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lmdb_schema::node::{flags, NodeView};
+use lmdb_schema::zone::ZoneMeta;
+use lmdb_schema::{name, OpenOptions, Store};
+
+fn key(text: &str) -> Vec<u8> {
+    name::key_from_wire(&lmdns_loader::zonefile::parse_name(text, &[0]).unwrap()).unwrap()
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_lmdns-loader");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/geo").join(name)
+}
+
+/// A database directory and a working directory in one temporary directory.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env { dir: tempfile::tempdir().unwrap() };
+        std::fs::create_dir(env.cwd()).unwrap();
+        env
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("db")
+    }
+    fn cwd(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN).arg("--db").arg(self.db()).args(["--map-size", "256M"]).args(args).current_dir(self.cwd()).output().unwrap()
+    }
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Runs and expects failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "{args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+    fn store(&self) -> Store {
+        Store::open(&self.db(), &OpenOptions { map_size: 256 << 20, read_only: false }).unwrap()
+    }
+    /// Every stored key and value (names, zones, meta with its change counter).
+    fn dump(&self) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+        let store = self.store();
+        let txn = store.read_txn().unwrap();
+        let mut out = Vec::new();
+        for (tag, db) in [(0u8, store.names), (1, store.zones), (2, store.meta)] {
+            for item in db.iter(&txn).unwrap() {
+                let (k, v) = item.unwrap();
+                out.push((tag, k.to_vec(), v.to_vec()));
+            }
+        }
+        out
+    }
+    fn meta(&self, zone: &str) -> ZoneMeta {
+        let store = self.store();
+        let txn = store.read_txn().unwrap();
+        let key = key(zone);
+        ZoneMeta::decode(store.zones.get(&txn, &key).unwrap().unwrap()).unwrap()
+    }
+    /// (condition, ttl, rdatas) of every RRset of `rtype` at `owner` in the zone with `depth`
+    /// labels, plus the section flags.
+    fn rrsets(&self, owner: &str, depth: u8, rtype: u16) -> (u8, Vec<(String, u32, Vec<Vec<u8>>)>) {
+        let store = self.store();
+        let txn = store.read_txn().unwrap();
+        let key = key(owner);
+        let bytes = store.names.get(&txn, &key).unwrap().unwrap_or_else(|| panic!("no node {owner}"));
+        let node = NodeView::parse(bytes).unwrap();
+        let section = node.section(depth).unwrap();
+        let sets = section
+            .rrsets()
+            .filter(|r| r.rtype() == rtype)
+            .map(|r| (String::from_utf8(r.condition().to_vec()).unwrap(), r.ttl(), r.rdatas().map(<[u8]>::to_vec).collect()))
+            .collect();
+        (section.flags(), sets)
+    }
+}
+
+const ZONE: &str =
+    "$ORIGIN example.com.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\nwww 300 A 192.0.2.1\n";
+
+fn with_zone() -> Env {
+    let env = Env::new();
+    let zone = env.write("example.com.zone", ZONE);
+    env.ok(&["zone", "import", zone.to_str().unwrap()]);
+    env
+}
+
+fn export(env: &Env, zone: &str) -> (String, Option<String>) {
+    let out = env.ok(&["zone", "export", zone]);
+    let side = std::fs::read_to_string(env.cwd().join(format!("{}.geo.jsonl", zone.trim_end_matches('.')))).ok();
+    (out, side)
+}
+
+#[test]
+fn record_add_and_delete_with_when() {
+    let env = with_zone();
+    env.ok(&["record", "add", "--when", "country=DE", "www.example.com.", "60", "A", "198.51.100.1"]);
+    env.ok(&["record", "add", "--when", "country=DE", "www.example.com", "60", "A", "198.51.100.2"]);
+    env.ok(&["record", "add", "--when", "continent=EU", "www.example.com.", "90", "A", "203.0.113.7"]);
+
+    let (section_flags, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert!(section_flags & flags::GEO != 0, "section has the GEO flag");
+    assert_eq!(
+        sets,
+        vec![
+            (String::new(), 300, vec![vec![192, 0, 2, 1]]),
+            ("continent=EU".into(), 90, vec![vec![203, 0, 113, 7]]),
+            ("country=DE".into(), 60, vec![vec![198, 51, 100, 1], vec![198, 51, 100, 2]]),
+        ]
+    );
+    {
+        let store = env.store();
+        let txn = store.read_txn().unwrap();
+        let key = key("www.example.com.");
+        let node = NodeView::parse(store.names.get(&txn, &key).unwrap().unwrap()).unwrap();
+        let section = node.section(2).unwrap();
+        assert_eq!(section.rrset(1).unwrap().rdatas().next().unwrap(), &[192, 0, 2, 1]);
+        assert_eq!(section.rrset_variant(1, b"country=DE").unwrap().rr_count(), 2);
+    }
+    // Records of variants count like any other; the serial moved on with each change.
+    let meta = env.meta("example.com.");
+    assert_eq!((meta.records, meta.soa.serial), (7, 4));
+
+    // The same record again is an error naming the condition.
+    let err = env.fails(&["record", "add", "--when", "country=DE", "www.example.com.", "60", "A", "198.51.100.1"]);
+    assert!(err.contains("already present (when country=DE)"), "{err}");
+
+    // Delete one record of a variant, then the whole variant: the default stays.
+    env.ok(&["record", "delete", "--when", "country=DE", "www.example.com.", "A", "198.51.100.1"]);
+    env.ok(&["record", "delete", "--when", "continent=EU", "www.example.com.", "A"]);
+    let (_, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert_eq!(sets, vec![(String::new(), 300, vec![vec![192, 0, 2, 1]]), ("country=DE".into(), 60, vec![vec![198, 51, 100, 2]])]);
+    // A variant that is not there, or a record only in the default, does not match.
+    let err = env.fails(&["record", "delete", "--when", "country=FR", "www.example.com.", "A"]);
+    assert!(err.contains("no A record at www.example.com. matches (when country=FR)"), "{err}");
+    let err = env.fails(&["record", "delete", "--when", "country=DE", "www.example.com.", "A", "192.0.2.1"]);
+    assert!(err.contains("matches"), "{err}");
+    // Deleting the default RRset leaves the variant alone.
+    env.ok(&["record", "delete", "www.example.com.", "A"]);
+    let (section_flags, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert_eq!(sets, vec![("country=DE".into(), 60, vec![vec![198, 51, 100, 2]])]);
+    assert!(section_flags & flags::GEO != 0);
+    env.ok(&["record", "delete", "--when", "country=DE", "www.example.com.", "A"]);
+    let store = env.store();
+    assert!(store.names.get(&store.read_txn().unwrap(), &key("www.example.com.")).unwrap().is_none());
+}
+
+#[test]
+fn variants_keep_cname_exclusivity_per_condition() {
+    let env = with_zone();
+    // A CNAME variant beside a default A is fine (different answers)...
+    env.ok(&["record", "add", "--when", "pop=fra", "www.example.com.", "60", "CNAME", "fra.cdn.example.net."]);
+    // ...but not beside an A of the same condition.
+    let before = env.dump();
+    let err = env.fails(&["record", "add", "--when", "pop=fra", "www.example.com.", "60", "A", "192.0.2.9"]);
+    assert!(err.contains("CNAME cannot stand beside other data"), "{err}");
+    assert_eq!(env.dump(), before);
+    // SOA has no variants.
+    let err = env.fails(&["record", "add", "--when", "pop=fra", "example.com.", "60", "SOA", "ns1.example.com. h.example.com. 9 1 1 1 1"]);
+    assert!(err.contains("SOA cannot have variants"), "{err}");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn bad_conditions_are_rejected_and_nothing_is_written() {
+    let env = with_zone();
+    let before = env.dump();
+    let long = format!("pop={}", "x".repeat(252));
+    for (when, expect) in [
+        ("country", "not KEY=VALUE"),
+        ("=DE", "empty metadata key"),
+        ("country=", "empty value"),
+        ("country=D=E", "contains '='"),
+        ("Country=DE", "lower case"),
+        ("coun try=DE", "use only a-z"),
+        (long.as_str(), "at most 255"),
+    ] {
+        let err = env.fails(&["record", "add", "--when", when, "www.example.com.", "60", "A", "198.51.100.1"]);
+        assert!(err.contains(expect), "--when {when}: {err}");
+        let err = env.fails(&["record", "delete", "--when", when, "www.example.com.", "A"]);
+        assert!(err.contains(expect), "--when {when}: {err}");
+    }
+    // The longest allowed condition is exactly 255 bytes.
+    let max = format!("pop={}", "x".repeat(251));
+    env.ok(&["record", "add", "--when", &max, "www.example.com.", "60", "A", "198.51.100.1"]);
+    env.ok(&["record", "delete", "--when", &max, "www.example.com.", "A"]);
+
+    assert_eq!(env.dump().len(), before.len(), "the 255-byte variant came and went");
+    let before = env.dump();
+    for (when, expect) in [
+        (r#"{"country":"DE","continent":"EU"}"#, "exactly one key"),
+        (r#"{}"#, "exactly one key"),
+        (r#"{"country":""}"#, "empty value"),
+        (r#"{"country":"D=E"}"#, "contains '='"),
+        (r#"{"COUNTRY":"DE"}"#, "lower case"),
+        (r#"{"country":true}"#, "must be a string"),
+        (r#""country=DE""#, "not a valid change"),
+    ] {
+        let set = env.write(
+            "bad.jsonl",
+            &format!(
+                "{{\"op\":\"add\",\"name\":\"ok.example.com.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"192.0.2.7\"}}\n\
+                 {{\"op\":\"add\",\"name\":\"www.example.com.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"198.51.100.1\",\"when\":{when}}}\n"
+            ),
+        );
+        let err = env.fails(&["apply", set.to_str().unwrap()]);
+        assert!(err.contains("bad.jsonl:2") && err.contains(expect), "when {when}: {err}");
+        assert_eq!(env.dump(), before, "nothing written for when {when}");
+    }
+    // Bad policies too.
+    for (args, expect) in [
+        (vec!["--table", "geo", "--keys", "pop,Country"], "lower case"),
+        (vec!["--table", "geo", "--keys", "pop,pop"], "listed twice"),
+        (vec!["--table", "bad/table", "--keys", "pop"], "table"),
+        (vec!["--table", "geo"], "--keys"),
+        (vec!["--keys", "pop"], "--table"),
+        (vec!["--table", "geo", "--keys", "pop", "--clear"], "cannot be used with"),
+    ] {
+        let mut all = vec!["zone", "policy", "example.com."];
+        all.extend(args.iter().copied());
+        let err = env.fails(&all);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let err = env.fails(&["zone", "policy", "www.example.com.", "--table", "geo", "--keys", "pop"]);
+    assert!(err.contains("no zone www.example.com."), "{err}");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn policy_set_show_clear() {
+    let env = with_zone();
+    assert_eq!(env.ok(&["zone", "policy", "example.com."]), "null\n");
+    let serial = env.meta("example.com.").soa.serial;
+    let out = env.run(&["zone", "policy", "example.com", "--table", "geo", "--keys", "pop,country,continent"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "example.com.: policy table geo, keys pop,country,continent\n");
+    // The table is not there yet: a warning, not an error.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("range table \"geo\" does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.ok(&["zone", "policy", "example.com."]), "{\"table\":\"geo\",\"keys\":[\"pop\",\"country\",\"continent\"]}\n");
+    let meta = env.meta("example.com.");
+    assert_eq!(meta.policy.as_ref().unwrap().keys, ["pop", "country", "continent"]);
+    // A policy is not zone content: the serial stays.
+    assert_eq!(meta.soa.serial, serial);
+    assert!(env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "pop,country,continent"]).contains("(unchanged)"));
+
+    // A variant on a key outside the policy is allowed, with a warning.
+    let out = env.run(&["record", "add", "--when", "asn=3320", "www.example.com.", "60", "A", "198.51.100.1"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning") && err.contains("\"asn\"") && err.contains("never match"), "{err}");
+    let out = env.run(&["record", "add", "--when", "country=DE", "www.example.com.", "60", "A", "198.51.100.1"]);
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A zone re-import without a side file keeps the policy.
+    env.ok(&["zone", "import", env.path("example.com.zone").to_str().unwrap()]);
+    assert!(env.meta("example.com.").policy.is_some());
+
+    let out = env.ok(&["zone", "policy", "example.com.", "--clear"]);
+    assert_eq!(out, "example.com.: no policy\n");
+    assert_eq!(env.ok(&["zone", "policy", "example.com."]), "null\n");
+    assert!(env.meta("example.com.").policy.is_none());
+    let err = env.fails(&["zone", "policy", "nope.example.", "--clear"]);
+    assert!(err.contains("no zone"), "{err}");
+}
+
+#[test]
+fn changeset_with_when_and_policy() {
+    let env = with_zone();
+    let set = env.write(
+        "changes.jsonl",
+        r#"{"op":"add","name":"www.example.com.","ttl":60,"type":"A","rdata":"198.51.100.1","when":{"country":"DE"}}
+{"op":"add","name":"www.example.com.","ttl":"2m","type":"A","rdata":"203.0.113.7","when":{"continent":"EU"}}
+{"op":"add","name":"www.example.com.","ttl":60,"type":"AAAA","rdata":"2001:db8::1","when":{"asn":3320}}
+{"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}
+{"op":"delete","name":"www.example.com.","type":"A","rdata":"203.0.113.7","when":{"continent":"EU"}}
+"#,
+    );
+    let out = env.run(&["apply", set.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Only the asn variant is unmatchable with the final policy.
+    assert!(err.contains("\"asn\"") && !err.contains("\"country\""), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 5 changes"));
+    let (section_flags, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert!(section_flags & flags::GEO != 0);
+    assert_eq!(sets, vec![(String::new(), 300, vec![vec![192, 0, 2, 1]]), ("country=DE".into(), 60, vec![vec![198, 51, 100, 1]])]);
+    let (_, aaaa) = env.rrsets("www.example.com.", 2, 28);
+    assert_eq!(aaaa[0].0, "asn=3320");
+    let meta = env.meta("example.com.");
+    assert_eq!(meta.policy.unwrap().table, "geo");
+    assert_eq!(meta.soa.serial, 2, "one serial bump per changeset");
+
+    // A policy op on a name that is not an apex, or a bad one, fails the whole changeset.
+    let before = env.dump();
+    for (line, expect) in [
+        (r#"{"op":"policy","zone":"www.example.com.","table":"geo","keys":["pop"]}"#, "no zone www.example.com."),
+        (r#"{"op":"policy","zone":"example.com.","table":"geo","keys":[]}"#, "at least one"),
+        (r#"{"op":"policy","zone":"example.com.","table":"geo"}"#, "missing field `keys`"),
+        (r#"{"op":"delete","name":"www.example.com.","type":"A","when":{"country":"FR"}}"#, "(when country=FR)"),
+    ] {
+        let set = env.write(
+            "bad.jsonl",
+            &format!("{{\"op\":\"add\",\"name\":\"x.example.com.\",\"ttl\":1,\"type\":\"A\",\"rdata\":\"192.0.2.3\"}}\n{line}\n"),
+        );
+        let err = env.fails(&["apply", set.to_str().unwrap()]);
+        assert!(err.contains("bad.jsonl:2") && err.contains(expect), "{line}: {err}");
+        assert_eq!(env.dump(), before);
+    }
+}
+
+#[test]
+fn export_import_round_trip_with_side_file() {
+    let env = Env::new();
+    // Import the fixture: zone file plus its side file, one transaction.
+    let out = env.ok(&["zone", "import", fixture("example.com.zone").to_str().unwrap()]);
+    assert!(out.contains("geo variant RRsets from"), "{out}");
+    let meta = env.meta("example.com.");
+    assert_eq!(meta.policy.as_ref().unwrap().keys, ["pop", "country", "continent"]);
+    let (section_flags, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert!(section_flags & flags::GEO != 0);
+    assert_eq!(sets.len(), 3);
+    assert_eq!(sets[2], ("country=DE".into(), 60, vec![vec![198, 51, 100, 1], vec![198, 51, 100, 2]]));
+    let (cdn_flags, cnames) = env.rrsets("cdn.example.com.", 2, 5);
+    assert!(cdn_flags & flags::GEO != 0 && cdn_flags & flags::CNAME != 0);
+    assert_eq!(cnames.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["", "continent=EU"]);
+    // ns1 has no variants: no GEO flag.
+    assert_eq!(env.rrsets("ns1.example.com.", 2, 1).0 & flags::GEO, 0);
+
+    // Export to stdout: the side file lands in the current directory.
+    let out = env.run(&["zone", "export", "example.com."]);
+    assert!(out.status.success());
+    let zone_text = String::from_utf8(out.stdout).unwrap();
+    assert!(!zone_text.contains("198.51.100.1"), "variants stay out of the master file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("example.com.geo.jsonl"));
+    let side = std::fs::read_to_string(env.cwd().join("example.com.geo.jsonl")).unwrap();
+    let lines: Vec<&str> = side.lines().collect();
+    assert_eq!(lines[0], r#"{"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}"#);
+    assert!(
+        lines.contains(&r#"{"op":"add","name":"www.example.com.","ttl":60,"type":"A","rdata":"198.51.100.1","when":{"country":"DE"}}"#),
+        "{side}"
+    );
+    assert_eq!(lines.len(), 7);
+
+    // --output puts both files side by side; import of that file reads both back.
+    let exported = env.path("out/example.com.zone");
+    std::fs::create_dir(env.path("out")).unwrap();
+    env.ok(&["zone", "export", "example.com.", "--output", exported.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&exported).unwrap(), zone_text);
+    assert_eq!(std::fs::read_to_string(env.path("out/example.com.geo.jsonl")).unwrap(), side);
+
+    // Into a fresh database: identical default data, variants and policy.
+    let other = Env::new();
+    other.ok(&["zone", "import", exported.to_str().unwrap()]);
+    assert_eq!(export(&other, "example.com."), (zone_text.clone(), Some(side.clone())));
+    assert_eq!(other.meta("example.com.").policy, meta.policy);
+    assert_eq!(other.meta("example.com.").records, meta.records);
+    // And import-dir does the same.
+    let third = Env::new();
+    third.ok(&["zone", "import-dir", env.path("out").to_str().unwrap()]);
+    assert_eq!(export(&third, "example.com."), (zone_text.clone(), Some(side.clone())));
+
+    // Files not ending in .zone take FILE.geo.jsonl.
+    let plain = env.path("out/db.example");
+    std::fs::copy(&exported, &plain).unwrap();
+    std::fs::copy(env.path("out/example.com.geo.jsonl"), env.path("out/db.example.geo.jsonl")).unwrap();
+    let fourth = Env::new();
+    fourth.ok(&["zone", "import", "--origin", "example.com.", plain.to_str().unwrap()]);
+    assert_eq!(export(&fourth, "example.com."), (zone_text, Some(side)));
+}
+
+#[test]
+fn no_side_file_without_variants_or_policy() {
+    let env = with_zone();
+    let out = env.run(&["zone", "export", "example.com."]);
+    assert!(out.status.success() && out.stderr.is_empty());
+    assert!(!env.cwd().join("example.com.geo.jsonl").exists());
+    // A policy alone is worth a side file.
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country"]);
+    let (_, side) = export(&env, "example.com.");
+    assert_eq!(side.unwrap(), "{\"op\":\"policy\",\"zone\":\"example.com.\",\"table\":\"geo\",\"keys\":[\"country\"]}\n");
+    // Once there is nothing again, the stale side file goes (else an import would revive it).
+    env.ok(&["zone", "policy", "example.com.", "--clear"]);
+    let out = env.run(&["zone", "export", "example.com."]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("removed stale"));
+    assert!(!env.cwd().join("example.com.geo.jsonl").exists());
+}
+
+#[test]
+fn bad_side_file_fails_the_import_with_file_and_line() {
+    let env = Env::new();
+    let dir = env.path("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(fixture("example.com.zone"), dir.join("example.com.zone")).unwrap();
+    std::fs::copy(fixture("example.com.geo.jsonl"), dir.join("example.com.geo.jsonl")).unwrap();
+    std::fs::write(dir.join("example.net.zone"), ZONE.replace("example.com.", "example.net.")).unwrap();
+    env.ok(&["zone", "import-dir", dir.to_str().unwrap()]);
+    let before = env.dump();
+    let good = std::fs::read_to_string(fixture("example.com.geo.jsonl")).unwrap();
+    let add = |name: &str, when: &str| format!(r#"{{"op":"add","name":"{name}","ttl":60,"type":"A","rdata":"192.0.2.200","when":{when}}}"#);
+    for (line, expect) in [
+        ("not json".to_string(), "not a valid geo side-file line"),
+        (add("www.example.com.", r#"{"country":"D=E"}"#), "contains '='"),
+        (r#"{"op":"add","name":"www.example.com.","ttl":60,"type":"A","rdata":"192.0.2.200"}"#.to_string(), "has no \"when\""),
+        (add("www.example.org.", r#"{"country":"DE"}"#), "outside the zone"),
+        (r#"{"op":"delete","name":"www.example.com.","type":"A"}"#.to_string(), "not allowed in a geo side file"),
+        (r#"{"op":"policy","zone":"example.net.","table":"geo","keys":["pop"]}"#.to_string(), "belongs to example.com."),
+        (r#"{"op":"policy","zone":"example.com.","table":"geo","keys":["pop"]}"#.to_string(), "a second policy line"),
+        (add("www.example.com.", r#"{"country":"DE"}"#).replace("192.0.2.200", "not-an-address"), "A RDATA"),
+    ] {
+        let side = format!("{good}\n{line}\n");
+        std::fs::write(dir.join("example.com.geo.jsonl"), &side).unwrap();
+        // Seven fixture lines, a blank one, then the bad one: line 9.
+        let err = env.fails(&["zone", "import-dir", dir.to_str().unwrap()]);
+        assert!(err.contains("example.com.geo.jsonl:9") && err.contains(expect), "{line}: {err}");
+        let err = env.fails(&["zone", "import", dir.join("example.com.zone").to_str().unwrap()]);
+        assert!(err.contains("example.com.geo.jsonl:9") && err.contains(expect), "{line}: {err}");
+        assert_eq!(env.dump(), before, "nothing written for {line}");
+    }
+    // A variant that breaks CNAME exclusivity fails the zone, naming both files.
+    std::fs::write(dir.join("example.com.geo.jsonl"), add("cdn.example.com.", r#"{"continent":"EU"}"#) + "\n" + &good).unwrap();
+    let err = env.fails(&["zone", "import", dir.join("example.com.zone").to_str().unwrap()]);
+    assert!(err.contains("CNAME cannot stand beside other data") && err.contains("example.com.geo.jsonl"), "{err}");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn lib_entry_point_accepts_when() {
+    // The same command line through the library: the flag parses and a bad one is a usage error.
+    let env = with_zone();
+    let db = env.db();
+    let db = db.to_str().unwrap();
+    let ok = lmdns_loader::cli::run_args([
+        "--db",
+        db,
+        "--map-size",
+        "256M",
+        "record",
+        "add",
+        "--when",
+        "pop=fra",
+        "www.example.com.",
+        "60",
+        "A",
+        "192.0.2.77",
+    ]);
+    assert!(ok.is_ok(), "{ok:?}");
+    let err = lmdns_loader::cli::run_args([
+        "--db",
+        db,
+        "--map-size",
+        "256M",
+        "record",
+        "add",
+        "--when",
+        "pop",
+        "www.example.com.",
+        "60",
+        "A",
+        "192.0.2.78",
+    ])
+    .unwrap_err();
+    assert!(err.to_string().contains("not KEY=VALUE"), "{err}");
+    let (_, sets) = env.rrsets("www.example.com.", 2, 1);
+    assert_eq!(sets[1], ("pop=fra".into(), 60, vec![vec![192, 0, 2, 77]]));
+}
