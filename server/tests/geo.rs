@@ -235,10 +235,8 @@ fn lookup_zone_hits_misses_and_ipv6() {
     let f = fixture(AnswerConfig { lookup_zone_key: Some(name_key("geo.example.")), ..AnswerConfig::default() });
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("5.0.0.10.geo.example.", RecordType::TXT, None));
     let doc = txt(&r);
-    assert_eq!(
-        (doc["ip"].as_str(), doc["meta"]["country"].as_str(), doc["meta"]["asn"].as_str()),
-        (Some("10.0.0.5"), Some("DE"), Some("3320"))
-    );
+    assert_eq!((doc["ip"].as_str(), doc["meta"]["country"].as_str()), (Some("10.0.0.5"), Some("DE")));
+    assert_eq!(doc["meta"]["asn"], 3320, "numbers stay numbers, as in the table and over HTTP");
     assert!(r.metadata.authoritative);
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("1.1.168.192.geo.example.", RecordType::TXT, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);

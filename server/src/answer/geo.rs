@@ -19,22 +19,26 @@ use crate::query::ClientSubnet;
 /// Slots of each per-worker range cache: real traffic comes from a few thousand resolvers.
 const RANGE_CACHE_SLOTS: usize = 16 * 1024;
 
-/// Range metadata flattened for matching: (key, value as text), numbers in their JSON form.
-pub type Metadata = Vec<(String, String)>;
+/// A range's metadata as the worker keeps it (parsed once per cache fill).
+pub struct Metadata {
+    /// Flattened for matching conditions: (key, value as text), numbers in their JSON form.
+    pub pairs: Vec<(String, String)>,
+    /// The metadata object as stored, for answers that show it (whoami, lookup zone).
+    pub json: serde_json::Map<String, serde_json::Value>,
+}
 
 fn flatten(hit: &RangeHit<'_>) -> Metadata {
-    match hit.metadata() {
-        Ok(map) => map
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                serde_json::Value::String(s) => Some((k, s)),
-                serde_json::Value::Number(n) => Some((k, n.to_string())),
-                serde_json::Value::Bool(b) => Some((k, b.to_string())),
-                _ => None,
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    let json = hit.metadata().unwrap_or_default();
+    let pairs = json
+        .iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+            serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+            serde_json::Value::Bool(b) => Some((k.clone(), b.to_string())),
+            _ => None,
+        })
+        .collect();
+    Metadata { pairs, json }
 }
 
 /// A zone's policy as the worker uses it.
@@ -122,7 +126,7 @@ impl GeoScratch {
         self.decided = Some(found.as_ref().map(|(d, _)| *d));
         let Some((_, meta)) = found else { return default };
         for key in &policy.keys {
-            let Some((_, value)) = meta.iter().find(|(k, _)| k == key) else { continue };
+            let Some((_, value)) = meta.pairs.iter().find(|(k, _)| k == key) else { continue };
             self.condition.clear();
             self.condition.extend_from_slice(key.as_bytes());
             self.condition.push(b'=');

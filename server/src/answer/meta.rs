@@ -99,13 +99,13 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
             if let Some(subnet) = geo.subnet {
                 doc["ecs"] = json!(format!("{}/{}", subnet.ip(), subnet.source_prefix));
             }
-            let found = geo.lookup(txn, &config.whoami_table, client).map(|(d, m)| (d, m.clone()));
+            let found = geo.lookup(txn, &config.whoami_table, client).map(|(d, m)| (d, m.json.clone()));
             geo.decided = Some(found.as_ref().map(|(d, _)| *d));
             match found {
                 Some((range, meta)) => {
                     doc["start"] = json!(range.start.to_string());
                     doc["end"] = json!(range.end.to_string());
-                    doc["meta"] = serde_json::Value::Object(meta.into_iter().map(|(k, v)| (k, json!(v))).collect());
+                    doc["meta"] = serde_json::Value::Object(meta);
                 }
                 None => doc["meta"] = serde_json::Value::Null,
             }
@@ -140,13 +140,12 @@ pub fn lookup(
     qtype: u16,
     w: &mut Writer<'_>,
 ) -> (u16, bool) {
-    let found = address.and_then(|ip| geo.lookup(txn, &config.lookup_table, ip).map(|(d, m)| (ip, d, m.clone())));
+    let found = address.and_then(|ip| geo.lookup(txn, &config.lookup_table, ip).map(|(d, m)| (ip, d, m.json.clone())));
     let Some((ip, range, meta)) = found else {
         soa(name, apex_labels, w);
         return (RCODE_NXDOMAIN as u16, true);
     };
     if qtype == TYPE_TXT || qtype == TYPE_ANY {
-        let meta: serde_json::Map<String, serde_json::Value> = meta.into_iter().map(|(k, v)| (k, json!(v))).collect();
         let doc = json!({"ip": ip.to_string(), "start": range.start.to_string(), "end": range.end.to_string(), "meta": meta});
         let mut rdata = Vec::new();
         txt_rdata(&doc.to_string(), &mut rdata);
