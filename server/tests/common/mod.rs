@@ -123,6 +123,9 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
     })
 }
 
+/// Arguments every test passes to `lmdns-server` besides its own.
+pub const SERVER_EXTRA_ARGS: &[&str] = &[];
+
 /// A loopback port that is free for both UDP and TCP right now (bounded attempts).
 pub fn free_port() -> u16 {
     for _ in 0..100 {
