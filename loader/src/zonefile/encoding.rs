@@ -63,7 +63,7 @@ fn b64_val(c: u8) -> Option<u32> {
 /// Decodes padded Base64 whose characters may be spread over several tokens (already
 /// concatenated into `text`, white space removed).
 pub(crate) fn base64_decode(text: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return Err("bad base64: length is not a multiple of 4".into());
     }
     let groups = text.len() / 4;

@@ -125,7 +125,7 @@ fn encode_value(key: u16, value: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(),
 /// Reads `key[=value]` tokens to the end of the record and appends them in key order.
 pub(crate) fn encode_params(c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), RErr> {
     let mut params: Vec<(u16, Vec<u8>, usize)> = Vec::new();
-    while let Some(t) = c.next("SvcParam").ok() {
+    while let Ok(t) = c.next("SvcParam") {
         let line = t.line as usize;
         let text = c.text(t);
         let (key_text, raw_value) = match text.iter().position(|&b| b == b'=') {

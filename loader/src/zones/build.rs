@@ -163,10 +163,10 @@ impl ZoneTree {
             check_name(key, section, &self.apex_key)?;
         }
         let apex = self.names.get(&self.apex_key);
-        if !apex.is_some_and(|s| s.find(6, 0, b"").is_some()) {
+        if apex.is_none_or(|s| s.find(6, 0, b"").is_none()) {
             return Err(BuildError::NoSoa { apex: self.apex_text() });
         }
-        if !apex.is_some_and(|s| s.find(2, 0, b"").is_some()) {
+        if apex.is_none_or(|s| s.find(2, 0, b"").is_none()) {
             return Err(BuildError::NoApexNs { apex: self.apex_text() });
         }
         // Empty non-terminals: every ancestor between a name and the apex exists.

@@ -5,8 +5,7 @@
 //! question's ancestors (prefixes of its key) to the closest encloser. The per-name flags the
 //! loader computed (cut, below-cut, wildcard child, DNAME) decide the rest without scanning.
 
-use heed::types::Bytes;
-use heed::{Database, RoTxn};
+use heed::RoTxn;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
 use lmdb_schema::Store;
 
@@ -110,13 +109,12 @@ pub struct Outcome {
 pub struct Internet<'t> {
     pub store: &'t Store,
     pub txn: &'t RoTxn<'t>,
-    pub names: Database<'static, Bytes, Bytes>,
 }
 
 impl<'t> Internet<'t> {
     #[inline]
     fn node(&self, key: &[u8]) -> Result<Option<NodeView<'t>>, LookupFailed> {
-        match self.names.get(self.txn, key)? {
+        match self.store.names.get(self.txn, key)? {
             Some(bytes) => Ok(Some(NodeView::parse(bytes).map_err(|_| LookupFailed)?)),
             None => Ok(None),
         }
@@ -202,6 +200,7 @@ impl<'t> Internet<'t> {
         qtype: u16,
         w: &mut Writer<'_>,
     ) -> Result<Outcome, LookupFailed> {
+        scratch.apex.clear();
         scratch.visited.clear();
         scratch.visited_ends.clear();
         scratch.additional_targets.clear();
@@ -387,7 +386,7 @@ impl<'t> Internet<'t> {
     /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA. Whole RRsets only;
     /// what does not fit is dropped later without TC (RFC 2181 §9).
     fn additional(&self, scratch: &mut ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
-        scratch.marks.push((w.len(), w.additional));
+        scratch.marks.push((w.written(), w.additional));
         for i in 0..scratch.additional_targets.len() {
             let at = scratch.additional_targets[i] as usize;
             if crate::query::read_name(w.buf, at, &mut scratch.target).is_none() {
@@ -401,7 +400,7 @@ impl<'t> Internet<'t> {
             for rtype in [TYPE_A, TYPE_AAAA] {
                 if let Some(rrset) = section.rrset(rtype) {
                     w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
-                    scratch.marks.push((w.len(), w.additional));
+                    scratch.marks.push((w.written(), w.additional));
                 }
             }
         }

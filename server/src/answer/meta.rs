@@ -130,6 +130,7 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
 
 /// Answers a name below the lookup zone: TXT with the range and metadata of the address it
 /// spells; NXDOMAIN when it spells none or the address is in no range; NODATA for other types.
+#[allow(clippy::too_many_arguments)]
 pub fn lookup(
     config: &AnswerConfig,
     txn: &RoTxn,

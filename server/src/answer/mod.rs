@@ -96,14 +96,14 @@ pub fn respond(
             }
         };
         let opt = with_scope(opt, geo);
-        let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, &[]);
+        let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, &[]);
         return Some(w.finish(&query, rcode, aa, tc, opt));
     }
-    let internet = Internet { store, txn, names: store.names };
+    let internet = Internet { store, txn };
     Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
         Ok(outcome) => {
             let opt = with_scope(opt, geo);
-            let tc = fit(&mut w, limit - opt.map_or(0, |o| o.len()), question_end, scratch.additional_marks());
+            let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, scratch.additional_marks());
             w.finish(&query, outcome.rcode, outcome.aa, tc, opt)
         }
         Err(internet::LookupFailed) => {
@@ -170,7 +170,7 @@ fn udp_limit(query: &Query, config: &AnswerConfig) -> usize {
 /// time, without TC (RFC 2181 §9); if answer and authority alone do not fit, only the question is
 /// kept and TC is set, never a partial RRset. Returns TC.
 fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[(usize, u16)]) -> bool {
-    if w.len() <= limit {
+    if w.written() <= limit {
         return false;
     }
     // marks[0] is the end of the authority section; each later mark ends an additional RRset.

@@ -37,7 +37,7 @@ pub struct Opt {
 
 impl Opt {
     /// Bytes the record takes.
-    pub fn len(&self) -> usize {
+    pub fn wire_len(&self) -> usize {
         OPT_LEN + self.client_subnet.map_or(0, |(s, _)| 8 + s.address_len())
     }
 }
@@ -74,7 +74,8 @@ impl<'a> Writer<'a> {
         Writer { buf, answer: 0, authority: 0, additional: 0 }
     }
 
-    pub fn len(&self) -> usize {
+    /// Bytes written so far.
+    pub fn written(&self) -> usize {
         self.buf.len()
     }
 
