@@ -12,6 +12,9 @@ use anyhow::{bail, ensure, Context};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Acl;
+use crate::rrl;
+
 /// Largest batch for recvmmsg/sendmmsg: buffers are sized from it once per worker, and beyond 64
 /// the syscall savings are negligible while the latency of the last packet in a batch grows.
 pub const MAX_BATCH_SIZE: usize = 64;
@@ -114,6 +117,41 @@ pub struct Cli {
     /// of an address as JSON (404 when in no range, 400 for a bad address).
     #[arg(long, value_name = "ADDR:PORT")]
     pub http: Option<SocketAddr>,
+
+    /// Response rate limiting over UDP: at most N responses per second of one kind (answer,
+    /// NODATA, NXDOMAIN, referral, error) to one client network (/24 for IPv4, /56 for IPv6),
+    /// after a burst of N; the excess is dropped or slipped (see --rrl-slip). TCP is never
+    /// limited. 0 turns it off. [default: 0]
+    #[arg(long, value_name = "N")]
+    pub rrl_rate: Option<u32>,
+
+    /// Of the responses over --rrl-rate, every K-th is sent as an empty TC=1 answer so a real
+    /// client behind a limited network retries over TCP; the others are dropped. 0 drops all,
+    /// 1 slips all (0..=10). [default: 2]
+    #[arg(long, value_name = "K")]
+    pub rrl_slip: Option<u32>,
+
+    /// Buckets in the rate-limit table (64 bytes each), fixed at start: spoofed sources cannot
+    /// grow it; (network, kind) pairs that hash to one bucket share its rate. [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub rrl_table_size: Option<usize>,
+
+    /// Answer QTYPE ANY over UDP with an empty TC=1 response, so the client must ask again over
+    /// TCP (where it gets the RFC 8482 minimal answer, as over UDP without this flag).
+    #[arg(long)]
+    pub any_to_tcp: bool,
+
+    /// Networks that may query, as comma-separated CIDRs or addresses (IPv4 and IPv6);
+    /// repeatable. Others get REFUSED before any database work. A CIDR with host bits set is an
+    /// error. [default: any]
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    pub allow_query: Vec<String>,
+
+    /// Networks that may request zone transfers (AXFR/IXFR), same syntax as --allow-query.
+    /// Transfers are not served yet: every AXFR/IXFR is REFUSED, and this list is what a future
+    /// transfer path will consult. [default: none]
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    pub allow_transfer: Vec<String>,
 }
 
 /// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
@@ -151,6 +189,18 @@ pub struct FileConfig {
     pub lookup_table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_slip: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_table_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub any_to_tcp: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_query: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_transfer: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -184,6 +234,13 @@ pub struct Config {
     pub lookup_zone: Option<String>,
     pub lookup_table: String,
     pub http: Option<SocketAddr>,
+    /// Responses per second per (client network, kind) over UDP; 0 = no rate limiting.
+    pub rrl_rate: u32,
+    pub rrl_slip: u32,
+    pub rrl_table_size: usize,
+    pub any_to_tcp: bool,
+    pub allow_query: Acl,
+    pub allow_transfer: Acl,
 }
 
 impl Config {
@@ -252,6 +309,26 @@ impl Config {
             lmdb_schema::ranges::validate_table_name(table).map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let http = cli.http.or(file.http);
+        let rrl_rate = cli.rrl_rate.or(file.rrl_rate).unwrap_or(0);
+        ensure!(rrl_rate <= rrl::MAX_RATE, "rrl_rate must be between 0 (off) and {}, got {rrl_rate}", rrl::MAX_RATE);
+        let rrl_slip = cli.rrl_slip.or(file.rrl_slip).unwrap_or(rrl::DEFAULT_SLIP);
+        ensure!(rrl_slip <= rrl::MAX_SLIP, "rrl_slip must be between 0 and {}, got {rrl_slip}", rrl::MAX_SLIP);
+        let rrl_table_size = cli.rrl_table_size.or(file.rrl_table_size).unwrap_or(rrl::DEFAULT_TABLE_SIZE);
+        ensure!(
+            (1..=rrl::MAX_TABLE_SIZE).contains(&rrl_table_size),
+            "rrl_table_size must be between 1 and {}, got {rrl_table_size}",
+            rrl::MAX_TABLE_SIZE
+        );
+        let any_to_tcp = cli.any_to_tcp || file.any_to_tcp.unwrap_or(false);
+        let acl = |flag: &[String], file: Option<Vec<String>>, key: &str, default: Acl| -> anyhow::Result<Acl> {
+            let items = if flag.is_empty() { file } else { Some(flag.to_vec()) };
+            match items {
+                Some(items) => Acl::parse(&items).map_err(|e| anyhow::anyhow!("invalid {key}: {e}")),
+                None => Ok(default),
+            }
+        };
+        let allow_query = acl(&cli.allow_query, file.allow_query, "allow_query", Acl::any())?;
+        let allow_transfer = acl(&cli.allow_transfer, file.allow_transfer, "allow_transfer", Acl::none())?;
 
         Ok(Config {
             db,
@@ -270,6 +347,12 @@ impl Config {
             lookup_zone,
             lookup_table,
             http,
+            rrl_rate,
+            rrl_slip,
+            rrl_table_size,
+            any_to_tcp,
+            allow_query,
+            allow_transfer,
         })
     }
 
@@ -291,6 +374,12 @@ impl Config {
             lookup_zone: self.lookup_zone.clone(),
             lookup_table: Some(self.lookup_table.clone()),
             http: self.http,
+            rrl_rate: Some(self.rrl_rate),
+            rrl_slip: Some(self.rrl_slip),
+            rrl_table_size: Some(self.rrl_table_size),
+            any_to_tcp: Some(self.any_to_tcp),
+            allow_query: Some(self.allow_query.to_strings()),
+            allow_transfer: Some(self.allow_transfer.to_strings()),
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }
@@ -373,5 +462,59 @@ mod tests {
         let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2"]), FileConfig::default(), None).unwrap();
         let back: FileConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(Config::merge(&cli(&[]), back, None).unwrap(), c);
+    }
+
+    #[test]
+    fn abuse_flags() {
+        let c = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
+        assert_eq!((c.rrl_rate, c.rrl_slip, c.rrl_table_size, c.any_to_tcp), (0, 2, 100_000, false));
+        assert_eq!((c.allow_query.clone(), c.allow_transfer.clone()), (Acl::any(), Acl::none()));
+        let args = [
+            "--db",
+            "/d",
+            "--listen",
+            "127.0.0.1:53",
+            "--rrl-rate",
+            "50",
+            "--rrl-slip",
+            "3",
+            "--rrl-table-size",
+            "1000",
+            "--any-to-tcp",
+            "--allow-query",
+            "127.0.1.0/24,::1",
+            "--allow-query",
+            "10.0.0.0/8",
+            "--allow-transfer",
+            "192.0.2.1",
+        ];
+        let c = Config::merge(&cli(&args), FileConfig::default(), None).unwrap();
+        assert_eq!((c.rrl_rate, c.rrl_slip, c.rrl_table_size, c.any_to_tcp), (50, 3, 1000, true));
+        assert_eq!(c.allow_query, Acl::parse(&["10.0.0.0/8", "127.0.1.0/24", "::1/128"]).unwrap());
+        assert_eq!(c.allow_transfer.to_strings(), ["192.0.2.1/32"]);
+        let text = c.to_toml();
+        for key in ["rrl_rate = 50", "rrl_slip = 3", "rrl_table_size = 1000", "any_to_tcp = true", "allow_query = [", "allow_transfer = ["]
+        {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+        let back: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(Config::merge(&cli(&[]), back, None).unwrap(), c);
+
+        let file: FileConfig =
+            toml::from_str("db = \"/f\"\nrrl_rate = 7\nany_to_tcp = true\nallow_query = [\"2001:db8::/32\"]\nallow_transfer = []").unwrap();
+        let c = Config::merge(&cli(&["--rrl-rate", "9"]), file, None).unwrap();
+        assert_eq!((c.rrl_rate, c.any_to_tcp), (9, true));
+        assert_eq!(c.allow_query.to_strings(), ["2001:db8::/32"]);
+        assert_eq!(c.allow_transfer, Acl::none());
+
+        let err = Config::merge(&cli(&["--db", "/d", "--allow-query", "127.0.0.1/8"]), FileConfig::default(), None).unwrap_err();
+        assert!(err.to_string().contains("allow_query") && err.to_string().contains("127.0.0.1/8"), "{err}");
+        let err = Config::merge(&cli(&["--db", "/d", "--allow-transfer", "2001:db8::1/32"]), FileConfig::default(), None).unwrap_err();
+        assert!(err.to_string().contains("allow_transfer") && err.to_string().contains("2001:db8::1/32"), "{err}");
+        for bad in [&["--rrl-slip", "11"][..], &["--rrl-table-size", "0"], &["--rrl-rate", "1000001"]] {
+            let mut all = vec!["--db", "/d"];
+            all.extend_from_slice(bad);
+            assert!(Config::merge(&cli(&all), FileConfig::default(), None).is_err(), "{bad:?}");
+        }
     }
 }

@@ -23,6 +23,12 @@ pub struct AnswerConfig {
     /// Name key of the IP-lookup zone.
     pub lookup_zone_key: Option<Vec<u8>>,
     pub lookup_table: String,
+    /// Sources that may query (others get REFUSED before any lookup).
+    pub allow_query: crate::acl::Acl,
+    /// Sources that may transfer zones (transfers are not served yet: AXFR/IXFR stay REFUSED).
+    pub allow_transfer: crate::acl::Acl,
+    /// QTYPE ANY over UDP gets an empty TC=1 answer.
+    pub any_to_tcp: bool,
 }
 
 impl Default for AnswerConfig {
@@ -34,6 +40,9 @@ impl Default for AnswerConfig {
             whoami_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             lookup_zone_key: None,
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
+            allow_query: crate::acl::Acl::any(),
+            allow_transfer: crate::acl::Acl::none(),
+            any_to_tcp: false,
         }
     }
 }

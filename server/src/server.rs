@@ -125,8 +125,12 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             whoami_table: config.whoami_table.clone(),
             lookup_zone_key: config.lookup_zone.as_deref().map(name_key),
             lookup_table: config.lookup_table.clone(),
+            allow_query: config.allow_query.clone(),
+            allow_transfer: config.allow_transfer.clone(),
+            any_to_tcp: config.any_to_tcp,
         },
     );
+    let rrl = crate::rrl::from_config(&config);
 
     let bound = bind_all(&config)?;
     raise_fd_limit(config.tcp_max_connections + bound.fds() + 64);
@@ -138,12 +142,12 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut handles = Vec::new();
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
-            let (engine, stop) = (&engine, &stop);
+            let (engine, stop, rrl) = (&engine, &stop, &rrl);
             let handle = std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn_scoped(scope, move || {
                     let _guard = StopOnExit(stop);
-                    udp::Worker::new(engine, sockets, config.batch_size).run(stop)
+                    udp::Worker::new(engine, sockets, config.batch_size).with_rrl(rrl.as_ref()).run(stop)
                 })
                 .context("cannot start a UDP worker thread");
             match handle {

@@ -143,6 +143,7 @@ pub struct Worker<'e> {
     pollfds: Vec<libc::pollfd>,
     txn_errors: RateLimit,
     io_errors: RateLimit,
+    rrl: Option<&'e crate::rrl::Rrl>,
 }
 
 impl<'e> Worker<'e> {
@@ -158,7 +159,14 @@ impl<'e> Worker<'e> {
             pollfds,
             txn_errors: RateLimit::new(),
             io_errors: RateLimit::new(),
+            rrl: None,
         }
+    }
+
+    /// Applies response rate limiting (shared by all workers) to this worker's replies.
+    pub fn with_rrl(mut self, rrl: Option<&'e crate::rrl::Rrl>) -> Self {
+        self.rrl = rrl;
+        self
     }
 
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
@@ -228,6 +236,7 @@ impl<'e> Worker<'e> {
             }
         };
         let mut replies = 0;
+        let rrl_now = self.rrl.map_or(0, |r| r.now());
         for i in 0..n {
             let hdr = &batch.recv_hdrs[i];
             if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
@@ -240,6 +249,11 @@ impl<'e> Worker<'e> {
             let out = &mut batch.outs[i];
             if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
                 continue;
+            }
+            if let Some(rrl) = self.rrl {
+                if !crate::rrl::apply(rrl, rrl_now, addr.ip(), &self.scratch.answered, out) {
+                    continue;
+                }
             }
             // SAFETY: the received header's control area is the live recv_ctrl[i] buffer, with the
             // length the kernel filled in.

@@ -54,6 +54,10 @@ pub fn respond(
     let opt =
         query.edns.map(|_| Opt { payload: config.max_udp_size.max(CLASSIC_UDP as u16), client_subnet: client_subnet.map(|s| (s, 0)) });
     let mut w = Writer::start(out, packet, &query);
+    // --allow-query: decided on the source alone, before anything touches the database.
+    if !config.allow_query.allows(source) {
+        return Some(w.finish(&query, RCODE_REFUSED as u16, false, false, opt));
+    }
     if let Some(edns) = query.edns {
         if edns.version > 0 {
             return Some(w.finish(&query, RCODE_BADVERS, false, false, opt));
@@ -74,9 +78,11 @@ pub fn respond(
     let refused = match query.qtype {
         // QCLASS * (255) asks for any class; IN is the only one we hold.
         _ if query.qclass != CLASS_IN && query.qclass != CLASS_ANY => Some(RCODE_REFUSED),
-        // AXFR never runs over UDP (RFC 5936 §4.2); transfers are not served yet (they will need
-        // --allow-transfer), so every other transfer request is refused.
+        // AXFR never runs over UDP (RFC 5936 §4.2). Transfers are not served yet, so every other
+        // transfer request is refused; --allow-transfer is consulted first, so a transfer path
+        // only has to replace the second arm.
         TYPE_AXFR if udp => Some(RCODE_NOTIMP),
+        TYPE_AXFR | TYPE_IXFR if !config.allow_transfer.allows(source) => Some(RCODE_REFUSED),
         TYPE_AXFR | TYPE_IXFR => Some(RCODE_REFUSED),
         TYPE_MAILA | TYPE_MAILB => Some(RCODE_NOTIMP),
         query::TYPE_OPT => Some(RCODE_FORMERR),
@@ -84,6 +90,10 @@ pub fn respond(
     };
     if let Some(rcode) = refused {
         return Some(w.finish(&query, rcode as u16, false, false, opt));
+    }
+    // --any-to-tcp: question only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
+    if udp && config.any_to_tcp && query.qtype == internet::TYPE_ANY {
+        return Some(w.finish(&query, 0, false, true, opt));
     }
 
     let question_end = query.question_end;

@@ -1,0 +1,214 @@
+//! Address access lists for `--allow-query` and `--allow-transfer`.
+//!
+//! An [`Acl`] is a small sorted list of networks checked linearly: operators list a handful of
+//! prefixes, so a scan of a few entries beats any trie, and [`Acl::allows`] neither allocates nor
+//! locks. IPv4-mapped IPv6 sources (`::ffff:a.b.c.d`) are matched as the IPv4 address they carry.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// One network: an address with every bit beyond `prefix` zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// `network/prefix`; fails when the prefix is too long for the family or host bits are set.
+    pub fn new(network: IpAddr, prefix: u8) -> Result<Cidr, String> {
+        let max = max_prefix(network);
+        if prefix > max {
+            return Err(format!("{network}/{prefix}: prefix longer than {max}"));
+        }
+        let masked = mask(network, prefix);
+        if masked != network {
+            return Err(format!("{network}/{prefix} has host bits set (the network is {masked}/{prefix})"));
+        }
+        Ok(Cidr { network, prefix })
+    }
+
+    /// Everything of one family: `0.0.0.0/0` or `::/0`.
+    pub fn any_v4() -> Cidr {
+        Cidr { network: Ipv4Addr::UNSPECIFIED.into(), prefix: 0 }
+    }
+
+    pub fn any_v6() -> Cidr {
+        Cidr { network: Ipv6Addr::UNSPECIFIED.into(), prefix: 0 }
+    }
+
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` (already canonical: no v4-mapped IPv6) lies in this network.
+    #[inline]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let bits = u32::from(ip) ^ u32::from(net);
+                self.prefix == 0 || bits >> (32 - u32::from(self.prefix)) == 0
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let bits = u128::from(ip) ^ u128::from(net);
+                self.prefix == 0 || bits >> (128 - u32::from(self.prefix)) == 0
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    /// `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or `ipv6/n`. A bare address is a host network
+    /// (/32 or /128).
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        let prefix = match prefix {
+            None => max_prefix(network),
+            Some(p) => p.parse::<u8>().map_err(|_| format!("{s:?}: bad prefix length {p:?}"))?,
+        };
+        Cidr::new(network, prefix).map_err(|e| format!("{s:?}: {e}"))
+    }
+}
+
+fn max_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+/// `ip` with every bit beyond `prefix` cleared (`prefix` within the family).
+pub fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & m))
+        }
+        IpAddr::V6(v6) => {
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & m))
+        }
+    }
+}
+
+/// A set of networks. Empty allows nobody.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Acl {
+    nets: Vec<Cidr>,
+}
+
+impl Acl {
+    /// Sorted and deduplicated, so two ways of writing the same list compare equal.
+    pub fn new(mut nets: Vec<Cidr>) -> Acl {
+        nets.sort();
+        nets.dedup();
+        Acl { nets }
+    }
+
+    /// Every address, IPv4 and IPv6 (the `--allow-query` default).
+    pub fn any() -> Acl {
+        Acl::new(vec![Cidr::any_v4(), Cidr::any_v6()])
+    }
+
+    /// Nobody (the `--allow-transfer` default).
+    pub fn none() -> Acl {
+        Acl::default()
+    }
+
+    /// Parses a list of CIDRs or addresses; the error names the first bad entry.
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Acl, String> {
+        items.iter().map(|s| s.as_ref().parse::<Cidr>()).collect::<Result<Vec<_>, _>>().map(Acl::new)
+    }
+
+    pub fn nets(&self) -> &[Cidr] {
+        &self.nets
+    }
+
+    /// The entries in presentation form (what `--check-config` prints).
+    pub fn to_strings(&self) -> Vec<String> {
+        self.nets.iter().map(Cidr::to_string).collect()
+    }
+
+    /// Whether `source` may be served. No allocation, no lock: a linear scan.
+    #[inline]
+    pub fn allows(&self, source: IpAddr) -> bool {
+        let source = source.to_canonical();
+        self.nets.iter().any(|n| n.contains(source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_cidrs_and_bare_addresses() {
+        assert_eq!("10.0.0.0/8".parse::<Cidr>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!("192.0.2.7".parse::<Cidr>().unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!("2001:db8::/32".parse::<Cidr>().unwrap().to_string(), "2001:db8::/32");
+        assert_eq!("::1".parse::<Cidr>().unwrap().to_string(), "::1/128");
+        assert_eq!("0.0.0.0/0".parse::<Cidr>().unwrap(), Cidr::any_v4());
+    }
+
+    #[test]
+    fn rejects_host_bits_and_garbage_naming_the_entry() {
+        let e = "10.0.0.1/8".parse::<Cidr>().unwrap_err();
+        assert!(e.contains("10.0.0.1/8") && e.contains("host bits"), "{e}");
+        let e = "2001:db8::1/32".parse::<Cidr>().unwrap_err();
+        assert!(e.contains("2001:db8::1/32") && e.contains("host bits"), "{e}");
+        for bad in ["10.0.0.0/33", "::/129", "example.com", "10.0.0.0/x", "", "10.0.0.0/"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        let e = Acl::parse(&["127.0.0.0/8", "127.0.0.1/24"]).unwrap_err();
+        assert!(e.contains("127.0.0.1/24"), "{e}");
+    }
+
+    #[test]
+    fn matches_by_family_and_prefix() {
+        let acl = Acl::parse(&["127.0.1.0/24", "2001:db8:1::/48", "192.0.2.9"]).unwrap();
+        assert!(acl.allows(ip("127.0.1.1")));
+        assert!(acl.allows(ip("127.0.1.255")));
+        assert!(!acl.allows(ip("127.0.0.1")));
+        assert!(!acl.allows(ip("127.0.2.0")));
+        assert!(acl.allows(ip("192.0.2.9")));
+        assert!(!acl.allows(ip("192.0.2.10")));
+        assert!(acl.allows(ip("2001:db8:1:ffff::1")));
+        assert!(!acl.allows(ip("2001:db8:2::1")));
+        // IPv4-mapped IPv6 is the IPv4 address.
+        assert!(acl.allows(ip("::ffff:127.0.1.1")));
+        assert!(!acl.allows(ip("::1")));
+    }
+
+    #[test]
+    fn any_and_none() {
+        for a in ["0.0.0.0", "255.255.255.255", "::", "::1", "2001:db8::1", "::ffff:1.2.3.4"] {
+            assert!(Acl::any().allows(ip(a)), "{a}");
+            assert!(!Acl::none().allows(ip(a)), "{a}");
+        }
+        assert_eq!(Acl::parse(&["::/0", "0.0.0.0/0", "::/0"]).unwrap(), Acl::any());
+    }
+}
