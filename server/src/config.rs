@@ -76,6 +76,12 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
 
+    /// Pin UDP worker i to CPU core i (sched_setaffinity), for benchmarks and dedicated hosts.
+    /// Cores are counted in the process's allowed CPU set, so `taskset -c 2,3 lmdns-server --pin`
+    /// puts worker 0 on core 2. [default: false]
+    #[arg(long)]
+    pub pin: bool,
+
     /// Validate the flags and config file, print the effective configuration as TOML and exit
     /// (0 when valid). Does not open the database or bind sockets.
     #[arg(long)]
@@ -110,6 +116,8 @@ pub struct FileConfig {
     pub batch_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<bool>,
 }
 
 impl FileConfig {
@@ -135,6 +143,8 @@ pub struct Config {
     pub map_size: usize,
     pub batch_size: usize,
     pub log_level: String,
+    /// Pin UDP worker i to the i-th allowed CPU.
+    pub pin: bool,
 }
 
 impl Config {
@@ -193,6 +203,9 @@ impl Config {
             bail!("invalid log level {log_level:?}: {e}");
         }
 
+        // A flag can only turn pinning on; `pin = false` in the file is the default anyway.
+        let pin = cli.pin || file.pin.unwrap_or(false);
+
         Ok(Config {
             db,
             listen,
@@ -204,6 +217,7 @@ impl Config {
             map_size,
             batch_size,
             log_level,
+            pin,
         })
     }
 
@@ -219,6 +233,7 @@ impl Config {
             map_size: Some(self.map_size),
             batch_size: Some(self.batch_size),
             log_level: Some(self.log_level.clone()),
+            pin: Some(self.pin),
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }
@@ -246,6 +261,16 @@ mod tests {
         assert_eq!(c.map_size, lmdb_schema::DEFAULT_MAP_SIZE);
         assert!(c.threads >= 1);
         assert_eq!(c.log_level, "info");
+        assert!(!c.pin);
+    }
+
+    #[test]
+    fn pin_from_flag_or_file() {
+        assert!(Config::merge(&cli(&["--db", "/d", "--pin"]), FileConfig::default(), None).unwrap().pin);
+        let file: FileConfig = toml::from_str("db = \"/f\"\npin = true").unwrap();
+        assert!(Config::merge(&cli(&[]), file, None).unwrap().pin);
+        let file: FileConfig = toml::from_str("db = \"/f\"\npin = false").unwrap();
+        assert!(!Config::merge(&cli(&[]), file, None).unwrap().pin);
     }
 
     #[test]
@@ -287,7 +312,7 @@ mod tests {
 
     #[test]
     fn printed_config_reads_back() {
-        let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2"]), FileConfig::default(), None).unwrap();
+        let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2", "--pin"]), FileConfig::default(), None).unwrap();
         let back: FileConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(Config::merge(&cli(&[]), back, None).unwrap(), c);
     }
