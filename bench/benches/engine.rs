@@ -27,7 +27,7 @@ fn zone_counts() -> Vec<usize> {
 }
 
 fn label(zones: usize) -> String {
-    if zones % 1000 == 0 {
+    if zones.is_multiple_of(1000) {
         format!("{}k", zones / 1000)
     } else {
         zones.to_string()
@@ -46,7 +46,7 @@ fn check(f: &Fixture, kind: Kind, q: &[u8]) {
         Kind::AHit | Kind::Wildcard => rcode == ResponseCode::NoError && aa && an == 1,
         Kind::CnameChain => rcode == ResponseCode::NoError && aa && an == 3,
         Kind::Nxdomain => rcode == ResponseCode::NXDomain && aa && an == 0 && ns == 1,
-        Kind::Referral => rcode == ResponseCode::NoError && !aa && an == 0 && ns == 1 && m.additionals.len() >= 1,
+        Kind::Referral => rcode == ResponseCode::NoError && !aa && an == 0 && ns == 1 && !m.additionals.is_empty(),
     };
     assert!(ok, "{kind:?}: unexpected response {m:?}");
 }

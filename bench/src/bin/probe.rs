@@ -50,7 +50,8 @@ fn main() {
             }
         }
         if let Some(a) = prober.ask(&pos[1], &pos[2]) {
-            let ok = a.rcode == 0 && !a.rdatas.is_empty() && expect.as_ref().is_none_or(|e| a.rdatas.iter().any(|r| r.contains(e.as_str())));
+            let ok =
+                a.rcode == 0 && !a.rdatas.is_empty() && expect.as_ref().is_none_or(|e| a.rdatas.iter().any(|r| r.contains(e.as_str())));
             if ok {
                 println!("{:.1}", (epoch_secs() - since) * 1000.0);
                 return;

@@ -40,7 +40,8 @@ fn main() {
     assert_eq!(pos.len(), 4, "usage: update_load LOADER DB ADDR:PORT ZONES_FILE [--rate N] [--seconds S] [--max N]");
     let (loader, db) = (PathBuf::from(&pos[0]), PathBuf::from(&pos[1]));
     let server = pos[2].parse().expect("ADDR:PORT");
-    let zones: Vec<String> = std::fs::read_to_string(&pos[3]).expect("zones file").lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let zones: Vec<String> =
+        std::fs::read_to_string(&pos[3]).expect("zones file").lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     let mut prober = Prober::new(server, Duration::from_millis(20)).expect("socket");
     let tag = std::process::id();
     let interval = Duration::from_secs_f64(1.0 / rate);
