@@ -27,7 +27,7 @@ fn zone_counts() -> Vec<usize> {
 }
 
 fn label(zones: usize) -> String {
-    if zones.is_multiple_of(1000) {
+    if zones >= 1000 && zones % 1000 == 0 {
         format!("{}k", zones / 1000)
     } else {
         zones.to_string()
