@@ -26,6 +26,7 @@ fn zone_counts() -> Vec<usize> {
         .unwrap_or_else(|| vec![1_000, 100_000])
 }
 
+#[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than the workspace MSRV (1.85)
 fn label(zones: usize) -> String {
     if zones >= 1000 && zones % 1000 == 0 {
         format!("{}k", zones / 1000)
