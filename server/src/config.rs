@@ -79,6 +79,12 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
 
+    /// Pin UDP worker i to CPU core i (sched_setaffinity), for benchmarks and dedicated hosts.
+    /// Cores are counted in the process's allowed CPU set, so `taskset -c 2,3 lmdns-server --pin`
+    /// puts worker 0 on core 2. [default: false]
+    #[arg(long)]
+    pub pin: bool,
+
     /// Validate the flags and config file, print the effective configuration as TOML and exit
     /// (0 when valid). Does not open the database or bind sockets.
     #[arg(long)]
@@ -201,6 +207,7 @@ pub struct FileConfig {
     pub allow_query: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_transfer: Option<Vec<String>>,
+    pub pin: Option<bool>,
 }
 
 impl FileConfig {
@@ -241,6 +248,8 @@ pub struct Config {
     pub any_to_tcp: bool,
     pub allow_query: Acl,
     pub allow_transfer: Acl,
+    /// Pin UDP worker i to the i-th allowed CPU.
+    pub pin: bool,
 }
 
 impl Config {
@@ -329,6 +338,8 @@ impl Config {
         };
         let allow_query = acl(&cli.allow_query, file.allow_query, "allow_query", Acl::any())?;
         let allow_transfer = acl(&cli.allow_transfer, file.allow_transfer, "allow_transfer", Acl::none())?;
+        // A flag can only turn pinning on; `pin = false` in the file is the default anyway.
+        let pin = cli.pin || file.pin.unwrap_or(false);
 
         Ok(Config {
             db,
@@ -353,6 +364,7 @@ impl Config {
             any_to_tcp,
             allow_query,
             allow_transfer,
+            pin,
         })
     }
 
@@ -380,6 +392,7 @@ impl Config {
             any_to_tcp: Some(self.any_to_tcp),
             allow_query: Some(self.allow_query.to_strings()),
             allow_transfer: Some(self.allow_transfer.to_strings()),
+            pin: Some(self.pin),
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }
@@ -418,6 +431,16 @@ mod tests {
         assert_eq!(c.map_size, lmdb_schema::DEFAULT_MAP_SIZE);
         assert!(c.threads >= 1);
         assert_eq!(c.log_level, "info");
+        assert!(!c.pin);
+    }
+
+    #[test]
+    fn pin_from_flag_or_file() {
+        assert!(Config::merge(&cli(&["--db", "/d", "--pin"]), FileConfig::default(), None).unwrap().pin);
+        let file: FileConfig = toml::from_str("db = \"/f\"\npin = true").unwrap();
+        assert!(Config::merge(&cli(&[]), file, None).unwrap().pin);
+        let file: FileConfig = toml::from_str("db = \"/f\"\npin = false").unwrap();
+        assert!(!Config::merge(&cli(&[]), file, None).unwrap().pin);
     }
 
     #[test]
@@ -459,7 +482,8 @@ mod tests {
 
     #[test]
     fn printed_config_reads_back() {
-        let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2"]), FileConfig::default(), None).unwrap();
+        let c =
+            Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2", "--pin"]), FileConfig::default(), None).unwrap();
         let back: FileConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(Config::merge(&cli(&[]), back, None).unwrap(), c);
     }

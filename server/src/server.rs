@@ -138,15 +138,29 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
     let http_listener = config.http.map(crate::http::bind).transpose()?;
 
+    // With --pin, worker i runs on the i-th CPU the process is allowed (core i when unrestricted;
+    // under `taskset -c 2,3` worker 0 gets core 2). More workers than CPUs wrap around.
+    let cpus = if config.pin { udp::allowed_cpus() } else { Vec::new() };
+    if config.pin && cpus.is_empty() {
+        tracing::warn!("--pin: cannot read the CPU affinity mask; workers are not pinned");
+    } else if config.pin && config.threads > cpus.len() {
+        tracing::warn!("--pin: {} workers on {} allowed CPUs; some share a core", config.threads, cpus.len());
+    }
     let stop = Stop::new(shutdown);
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut handles = Vec::new();
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
             let (engine, stop, rrl) = (&engine, &stop, &rrl);
+            let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
             let handle = std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn_scoped(scope, move || {
                     let _guard = StopOnExit(stop);
+                    if let Some(cpu) = cpu {
+                        // Before the worker allocates its buffers, so they land on its node.
+                        udp::pin_current_thread(cpu).with_context(|| format!("cannot pin worker {i} to CPU {cpu}"))?;
+                        tracing::debug!(worker = i, cpu, "pinned UDP worker");
+                    }
                     udp::Worker::new(engine, sockets, config.batch_size).with_rrl(rrl.as_ref()).run(stop)
                 })
                 .context("cannot start a UDP worker thread");
@@ -189,6 +203,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         tracing::info!(
             listen = %listen,
             workers = config.threads,
+            pinned = config.pin,
             db = %config.db.display(),
             zones,
             "lmdns-server started"
