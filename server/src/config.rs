@@ -85,6 +85,13 @@ pub struct Cli {
     #[arg(long)]
     pub pin: bool,
 
+    /// Slots of each worker's cache of whole responses (default 4096, rounded up to a power of
+    /// two; 0 turns it off). Repeated questions are answered by a copy; the cache is emptied by
+    /// every database commit, and answers that depend on the client (ECS, geo variants, whoami)
+    /// are never cached.
+    #[arg(long, value_name = "SLOTS")]
+    pub answer_cache_size: Option<usize>,
+
     /// Validate the flags and config file, print the effective configuration as TOML and exit
     /// (0 when valid). Does not open the database or bind sockets.
     #[arg(long)]
@@ -208,6 +215,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_transfer: Option<Vec<String>>,
     pub pin: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_cache_size: Option<usize>,
 }
 
 impl FileConfig {
@@ -250,6 +259,8 @@ pub struct Config {
     pub allow_transfer: Acl,
     /// Pin UDP worker i to the i-th allowed CPU.
     pub pin: bool,
+    /// Slots of each worker's answer cache (0: off).
+    pub answer_cache_size: usize,
 }
 
 impl Config {
@@ -340,6 +351,8 @@ impl Config {
         let allow_transfer = acl(&cli.allow_transfer, file.allow_transfer, "allow_transfer", Acl::none())?;
         // A flag can only turn pinning on; `pin = false` in the file is the default anyway.
         let pin = cli.pin || file.pin.unwrap_or(false);
+        let answer_cache_size = cli.answer_cache_size.or(file.answer_cache_size).unwrap_or(crate::engine::DEFAULT_ANSWER_CACHE_SLOTS);
+        ensure!(answer_cache_size <= 1 << 20, "answer_cache_size must be between 0 (off) and 1048576, got {answer_cache_size}");
 
         Ok(Config {
             db,
@@ -365,6 +378,7 @@ impl Config {
             allow_query,
             allow_transfer,
             pin,
+            answer_cache_size,
         })
     }
 
@@ -393,6 +407,7 @@ impl Config {
             allow_query: Some(self.allow_query.to_strings()),
             allow_transfer: Some(self.allow_transfer.to_strings()),
             pin: Some(self.pin),
+            answer_cache_size: Some(self.answer_cache_size),
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }

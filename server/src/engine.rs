@@ -23,6 +23,8 @@ pub struct AnswerConfig {
     /// Name key of the IP-lookup zone.
     pub lookup_zone_key: Option<Vec<u8>>,
     pub lookup_table: String,
+    /// Slots of each worker's cache of whole responses (0: no cache).
+    pub answer_cache_slots: usize,
     /// Sources that may query (others get REFUSED before any lookup).
     pub allow_query: crate::acl::Acl,
     /// Sources that may transfer zones (transfers are not served yet: AXFR/IXFR stay REFUSED).
@@ -40,12 +42,16 @@ impl Default for AnswerConfig {
             whoami_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             lookup_zone_key: None,
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
+            answer_cache_slots: DEFAULT_ANSWER_CACHE_SLOTS,
             allow_query: crate::acl::Acl::any(),
             allow_transfer: crate::acl::Acl::none(),
             any_to_tcp: false,
         }
     }
 }
+
+/// Default slots of the per-worker answer cache: a few thousand distinct hot questions.
+pub const DEFAULT_ANSWER_CACHE_SLOTS: usize = 4096;
 
 /// The name key of a presentation-form name (absolute, plain labels).
 pub fn name_key(name: &str) -> Vec<u8> {
@@ -112,7 +118,9 @@ impl Engine {
 
     /// Fresh per-worker state.
     pub fn scratch(&self) -> Scratch {
-        Scratch { resolve: Default::default(), geo: GeoScratch::new(self.tables.clone()), answered: Answered::default() }
+        let mut resolve = crate::answer::internet::ResolveScratch::default();
+        resolve.cache = crate::answer::cache::AnswerCache::new(self.config.answer_cache_slots);
+        Scratch { resolve, geo: GeoScratch::new(self.tables.clone()), answered: Answered::default() }
     }
 
     /// Work a worker does between batches, holding no read transaction: opening range tables

@@ -125,6 +125,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             whoami_table: config.whoami_table.clone(),
             lookup_zone_key: config.lookup_zone.as_deref().map(name_key),
             lookup_table: config.lookup_table.clone(),
+            answer_cache_slots: config.answer_cache_size,
             allow_query: config.allow_query.clone(),
             allow_transfer: config.allow_transfer.clone(),
             any_to_tcp: config.any_to_tcp,

@@ -390,3 +390,32 @@ fn edits_are_visible_to_the_next_transaction() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn repeated_questions_echo_their_own_id_and_case() {
+    // One worker's scratch across queries: the second and third are answered from its cache.
+    let f = load(&[("example.com.", example_zone())]);
+    let txn = f.engine.read_txn().unwrap();
+    let mut scratch = f.engine.scratch();
+    let client = Client { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5300)), transport: Transport::Udp };
+    let mut first = Vec::new();
+    let q1 = query_bytes("www.example.com.", RecordType::A, None);
+    assert!(f.engine.answer(&txn, &mut scratch, &q1, &client, &mut first));
+    for (id, name) in [(0x0101u16, "WWW.EXAMPLE.COM."), (0xBEEF, "wWw.ExAmPlE.cOm.")] {
+        let mut q = query_bytes(name, RecordType::A, None);
+        q[..2].copy_from_slice(&id.to_be_bytes());
+        let mut out = Vec::new();
+        assert!(f.engine.answer(&txn, &mut scratch, &q, &client, &mut out));
+        assert_eq!(&out[..2], &id.to_be_bytes());
+        let qend = 12 + wire(name).len() + 4;
+        assert_eq!(&out[12..qend], &q[12..qend], "question echoed byte for byte");
+        assert_eq!(&out[2..12], &first[2..12], "same header otherwise");
+        assert_eq!(&out[qend..], &first[qend..], "same records");
+        let msg = Message::from_vec(&out).unwrap();
+        assert_eq!(answers(&msg), vec!["www.example.com. A 192.0.2.1", "www.example.com. A 192.0.2.2"]);
+    }
+    // Another type is another entry.
+    let mut out = Vec::new();
+    assert!(f.engine.answer(&txn, &mut scratch, &query_bytes("www.example.com.", RecordType::AAAA, None), &client, &mut out));
+    assert!(Message::from_vec(&out).unwrap().answers.is_empty());
+}

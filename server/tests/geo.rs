@@ -261,3 +261,21 @@ fn a_variant_added_by_the_loader_is_served_on_the_next_query() {
     txn.commit().unwrap();
     assert_eq!(f.a("10.2.0.9", "www.example.com.", None).0, vec!["192.0.2.99"]);
 }
+
+#[test]
+fn one_worker_never_serves_one_clients_variant_to_another() {
+    // The same scratch (one worker, one answer cache) answers clients in turn.
+    let f = fixture(AnswerConfig::default());
+    let txn = f.engine.read_txn().unwrap();
+    let mut scratch = f.engine.scratch();
+    let mut out = Vec::new();
+    let q = query("www.example.com.", RecordType::A, None);
+    for (source, expected) in
+        [("10.0.0.5", "192.0.2.30"), ("10.2.0.9", "192.0.2.1"), ("10.0.0.5", "192.0.2.30"), ("10.1.0.1", "192.0.2.20")]
+    {
+        let client = Client { addr: SocketAddr::new(IpAddr::from_str(source).unwrap(), 40000), transport: Transport::Udp };
+        assert!(f.engine.answer(&txn, &mut scratch, &q, &client, &mut out));
+        let r = Message::from_vec(&out).unwrap();
+        assert_eq!(r.answers[0].data.to_string(), expected, "client {source}");
+    }
+}

@@ -87,6 +87,8 @@ pub struct ResolveScratch {
     /// (response length, additional count) at the start of the additional section and after
     /// each RRset in it, so the response can be cut back on an RRset boundary.
     marks: Vec<(usize, u16)>,
+    /// Whole responses to repeated questions (see `cache`).
+    pub cache: super::cache::AnswerCache,
 }
 
 impl ResolveScratch {

@@ -3,6 +3,7 @@
 //! decides which of them a packet gets: errors and refusals first, then the lookup, then the
 //! size limit.
 
+pub mod cache;
 pub mod geo;
 pub mod internet;
 pub mod meta;
@@ -22,6 +23,8 @@ const TYPE_AXFR: u16 = 252;
 const TYPE_MAILB: u16 = 253;
 const TYPE_MAILA: u16 = 254;
 const CLASS_ANY: u16 = 255;
+const FLAG_RD: u16 = 0x0100;
+const FLAG_CD: u16 = 0x0010;
 const OPCODE_QUERY: u8 = 0;
 const OPCODE_NOTIFY: u8 = 4;
 /// RFC 1035 §4.2.1: the UDP limit without EDNS.
@@ -98,6 +101,23 @@ pub fn respond(
 
     let question_end = query.question_end;
     let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize };
+    // A repeated question whose answer cannot depend on who asks is answered from the cache.
+    let cacheable = client_subnet.is_none() && scratch.cache.enabled();
+    if cacheable {
+        let bits = query.flags & (FLAG_RD | FLAG_CD);
+        scratch.cache.key(
+            scratch.current.ancestor_key(scratch.current.label_count()),
+            query.qtype,
+            query.qclass,
+            bits,
+            query.edns.is_some(),
+            limit,
+            !udp,
+        );
+        if let Some(answered) = scratch.cache.get(txn.id(), packet, question_end, w.buf) {
+            return Some(answered);
+        }
+    }
     if let Some(meta) = meta::classify(config, &scratch.current) {
         let (rcode, aa) = match meta {
             meta::MetaQuestion::Whoami => meta::whoami(config, txn, geo, source, query.qtype, &mut w),
@@ -114,7 +134,12 @@ pub fn respond(
         Ok(outcome) => {
             let opt = with_scope(opt, geo);
             let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, scratch.additional_marks());
-            w.finish(&query, outcome.rcode, outcome.aa, tc, opt)
+            let answered = w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
+            // geo.decided: the client's metadata chose (or could have chosen) this answer.
+            if cacheable && geo.decided.is_none() {
+                scratch.cache.put(txn.id(), w.buf, answered);
+            }
+            answered
         }
         Err(internet::LookupFailed) => {
             w.truncate_to_question(question_end);

@@ -1,0 +1,148 @@
+//! A per-worker cache of whole responses, so a repeated question costs a parse, a hash and a
+//! copy instead of LMDB searches and encoding.
+//!
+//! Correctness rests on three rules:
+//! * Every slot remembers the LMDB snapshot (read transaction id) it was filled from and only
+//!   answers in that snapshot: any loader commit retires the whole cache, so changes are still
+//!   answered on the next batch.
+//! * The key holds everything a response depends on besides the database: the question (name
+//!   lower-cased, type, class), the RD and CD bits echoed in the header, EDNS presence and the
+//!   size limit, and the transport. A hit patches in the query's ID and its question bytes, so the
+//!   0x20 case of the question is echoed exactly.
+//! * Answers that depend on who asks (ECS, geo variants, whoami) are never stored; the caller
+//!   decides that.
+//!
+//! Direct-mapped, fixed size, owned by one worker: no lock, and no allocation once the slots'
+//! buffers have grown to their working size.
+
+use super::Answered;
+
+/// Responses larger than this are not cached (they are rare and would pin memory per slot).
+const MAX_CACHED_RESPONSE: usize = 1500;
+
+struct Slot {
+    snapshot: usize,
+    key: Vec<u8>,
+    response: Vec<u8>,
+    answered: Answered,
+}
+
+pub struct AnswerCache {
+    slots: Vec<Slot>,
+    mask: usize,
+    /// Key of the current query, built by [`AnswerCache::key`].
+    key: Vec<u8>,
+    hash: u64,
+}
+
+impl Default for AnswerCache {
+    /// A disabled cache.
+    fn default() -> Self {
+        AnswerCache::new(0)
+    }
+}
+
+impl AnswerCache {
+    /// A cache of `slots` entries (rounded up to a power of two); 0 disables it.
+    pub fn new(slots: usize) -> Self {
+        let n = if slots == 0 { 0 } else { slots.next_power_of_two() };
+        let slots =
+            (0..n).map(|_| Slot { snapshot: usize::MAX, key: Vec::new(), response: Vec::new(), answered: Answered::default() }).collect();
+        AnswerCache { slots, mask: n.wrapping_sub(1), key: Vec::with_capacity(600), hash: 0 }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
+    /// Builds the key of the current query.
+    pub fn key(&mut self, name_key: &[u8], qtype: u16, qclass: u16, header_bits: u16, edns: bool, limit: usize, tcp: bool) {
+        self.key.clear();
+        self.key.extend_from_slice(&qtype.to_be_bytes());
+        self.key.extend_from_slice(&qclass.to_be_bytes());
+        self.key.extend_from_slice(&header_bits.to_be_bytes());
+        self.key.extend_from_slice(&(limit as u32).to_be_bytes());
+        self.key.push(edns as u8 | (tcp as u8) << 1);
+        self.key.extend_from_slice(name_key);
+        // FNV-1a over the key: short keys, and the slot index only needs to spread well.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in &self.key {
+            hash = (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.hash = hash;
+    }
+
+    /// On a hit, writes the cached response for `packet` into `out` (ID and question bytes taken
+    /// from the query) and returns its facts.
+    #[inline]
+    pub fn get(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>) -> Option<Answered> {
+        let slot = self.slots.get(self.hash as usize & self.mask)?;
+        if slot.snapshot != snapshot || slot.key != self.key {
+            return None;
+        }
+        out.clear();
+        out.extend_from_slice(&slot.response);
+        out[..2].copy_from_slice(&packet[..2]);
+        // Same name modulo case, so the same length: compression pointers stay valid.
+        out[12..question_end].copy_from_slice(&packet[12..question_end]);
+        Some(slot.answered)
+    }
+
+    /// Stores the response just written for the current key.
+    pub fn put(&mut self, snapshot: usize, response: &[u8], answered: Answered) {
+        if response.len() > MAX_CACHED_RESPONSE {
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(self.hash as usize & self.mask) else { return };
+        slot.snapshot = snapshot;
+        slot.key.clear();
+        slot.key.extend_from_slice(&self.key);
+        slot.response.clear();
+        slot.response.extend_from_slice(response);
+        slot.answered = answered;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_only_the_same_key_in_the_same_snapshot() {
+        let mut cache = AnswerCache::new(8);
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03WwW\x00\x00\x01\x00\x01";
+        let qend = query.len();
+        cache.key(b"\0www\0", 1, 1, 0x0100, false, 512, false);
+        let mut response = query.to_vec();
+        response[2] |= 0x80;
+        response.extend_from_slice(b"answer");
+        let facts = Answered { qtype: 1, answers: 1, ..Answered::default() };
+        cache.put(7, &response, facts);
+
+        let mut again = query.to_vec();
+        again[0] = 0xAB;
+        again[13] = b'w';
+        let mut out = Vec::new();
+        assert_eq!(cache.get(7, &again, qend, &mut out), Some(facts));
+        assert_eq!(out[0], 0xAB, "the query's ID");
+        assert_eq!(&out[12..qend], &again[12..qend], "the query's question bytes, case and all");
+        assert!(out.ends_with(b"answer"));
+
+        assert_eq!(cache.get(8, &again, qend, &mut out), None, "another snapshot");
+        cache.key(b"\0www\0", 28, 1, 0x0100, false, 512, false);
+        assert_eq!(cache.get(7, &again, qend, &mut out), None, "another type");
+        cache.key(b"\0www\0", 1, 1, 0x0100, false, 512, true);
+        assert_eq!(cache.get(7, &again, qend, &mut out), None, "another transport");
+        cache.key(b"\0www\0", 1, 1, 0x0100, true, 1232, false);
+        assert_eq!(cache.get(7, &again, qend, &mut out), None, "EDNS");
+    }
+
+    #[test]
+    fn disabled_cache_never_hits() {
+        let mut cache = AnswerCache::new(0);
+        assert!(!cache.enabled());
+        cache.key(b"\0", 1, 1, 0, false, 512, false);
+        cache.put(1, b"x", Answered::default());
+        assert_eq!(cache.get(1, &[0; 17], 17, &mut Vec::new()), None);
+    }
+}
