@@ -104,12 +104,15 @@ fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let signalled = install_signal_handlers()?;
+    crate::querylog::install_sighup()?;
     run_until(config, signalled)
 }
 
 /// Runs the server until `shutdown` becomes true (what [`run`] does with the signal flag; tests or
 /// embedders can pass their own).
 pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
+    // Refuse root / resolve --user before opening anything; privileges drop once all is bound.
+    let drop_to = crate::privdrop::plan(&config)?;
     let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
     let zones = {
@@ -133,17 +136,31 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let listen = bound.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
     let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
     let http_listener = config.http.map(crate::http::bind).transpose()?;
+    if let Some(target) = &drop_to {
+        crate::privdrop::apply(target)?;
+    }
+    // Query log and counters (see querylog.rs, metrics.rs): one queue and one slot per UDP
+    // worker, plus the TCP thread's (the last).
+    let (query_log, mut log_queues) = match &config.query_log {
+        Some(path) => {
+            let (log, queues) = crate::querylog::QueryLog::open(path, config.chroot.as_deref(), config.threads + 1)?;
+            (Some(log), queues.into_iter().map(Some).collect())
+        }
+        None => (None, (0..=config.threads).map(|_| None).collect::<Vec<_>>()),
+    };
+    let metrics = crate::metrics::Metrics::new(config.threads, query_log.as_ref().map(|l| l.stats()));
 
     let stop = Stop::new(shutdown);
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut handles = Vec::new();
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
             let (engine, stop) = (&engine, &stop);
+            let recorder = metrics.recorder(i, log_queues[i].take());
             let handle = std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn_scoped(scope, move || {
                     let _guard = StopOnExit(stop);
-                    udp::Worker::new(engine, sockets, config.batch_size).run(stop)
+                    udp::Worker::new(engine, sockets, config.batch_size, recorder).run(stop)
                 })
                 .context("cannot start a UDP worker thread");
             match handle {
@@ -156,9 +173,10 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         }
         let tcp_options = tcp::TcpOptions { idle_timeout: config.tcp_idle_timeout, max_connections: config.tcp_max_connections };
         let (engine_ref, stop_ref) = (&engine, &stop);
+        let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take());
         let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {
             let _guard = StopOnExit(stop_ref);
-            tcp::serve(engine_ref, listeners, tcp_options, stop_ref)
+            tcp::serve(engine_ref, listeners, tcp_options, stop_ref, tcp_recorder)
         });
         match tcp_handle {
             Ok(h) => handles.push(h),
@@ -168,16 +186,30 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             }
         }
         if let Some(listener) = http_listener {
-            let (store, stop_ref) = (engine.store(), &stop);
+            let (store, stop_ref, metrics) = (engine.store(), &stop, &metrics);
             let http_handle = std::thread::Builder::new().name("http".into()).spawn_scoped(scope, move || {
                 let _guard = StopOnExit(stop_ref);
-                crate::http::serve(store, listener, stop_ref)
+                crate::http::serve(store, listener, stop_ref, Some(metrics))
             });
             match http_handle {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     stop.request();
                     return Err(e).context("cannot start the HTTP thread");
+                }
+            }
+        }
+        if let Some(log) = query_log {
+            let stop_ref = &stop;
+            let log_handle = std::thread::Builder::new().name("querylog".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                log.run(stop_ref)
+            });
+            match log_handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the query log thread");
                 }
             }
         }

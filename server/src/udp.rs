@@ -20,6 +20,7 @@ use anyhow::Context;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
+use crate::metrics::Recorder;
 use crate::server::{RateLimit, Stop};
 
 /// Receive buffer per packet. Queries are small (one question of at most 255+4 bytes, an OPT RR
@@ -143,11 +144,12 @@ pub struct Worker<'e> {
     pollfds: Vec<libc::pollfd>,
     txn_errors: RateLimit,
     io_errors: RateLimit,
+    recorder: Recorder<'e>,
 }
 
 impl<'e> Worker<'e> {
     /// Must be called on the worker's own thread (the buffers hold raw pointers).
-    pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize) -> Worker<'e> {
+    pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize, recorder: Recorder<'e>) -> Worker<'e> {
         let out_capacity = usize::from(engine.config().max_udp_size).max(512);
         let pollfds = sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
         Worker {
@@ -158,11 +160,13 @@ impl<'e> Worker<'e> {
             pollfds,
             txn_errors: RateLimit::new(),
             io_errors: RateLimit::new(),
+            recorder,
         }
     }
 
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
         while !stop.requested() {
+            self.recorder.tick();
             for p in self.pollfds.iter_mut() {
                 p.revents = 0;
             }
@@ -241,6 +245,7 @@ impl<'e> Worker<'e> {
             if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
                 continue;
             }
+            self.recorder.record(&self.scratch, query, &client, out.len());
             // SAFETY: the received header's control area is the live recv_ctrl[i] buffer, with the
             // length the kernel filled in.
             let ctrl_len = unsafe { reply_control(&batch.recv_hdrs[i].msg_hdr, &mut batch.send_ctrl[i]) };

@@ -99,6 +99,11 @@ impl ResolveScratch {
     pub fn apex(&self) -> &[u8] {
         &self.apex
     }
+
+    /// Forgets the previous query's apex (a query no zone answers leaves it empty).
+    pub fn clear_apex(&mut self) {
+        self.apex.clear();
+    }
 }
 
 /// The outcome of answering, for the header.

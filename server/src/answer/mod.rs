@@ -40,6 +40,7 @@ pub fn respond(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<Answered> {
+    scratch.clear_apex();
     let query = match query::parse(packet, &mut scratch.current) {
         Ok(query) => query,
         Err(Reject::Drop) => return None,

@@ -326,6 +326,7 @@ pub fn start_lmdns(zones_dir: &Path) -> Server {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lmdns-server"));
     cmd.arg("--db").arg(&db).arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--threads").arg("1");
+    cmd.arg("--allow-root"); // CI runs as root; harmless otherwise
     let log = dir.path().join("lmdns-server.log");
     spawn("lmdns", cmd, dir, log, ([127, 0, 0, 1], port).into(), &zones)
 }
