@@ -41,8 +41,11 @@ use crate::server::{RateLimit, Stop};
 pub const QUEUE_CAPACITY: usize = 4096;
 /// The logger flushes buffered lines at least this often.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
-/// How long the logger sleeps when every queue is empty.
-const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// How long the logger sleeps when every queue is empty: starting short, doubling while idle up
+/// to the maximum (so an idle server is not woken 1000 times a second, while a worker at 400k
+/// answers a second still cannot fill its queue during one sleep).
+const IDLE_SLEEP_MIN: Duration = Duration::from_millis(1);
+const IDLE_SLEEP_MAX: Duration = Duration::from_millis(10);
 /// After a stop request, how long the logger waits for workers to finish before giving up.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Question bytes kept: the longest name (255) plus QTYPE and QCLASS.
@@ -336,6 +339,7 @@ impl QueryLog {
         let mut last_flush = Instant::now();
         let mut dirty = false;
         let mut stop_seen: Option<Instant> = None;
+        let mut idle_sleep = IDLE_SLEEP_MIN;
         loop {
             if stop.requested() && stop_seen.is_none() {
                 stop_seen = Some(Instant::now());
@@ -370,7 +374,10 @@ impl QueryLog {
                     dirty = false;
                     last_flush = Instant::now();
                 }
-                std::thread::sleep(IDLE_SLEEP);
+                std::thread::sleep(idle_sleep);
+                idle_sleep = (idle_sleep * 2).min(IDLE_SLEEP_MAX);
+            } else {
+                idle_sleep = IDLE_SLEEP_MIN;
             }
         }
     }
