@@ -24,5 +24,7 @@ serving on 127.0.0.1:$port (and [::1]:$port), HTTP lookups on 127.0.0.1:$http_po
 EOT
 listen=(--listen "127.0.0.1:$port")
 if ip -6 addr show lo 2>/dev/null | grep -q '::1'; then listen+=(--listen "[::1]:$port"); fi
+# As root (e.g. in a container), serve as root on purpose: the demo binds no privileged port.
+if [ "$(id -u)" = 0 ]; then listen+=(--allow-root); fi
 exec target/release/lmdns-server --db "$db" "${listen[@]}" \
   --whoami whoami.geo.example --lookup-zone ip.geo.example --http "127.0.0.1:$http_port"

@@ -28,6 +28,8 @@
 # Traffic goes to 127.0.0.1 only; every load run is bounded by dnsperf -l and every wait by a
 # timeout; every server started is stopped by its pid on exit.
 set -euo pipefail
+# lmdns-server refuses to run as root without --allow-root (benchmarks run as root here).
+root_flag() { if [ "$(id -u)" = 0 ]; then echo --allow-root; fi; }
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -157,7 +159,7 @@ setup_lmdns() {
   LOAD_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
 }
 start_lmdns() {
-  start_server lmdns "$BIN/lmdns-server" --db "$WORK/lmdns/db" --listen "127.0.0.1:$1" --threads 1 --pin --log-level warn
+  start_server lmdns "$BIN/lmdns-server" --db "$WORK/lmdns/db" --listen "127.0.0.1:$1" --threads 1 --pin --log-level warn $(root_flag)
 }
 
 start_reflector() { start_server reflector "$BIN/reflector" "127.0.0.1:$1" --seconds 3600; }

@@ -102,6 +102,27 @@ pub struct Cli {
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
 
+    /// Write one JSON line per answered query to FILE (`-`: stdout): time, client address and
+    /// port, protocol, qname, qtype, rcode, AA/TC, response size, ECS subnet. Entries are queued
+    /// per worker and dropped (and counted in /metrics) rather than ever slowing queries down.
+    /// SIGHUP reopens the file (for logrotate). With --chroot, FILE must be inside DIR.
+    #[arg(long, value_name = "FILE")]
+    pub query_log: Option<PathBuf>,
+
+    /// Start as root, open the database and bind every socket, then drop to this user (and its
+    /// primary group, no supplementary groups) before serving any query.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// With --user: chroot to DIR before dropping privileges (the database is already open, it
+    /// need not be inside DIR).
+    #[arg(long, value_name = "DIR")]
+    pub chroot: Option<PathBuf>,
+
+    /// Serve queries as root when started as root without --user (refused otherwise).
+    #[arg(long)]
+    pub allow_root: bool,
+
     /// Select geo variants by the EDNS Client Subnet of a query when it carries one (RFC 7871),
     /// and echo the option with its scope; `--ecs false` ignores ECS and uses the source
     /// address. Default true.
@@ -191,6 +212,14 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_log: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chroot: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_root: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ecs: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub whoami: Option<Vec<String>>,
@@ -242,6 +271,11 @@ pub struct Config {
     pub map_size: usize,
     pub batch_size: usize,
     pub log_level: String,
+    /// Query log path, `-` for stdout.
+    pub query_log: Option<PathBuf>,
+    pub user: Option<String>,
+    pub chroot: Option<PathBuf>,
+    pub allow_root: bool,
     pub ecs: bool,
     /// whoami names, absolute, lower case.
     pub whoami: Vec<String>,
@@ -318,6 +352,24 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
             bail!("invalid log level {log_level:?}: {e}");
         }
+        let query_log = cli.query_log.clone().or(file.query_log);
+        let user = cli.user.clone().or(file.user);
+        let chroot = cli.chroot.clone().or(file.chroot);
+        let allow_root = cli.allow_root || file.allow_root.unwrap_or(false);
+        ensure!(query_log.as_ref().is_none_or(|p| !p.as_os_str().is_empty()), "query_log is empty: give a file or - for stdout");
+        ensure!(user.as_ref().is_none_or(|u| !u.is_empty()), "user is empty: give a user name");
+        if let Some(dir) = &chroot {
+            ensure!(user.is_some(), "chroot needs user: --chroot only makes sense together with --user");
+            ensure!(dir.is_absolute(), "chroot must be an absolute path, got {}", dir.display());
+            if let Some(log) = query_log.as_ref().filter(|p| p.as_os_str() != "-") {
+                ensure!(
+                    log.is_absolute() && log.starts_with(dir),
+                    "query_log {} must be inside the chroot {} (it is reopened from there on SIGHUP)",
+                    log.display(),
+                    dir.display()
+                );
+            }
+        }
 
         let ecs = cli.ecs.or(file.ecs).unwrap_or(true);
         let whoami = if cli.whoami.is_empty() { file.whoami.unwrap_or_default() } else { cli.whoami.clone() };
@@ -365,6 +417,10 @@ impl Config {
             map_size,
             batch_size,
             log_level,
+            query_log,
+            user,
+            chroot,
+            allow_root,
             ecs,
             whoami,
             whoami_table,
@@ -394,6 +450,10 @@ impl Config {
             map_size: Some(self.map_size),
             batch_size: Some(self.batch_size),
             log_level: Some(self.log_level.clone()),
+            query_log: self.query_log.clone(),
+            user: self.user.clone(),
+            chroot: self.chroot.clone(),
+            allow_root: Some(self.allow_root),
             ecs: Some(self.ecs),
             whoami: Some(self.whoami.clone()),
             whoami_table: Some(self.whoami_table.clone()),

@@ -20,6 +20,7 @@
 //!   `ip` is reported unnormalized). `404 {"error":"not in any range","ip":…}`,
 //!   `404 {"error":"no such table","table":…}`, `400` for a bad address or table name.
 //! * `GET /health` — `200 {"status":"ok"}`.
+//! * `GET /metrics` — Prometheus text format 0.0.4 (see [`crate::metrics`]).
 //! * other paths `404`, other methods on a known path `405` (with `Allow: GET`).
 //!
 //! Every request reads in a fresh LMDB read transaction, so a range import committed by the
@@ -65,9 +66,10 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves `listener` on the calling thread until `stop` is requested.
-pub fn serve(store: &Store, listener: TcpListener, stop: &Stop) -> anyhow::Result<()> {
+pub fn serve(store: &Store, listener: TcpListener, stop: &Stop, metrics: Option<&crate::metrics::Metrics>) -> anyhow::Result<()> {
     listener.set_nonblocking(true).context("cannot make the HTTP listener non-blocking")?;
     let mut handler = Handler::new(store);
+    handler.metrics = metrics;
     let mut accept_errors = RateLimit::new();
     let mut io_errors = RateLimit::new();
     while !stop.requested() {
@@ -309,18 +311,19 @@ fn query_param(query: Option<&str>, key: &str) -> Option<Option<String>> {
     })
 }
 
-/// A complete response: always JSON, always closed after.
+/// A complete response: JSON (`/metrics`: Prometheus text), always closed after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: String,
     /// Value of an `Allow` header (405 only).
     pub allow: Option<&'static str>,
+    pub content_type: &'static str,
 }
 
 impl Response {
     fn json(status: u16, body: serde_json::Value) -> Response {
-        Response { status, body: body.to_string(), allow: None }
+        Response { status, body: body.to_string(), allow: None, content_type: "application/json" }
     }
 
     fn error(status: u16, message: &str) -> Response {
@@ -335,9 +338,10 @@ impl Response {
         let mut out = Vec::with_capacity(160 + self.body.len());
         let _ = write!(
             out,
-            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
             self.status,
             reason(self.status),
+            self.content_type,
             self.body.len() + 1
         );
         if let Some(allow) = self.allow {
@@ -383,11 +387,13 @@ pub struct Handler<'s> {
     /// The list of tables, once it exists: checked in every request's snapshot.
     tables_db: Option<Database<'static, Bytes, Bytes>>,
     db_errors: RateLimit,
+    /// Served at `/metrics` when set.
+    pub metrics: Option<&'s crate::metrics::Metrics>,
 }
 
 impl<'s> Handler<'s> {
     pub fn new(store: &'s Store) -> Self {
-        Handler { store, tables: HashMap::new(), tables_db: None, db_errors: RateLimit::new() }
+        Handler { store, tables: HashMap::new(), tables_db: None, db_errors: RateLimit::new(), metrics: None }
     }
 
     /// Routes one request. Adding an endpoint is one arm here.
@@ -400,6 +406,7 @@ impl<'s> Handler<'s> {
         match (first, rest) {
             ("health", None) => get(request, || Response::json(200, json!({ "status": "ok" }))),
             ("lookup", Some(ip)) => get(request, || self.lookup(ip, request.query)),
+            ("metrics", None) => get(request, || crate::metrics::http_response(self.metrics, self.store)),
             _ => Response::error(404, "not found"),
         }
     }
@@ -448,7 +455,7 @@ impl<'s> Handler<'s> {
                 let meta = hit.metadata_json()?;
                 // The exact line of `lmdns-loader ranges lookup`; addresses need no JSON escaping.
                 let body = format!(r#"{{"ip":"{ip}","start":"{}","end":"{}","meta":{meta}}}"#, hit.start, hit.end);
-                Response { status: 200, body, allow: None }
+                Response { status: 200, body, allow: None, content_type: "application/json" }
             }
             None => Response::json(404, json!({ "error": "not in any range", "ip": ip.to_string() })),
         })

@@ -98,7 +98,8 @@ pub struct Rrl {
     tolerance: u64,
     slip: u32,
     epoch: Instant,
-    stats: RrlStats,
+    /// Shared with the metrics scrape.
+    stats: std::sync::Arc<RrlStats>,
 }
 
 impl Rrl {
@@ -115,7 +116,7 @@ impl Rrl {
             tolerance: interval * u64::from(rate),
             slip,
             epoch: Instant::now(),
-            stats: RrlStats::default(),
+            stats: std::sync::Arc::new(RrlStats::default()),
         }
     }
 
@@ -128,6 +129,11 @@ impl Rrl {
 
     pub fn stats(&self) -> &RrlStats {
         &self.stats
+    }
+
+    /// The counters, for the metrics scrape.
+    pub fn stats_handle(&self) -> std::sync::Arc<RrlStats> {
+        self.stats.clone()
     }
 
     /// Number of buckets: fixed at construction, whatever the traffic.

@@ -104,12 +104,15 @@ fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let signalled = install_signal_handlers()?;
+    crate::querylog::install_sighup()?;
     run_until(config, signalled)
 }
 
 /// Runs the server until `shutdown` becomes true (what [`run`] does with the signal flag; tests or
 /// embedders can pass their own).
 pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
+    // Refuse root / resolve --user before opening anything; privileges drop once all is bound.
+    let drop_to = crate::privdrop::plan(&config)?;
     let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
     let zones = {
@@ -138,6 +141,22 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let listen = bound.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
     let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
     let http_listener = config.http.map(crate::http::bind).transpose()?;
+    if let Some(target) = &drop_to {
+        crate::privdrop::apply(target)?;
+    }
+    // Query log and counters (see querylog.rs, metrics.rs): one queue and one slot per UDP
+    // worker, plus the TCP thread's (the last).
+    let (query_log, mut log_queues) = match &config.query_log {
+        Some(path) => {
+            let (log, queues) = crate::querylog::QueryLog::open(path, config.chroot.as_deref(), config.threads + 1)?;
+            (Some(log), queues.into_iter().map(Some).collect())
+        }
+        None => (None, (0..=config.threads).map(|_| None).collect::<Vec<_>>()),
+    };
+    let mut metrics = crate::metrics::Metrics::new(config.threads, query_log.as_ref().map(|l| l.stats()));
+    if let Some(rrl) = &rrl {
+        metrics.set_rrl(rrl.stats_handle());
+    }
 
     // With --pin, worker i runs on the i-th CPU the process is allowed (core i when unrestricted;
     // under `taskset -c 2,3` worker 0 gets core 2). More workers than CPUs wrap around.
@@ -153,6 +172,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
             let (engine, stop, rrl) = (&engine, &stop, &rrl);
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
+            let recorder = metrics.recorder(i, log_queues[i].take());
             let handle = std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn_scoped(scope, move || {
@@ -162,7 +182,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                         udp::pin_current_thread(cpu).with_context(|| format!("cannot pin worker {i} to CPU {cpu}"))?;
                         tracing::debug!(worker = i, cpu, "pinned UDP worker");
                     }
-                    udp::Worker::new(engine, sockets, config.batch_size).with_rrl(rrl.as_ref()).run(stop)
+                    udp::Worker::new(engine, sockets, config.batch_size, recorder).with_rrl(rrl.as_ref()).run(stop)
                 })
                 .context("cannot start a UDP worker thread");
             match handle {
@@ -175,9 +195,10 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         }
         let tcp_options = tcp::TcpOptions { idle_timeout: config.tcp_idle_timeout, max_connections: config.tcp_max_connections };
         let (engine_ref, stop_ref) = (&engine, &stop);
+        let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take());
         let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {
             let _guard = StopOnExit(stop_ref);
-            tcp::serve(engine_ref, listeners, tcp_options, stop_ref)
+            tcp::serve(engine_ref, listeners, tcp_options, stop_ref, tcp_recorder)
         });
         match tcp_handle {
             Ok(h) => handles.push(h),
@@ -187,16 +208,30 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             }
         }
         if let Some(listener) = http_listener {
-            let (store, stop_ref) = (engine.store(), &stop);
+            let (store, stop_ref, metrics) = (engine.store(), &stop, &metrics);
             let http_handle = std::thread::Builder::new().name("http".into()).spawn_scoped(scope, move || {
                 let _guard = StopOnExit(stop_ref);
-                crate::http::serve(store, listener, stop_ref)
+                crate::http::serve(store, listener, stop_ref, Some(metrics))
             });
             match http_handle {
                 Ok(h) => handles.push(h),
                 Err(e) => {
                     stop.request();
                     return Err(e).context("cannot start the HTTP thread");
+                }
+            }
+        }
+        if let Some(log) = query_log {
+            let stop_ref = &stop;
+            let log_handle = std::thread::Builder::new().name("querylog".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                log.run(stop_ref)
+            });
+            match log_handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the query log thread");
                 }
             }
         }

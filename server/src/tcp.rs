@@ -16,6 +16,7 @@ use heed::{RoTxn, WithTls};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
+use crate::metrics::Recorder;
 use crate::server::{RateLimit, Stop};
 
 /// Two length bytes and the largest DNS message.
@@ -96,10 +97,17 @@ struct EventLoop<'e> {
     answer: Vec<u8>,
     txn_errors: RateLimit,
     accept_errors: RateLimit,
+    recorder: Recorder<'e>,
 }
 
 /// Runs the TCP event loop on the calling thread until `stop` is requested.
-pub fn serve(engine: &Engine, listeners: Vec<TcpListener>, options: TcpOptions, stop: &Stop) -> anyhow::Result<()> {
+pub fn serve<'e>(
+    engine: &'e Engine,
+    listeners: Vec<TcpListener>,
+    options: TcpOptions,
+    stop: &Stop,
+    recorder: Recorder<'e>,
+) -> anyhow::Result<()> {
     // SAFETY: plain syscall; the result is checked and then owned.
     let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if fd < 0 {
@@ -122,6 +130,7 @@ pub fn serve(engine: &Engine, listeners: Vec<TcpListener>, options: TcpOptions, 
         answer: Vec::with_capacity(MAX_FRAME),
         txn_errors: RateLimit::new(),
         accept_errors: RateLimit::new(),
+        recorder,
     };
     el.register_listeners().context("cannot register TCP listeners with epoll")?;
     el.run(stop)
@@ -160,6 +169,7 @@ impl<'e> EventLoop<'e> {
         let mut events: Vec<libc::epoll_event> = (0..MAX_EVENTS).map(|_| unsafe { std::mem::zeroed() }).collect();
         let mut last_sweep = Instant::now();
         while !stop.requested() {
+            self.recorder.tick();
             // SAFETY: events has MAX_EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), MAX_EVENTS as i32, TICK.as_millis() as i32) };
             if n < 0 {
@@ -254,6 +264,7 @@ impl<'e> EventLoop<'e> {
             interest,
         });
         self.open += 1;
+        self.recorder.tcp_opened();
         Ok(())
     }
 
@@ -263,6 +274,7 @@ impl<'e> EventLoop<'e> {
             let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.stream.as_raw_fd(), 0, 0);
             self.free.push(slot);
             self.open -= 1;
+            self.recorder.tcp_closed();
         }
     }
 
@@ -290,7 +302,7 @@ impl<'e> EventLoop<'e> {
             self.close(slot);
             return;
         }
-        let next = Self::drive(self.engine, &mut self.scratch, &mut self.answer, &mut self.txn_errors, conn, txn);
+        let next = Self::drive(self.engine, &mut self.scratch, &mut self.answer, &mut self.txn_errors, &mut self.recorder, conn, txn);
         match next {
             Next::Close => self.close(slot),
             Next::Keep => {
@@ -315,6 +327,7 @@ impl<'e> EventLoop<'e> {
         scratch: &mut Scratch,
         answer: &mut Vec<u8>,
         txn_errors: &mut RateLimit,
+        recorder: &mut Recorder<'_>,
         conn: &mut Conn,
         txn: &mut Option<RoTxn<'static, WithTls>>,
     ) -> Next {
@@ -358,6 +371,9 @@ impl<'e> EventLoop<'e> {
                 let client = Client { addr: conn.peer, transport: Transport::Tcp };
                 let query = &conn.input[2..2 + len];
                 let reply = engine.answer(txn.as_ref().expect("opened above"), scratch, query, &client, answer);
+                if reply && !answer.is_empty() && answer.len() <= u16::MAX as usize {
+                    recorder.record(scratch, query, &client, answer.len());
+                }
                 conn.input.drain(..2 + len);
                 if conn.input.is_empty() && conn.input.capacity() > KEEP_CAPACITY {
                     conn.input.shrink_to(MIN_READ);

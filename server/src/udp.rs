@@ -20,6 +20,7 @@ use anyhow::Context;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
+use crate::metrics::Recorder;
 use crate::server::{RateLimit, Stop};
 
 /// Receive buffer per packet. Queries are small (one question of at most 255+4 bytes, an OPT RR
@@ -174,11 +175,12 @@ pub struct Worker<'e> {
     txn_errors: RateLimit,
     io_errors: RateLimit,
     rrl: Option<&'e crate::rrl::Rrl>,
+    recorder: Recorder<'e>,
 }
 
 impl<'e> Worker<'e> {
     /// Must be called on the worker's own thread (the buffers hold raw pointers).
-    pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize) -> Worker<'e> {
+    pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize, recorder: Recorder<'e>) -> Worker<'e> {
         let out_capacity = usize::from(engine.config().max_udp_size).max(512);
         let pollfds = sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
         Worker {
@@ -190,6 +192,7 @@ impl<'e> Worker<'e> {
             txn_errors: RateLimit::new(),
             io_errors: RateLimit::new(),
             rrl: None,
+            recorder,
         }
     }
 
@@ -201,6 +204,7 @@ impl<'e> Worker<'e> {
 
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
         while !stop.requested() {
+            self.recorder.tick();
             for p in self.pollfds.iter_mut() {
                 p.revents = 0;
             }
@@ -280,6 +284,7 @@ impl<'e> Worker<'e> {
             if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
                 continue;
             }
+            self.recorder.record(&self.scratch, query, &client, out.len());
             if let Some(rrl) = self.rrl {
                 if !crate::rrl::apply(rrl, rrl_now, addr.ip(), &self.scratch.answered, out) {
                     continue;

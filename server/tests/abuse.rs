@@ -99,6 +99,7 @@ impl Server {
                 .arg("--db")
                 .arg(&db.path)
                 .args(["--listen", "127.0.0.1:0"])
+                .arg("--allow-root") // CI runs as root; harmless otherwise
                 .args(args)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
@@ -155,7 +156,7 @@ impl Drop for Server {
 }
 
 fn run_bin(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
+    Command::new(BIN).args(args).arg("--allow-root").env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ fn spawn(db: &Path, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
         .arg("--db")
         .arg(db)
         .args(["--listen", "127.0.0.1:0", "--threads", "1"])
+        .arg("--allow-root") // CI runs as root; harmless otherwise
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -252,7 +253,7 @@ fn lookups_routes_and_errors() {
     // Health, unknown paths, methods.
     let r = server.get("/health");
     assert_eq!((r.status, &r.body), (200, &json!({"status":"ok"})));
-    for path in ["/nope", "/", "/lookup", "/health/x", "/healthz", "/metrics"] {
+    for path in ["/nope", "/", "/lookup", "/health/x", "/healthz", "/metrics/x"] {
         let r = server.get(path);
         assert_eq!(r.status, 404, "{path}: {r:?}");
         assert_eq!(r.body["error"], "not found");

@@ -107,6 +107,7 @@ impl Server {
             let mut child = Command::new(BIN)
                 .arg("--db")
                 .arg(&db.path)
+                .arg("--allow-root") // CI runs as root; harmless otherwise
                 .args(args)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
@@ -267,7 +268,8 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
 }
 
 fn run_bin(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
+    // --allow-root: CI runs as root; harmless otherwise.
+    Command::new(BIN).arg("--allow-root").args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
 }
 
 fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -25,6 +25,8 @@ struct Slot {
     key: Vec<u8>,
     response: Vec<u8>,
     answered: Answered,
+    /// Name key of the zone that answered (for per-zone counters).
+    apex: Vec<u8>,
 }
 
 pub struct AnswerCache {
@@ -46,8 +48,9 @@ impl AnswerCache {
     /// A cache of `slots` entries (rounded up to a power of two); 0 disables it.
     pub fn new(slots: usize) -> Self {
         let n = if slots == 0 { 0 } else { slots.next_power_of_two() };
-        let slots =
-            (0..n).map(|_| Slot { snapshot: usize::MAX, key: Vec::new(), response: Vec::new(), answered: Answered::default() }).collect();
+        let slots = (0..n)
+            .map(|_| Slot { snapshot: usize::MAX, key: Vec::new(), response: Vec::new(), answered: Answered::default(), apex: Vec::new() })
+            .collect();
         AnswerCache { slots, mask: n.wrapping_sub(1), key: Vec::with_capacity(600), hash: 0 }
     }
 
@@ -73,9 +76,9 @@ impl AnswerCache {
     }
 
     /// On a hit, writes the cached response for `packet` into `out` (ID and question bytes taken
-    /// from the query) and returns its facts.
+    /// from the query), puts the answering zone's apex key in `apex` and returns the facts.
     #[inline]
-    pub fn get(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>) -> Option<Answered> {
+    pub fn get(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>, apex: &mut Vec<u8>) -> Option<Answered> {
         let slot = self.slots.get(self.hash as usize & self.mask)?;
         if slot.snapshot != snapshot || slot.key != self.key {
             return None;
@@ -85,11 +88,13 @@ impl AnswerCache {
         out[..2].copy_from_slice(&packet[..2]);
         // Same name modulo case, so the same length: compression pointers stay valid.
         out[12..question_end].copy_from_slice(&packet[12..question_end]);
+        apex.clear();
+        apex.extend_from_slice(&slot.apex);
         Some(slot.answered)
     }
 
     /// Stores the response just written for the current key.
-    pub fn put(&mut self, snapshot: usize, response: &[u8], answered: Answered) {
+    pub fn put(&mut self, snapshot: usize, response: &[u8], answered: Answered, apex: &[u8]) {
         if response.len() > MAX_CACHED_RESPONSE {
             return;
         }
@@ -100,6 +105,8 @@ impl AnswerCache {
         slot.response.clear();
         slot.response.extend_from_slice(response);
         slot.answered = answered;
+        slot.apex.clear();
+        slot.apex.extend_from_slice(apex);
     }
 }
 
@@ -117,24 +124,25 @@ mod tests {
         response[2] |= 0x80;
         response.extend_from_slice(b"answer");
         let facts = Answered { qtype: 1, answers: 1, ..Answered::default() };
-        cache.put(7, &response, facts);
+        cache.put(7, &response, facts, b"\0www\0");
 
         let mut again = query.to_vec();
         again[0] = 0xAB;
         again[13] = b'w';
-        let mut out = Vec::new();
-        assert_eq!(cache.get(7, &again, qend, &mut out), Some(facts));
+        let (mut out, mut apex) = (Vec::new(), Vec::new());
+        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), Some(facts));
+        assert_eq!(apex, b"\0www\0");
         assert_eq!(out[0], 0xAB, "the query's ID");
         assert_eq!(&out[12..qend], &again[12..qend], "the query's question bytes, case and all");
         assert!(out.ends_with(b"answer"));
 
-        assert_eq!(cache.get(8, &again, qend, &mut out), None, "another snapshot");
+        assert_eq!(cache.get(8, &again, qend, &mut out, &mut apex), None, "another snapshot");
         cache.key(b"\0www\0", 28, 1, 0x0100, false, 512, false);
-        assert_eq!(cache.get(7, &again, qend, &mut out), None, "another type");
+        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another type");
         cache.key(b"\0www\0", 1, 1, 0x0100, false, 512, true);
-        assert_eq!(cache.get(7, &again, qend, &mut out), None, "another transport");
+        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another transport");
         cache.key(b"\0www\0", 1, 1, 0x0100, true, 1232, false);
-        assert_eq!(cache.get(7, &again, qend, &mut out), None, "EDNS");
+        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "EDNS");
     }
 
     #[test]
@@ -142,7 +150,7 @@ mod tests {
         let mut cache = AnswerCache::new(0);
         assert!(!cache.enabled());
         cache.key(b"\0", 1, 1, 0, false, 512, false);
-        cache.put(1, b"x", Answered::default());
-        assert_eq!(cache.get(1, &[0; 17], 17, &mut Vec::new()), None);
+        cache.put(1, b"x", Answered::default(), b"");
+        assert_eq!(cache.get(1, &[0; 17], 17, &mut Vec::new(), &mut Vec::new()), None);
     }
 }

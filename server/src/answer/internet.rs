@@ -92,6 +92,18 @@ pub struct ResolveScratch {
 }
 
 impl ResolveScratch {
+    /// Answers from the cache; on a hit the answering zone's apex is restored too.
+    pub fn cached(&mut self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>) -> Option<super::Answered> {
+        self.cache.get(snapshot, packet, question_end, out, &mut self.apex)
+    }
+
+    /// Stores the response just written, with the answering zone's apex.
+    pub fn remember(&mut self, snapshot: usize, response: &[u8], answered: super::Answered) {
+        self.cache.put(snapshot, response, answered, &self.apex);
+    }
+}
+
+impl ResolveScratch {
     pub fn additional_marks(&self) -> &[(usize, u16)] {
         &self.marks
     }
@@ -99,6 +111,11 @@ impl ResolveScratch {
     /// Name key of the apex of the zone that answered the question.
     pub fn apex(&self) -> &[u8] {
         &self.apex
+    }
+
+    /// Forgets the previous query's apex (a query no zone answers leaves it empty).
+    pub fn clear_apex(&mut self) {
+        self.apex.clear();
     }
 }
 

@@ -43,6 +43,7 @@ pub fn respond(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<Answered> {
+    scratch.clear_apex();
     let query = match query::parse(packet, &mut scratch.current) {
         Ok(query) => query,
         Err(Reject::Drop) => return None,
@@ -114,7 +115,7 @@ pub fn respond(
             limit,
             !udp,
         );
-        if let Some(answered) = scratch.cache.get(txn.id(), packet, question_end, w.buf) {
+        if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
             return Some(answered);
         }
     }
@@ -137,7 +138,7 @@ pub fn respond(
             let answered = w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
             // geo.decided: the client's metadata chose (or could have chosen) this answer.
             if cacheable && geo.decided.is_none() {
-                scratch.cache.put(txn.id(), w.buf, answered);
+                scratch.remember(txn.id(), w.buf, answered);
             }
             answered
         }

@@ -124,7 +124,7 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
 }
 
 /// Arguments every test passes to `lmdns-server` besides its own.
-pub const SERVER_EXTRA_ARGS: &[&str] = &[];
+pub const SERVER_EXTRA_ARGS: &[&str] = &["--allow-root"]; // CI runs as root; harmless otherwise
 
 /// A loopback port that is free for both UDP and TCP right now (bounded attempts).
 pub fn free_port() -> u16 {
@@ -329,6 +329,7 @@ pub fn start_lmdns(zones_dir: &Path) -> Server {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lmdns-server"));
     cmd.arg("--db").arg(&db).arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--threads").arg("1");
+    cmd.arg("--allow-root"); // CI runs as root; harmless otherwise
     let log = dir.path().join("lmdns-server.log");
     spawn("lmdns", cmd, dir, log, ([127, 0, 0, 1], port).into(), &zones)
 }

@@ -1,0 +1,567 @@
+//! Counters for `/metrics` (Prometheus text format 0.0.4) and the per-worker hook that feeds them
+//! and the query log.
+//!
+//! Hot path: every worker (each UDP worker, the TCP thread) owns one [`Recorder`]. Its counters
+//! live in a [`WorkerSlot`] of their own, aligned to 128 bytes so two workers never write the same
+//! cache line, and are relaxed atomics written only by that worker (a load and a store, no
+//! read-modify-write). A scrape sums the slots; nothing on the query path takes a lock or waits.
+//!
+//! Label sets are bounded: `qtype` is one of [`KNOWN_QTYPES`] by name or `other`, `rcode` one of
+//! [`KNOWN_RCODES`] or `other`, `proto` `udp`/`tcp`. Per-zone counts use a space-saving
+//! (heavy-hitter) table of [`ZONE_SLOTS`] entries per worker, kept worker-local and published
+//! every [`PUBLISH_INTERVAL`] with `try_lock` (a contended publish is simply retried next tick);
+//! the scrape merges the tables and exports the top [`TOP_ZONES`]. A space-saving count is exact
+//! for a zone that never left the table and an upper bound otherwise (a zone entering the table
+//! inherits the evicted minimum + 1), which is what a "top zones" panel needs.
+//!
+//! Database facts are read at scrape time: `last_txn_id`, reader slots and map use from
+//! `mdb_env_info`; the age of the last change from the zones' `last_change` metadata (the max over
+//! all zones), recomputed only when the `meta` change counter moved since the previous scrape. A
+//! change that leaves no zone newer (a zone deletion) is dated by the scrape that first saw the
+//! counter move.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lmdb_schema::zone::ZoneMeta;
+use lmdb_schema::Store;
+
+use crate::engine::{Client, Scratch, Transport};
+use crate::http::Response;
+use crate::querylog::{Producer, QueryLogStats};
+
+/// Response rate limiting counters: the limiter's own, handed to [`Metrics::set_rrl`] only when
+/// RRL is configured, so the RRL series exist exactly then.
+pub use crate::rrl::RrlStats;
+
+/// Query types counted by name; any other is counted as `other`.
+pub const KNOWN_QTYPES: &[(u16, &str)] = &[
+    (1, "A"),
+    (2, "NS"),
+    (5, "CNAME"),
+    (6, "SOA"),
+    (12, "PTR"),
+    (13, "HINFO"),
+    (15, "MX"),
+    (16, "TXT"),
+    (28, "AAAA"),
+    (29, "LOC"),
+    (33, "SRV"),
+    (35, "NAPTR"),
+    (39, "DNAME"),
+    (43, "DS"),
+    (44, "SSHFP"),
+    (46, "RRSIG"),
+    (47, "NSEC"),
+    (48, "DNSKEY"),
+    (50, "NSEC3"),
+    (51, "NSEC3PARAM"),
+    (52, "TLSA"),
+    (59, "CDS"),
+    (60, "CDNSKEY"),
+    (64, "SVCB"),
+    (65, "HTTPS"),
+    (99, "SPF"),
+    (251, "IXFR"),
+    (252, "AXFR"),
+    (255, "ANY"),
+    (256, "URI"),
+    (257, "CAA"),
+];
+
+/// Response codes counted by name; any other is counted as `other`.
+pub const KNOWN_RCODES: &[(u16, &str)] = &[
+    (0, "NOERROR"),
+    (1, "FORMERR"),
+    (2, "SERVFAIL"),
+    (3, "NXDOMAIN"),
+    (4, "NOTIMP"),
+    (5, "REFUSED"),
+    (6, "YXDOMAIN"),
+    (7, "YXRRSET"),
+    (8, "NXRRSET"),
+    (9, "NOTAUTH"),
+    (10, "NOTZONE"),
+    (16, "BADVERS"),
+];
+
+const QTYPE_SLOTS: usize = KNOWN_QTYPES.len() + 1;
+const RCODE_SLOTS: usize = KNOWN_RCODES.len() + 1;
+/// Space-saving entries per worker.
+pub const ZONE_SLOTS: usize = 64;
+/// Zones exported.
+pub const TOP_ZONES: usize = 50;
+/// How often a worker publishes its zone table (when it changed).
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest zone name key kept (a name key is as long as the wire name, at most 255).
+const ZONE_KEY_MAX: usize = 255;
+
+/// The mnemonic of a query type, if it is one of [`KNOWN_QTYPES`].
+pub fn qtype_name(qtype: u16) -> Option<&'static str> {
+    KNOWN_QTYPES.iter().find(|(t, _)| *t == qtype).map(|(_, n)| *n)
+}
+
+/// The mnemonic of a response code, if it is one of [`KNOWN_RCODES`].
+pub fn rcode_name(rcode: u16) -> Option<&'static str> {
+    KNOWN_RCODES.iter().find(|(r, _)| *r == rcode).map(|(_, n)| *n)
+}
+
+#[inline]
+fn qtype_slot(qtype: u16) -> usize {
+    KNOWN_QTYPES.iter().position(|(t, _)| *t == qtype).unwrap_or(QTYPE_SLOTS - 1)
+}
+
+#[inline]
+fn rcode_slot(rcode: u16) -> usize {
+    KNOWN_RCODES.iter().position(|(r, _)| *r == rcode).unwrap_or(RCODE_SLOTS - 1)
+}
+
+/// Adds one to a counter that only the calling thread writes: no locked instruction needed.
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+/// Pads (and aligns) a value to 128 bytes: two adjacent cache lines, as the spatial prefetcher
+/// of current x86 pulls pairs.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub struct CachePadded<T>(pub T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One zone of a space-saving table: its name key and count.
+#[derive(Clone, Copy)]
+pub struct ZoneEntry {
+    hash: u64,
+    len: u8,
+    key: [u8; ZONE_KEY_MAX],
+    count: u64,
+}
+
+impl ZoneEntry {
+    fn key(&self) -> &[u8] {
+        &self.key[..self.len as usize]
+    }
+}
+
+/// A fixed-size space-saving table (Metwally et al.): a hit on a tracked zone counts it; a new
+/// zone replaces the smallest entry and starts from that entry's count + 1.
+pub struct SpaceSaving {
+    entries: Vec<ZoneEntry>,
+    /// Index of the last hit: consecutive queries for one zone skip the scan.
+    last: usize,
+}
+
+impl SpaceSaving {
+    pub fn new() -> Self {
+        SpaceSaving { entries: Vec::with_capacity(ZONE_SLOTS), last: 0 }
+    }
+
+    #[inline]
+    pub fn hit(&mut self, key: &[u8]) {
+        let key = &key[..key.len().min(ZONE_KEY_MAX)];
+        let hash = fx_hash(key);
+        if let Some(e) = self.entries.get_mut(self.last) {
+            if e.hash == hash && e.key() == key {
+                e.count += 1;
+                return;
+            }
+        }
+        if let Some(i) = self.entries.iter().position(|e| e.hash == hash && e.key() == key) {
+            self.entries[i].count += 1;
+            self.last = i;
+            return;
+        }
+        let mut entry = ZoneEntry { hash, len: key.len() as u8, key: [0; ZONE_KEY_MAX], count: 1 };
+        entry.key[..key.len()].copy_from_slice(key);
+        if self.entries.len() < ZONE_SLOTS {
+            self.entries.push(entry);
+            self.last = self.entries.len() - 1;
+        } else {
+            let (i, min) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.count).map(|(i, e)| (i, e.count)).expect("full");
+            entry.count = min + 1;
+            self.entries[i] = entry;
+            self.last = i;
+        }
+    }
+
+    /// (name key, count) of every tracked zone.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.entries.iter().map(|e| (e.key(), e.count))
+    }
+}
+
+impl Default for SpaceSaving {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// FxHash over 8-byte words: cheap and good enough to skip most key comparisons.
+fn fx_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+    }
+    h
+}
+
+/// The counters of one worker. Written only by that worker; read by scrapes.
+#[repr(align(128))]
+pub struct WorkerSlot {
+    proto: Transport,
+    queries: [[AtomicU64; RCODE_SLOTS]; QTYPE_SLOTS],
+    truncated: AtomicU64,
+    /// The worker's zone table as last published.
+    zones: Mutex<Vec<ZoneEntry>>,
+}
+
+impl WorkerSlot {
+    fn new(proto: Transport) -> Self {
+        WorkerSlot {
+            proto,
+            queries: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            truncated: AtomicU64::new(0),
+            zones: Mutex::new(Vec::with_capacity(ZONE_SLOTS)),
+        }
+    }
+}
+
+/// Written only by the TCP thread.
+#[derive(Default)]
+struct TcpGauges {
+    open: AtomicU64,
+    accepted: AtomicU64,
+}
+
+/// What the scrape remembers between scrapes to date the last database change cheaply.
+#[derive(Default)]
+struct DbCache {
+    counter: Option<u64>,
+    /// Seconds since the epoch.
+    last_change: u64,
+}
+
+/// Every counter of the server.
+pub struct Metrics {
+    slots: Box<[WorkerSlot]>,
+    tcp: CachePadded<TcpGauges>,
+    querylog: Option<QueryLogStats>,
+    rrl: Option<Arc<RrlStats>>,
+    db: Mutex<DbCache>,
+}
+
+impl Metrics {
+    /// Slots `0..udp_workers` are the UDP workers', slot `udp_workers` is the TCP thread's.
+    pub fn new(udp_workers: usize, querylog: Option<QueryLogStats>) -> Metrics {
+        let slots = (0..udp_workers).map(|_| WorkerSlot::new(Transport::Udp)).chain([WorkerSlot::new(Transport::Tcp)]).collect();
+        Metrics { slots, tcp: CachePadded::default(), querylog, rrl: None, db: Mutex::new(DbCache::default()) }
+    }
+
+    /// Exports RRL drops and slips (call when RRL is configured).
+    pub fn set_rrl(&mut self, stats: Arc<RrlStats>) {
+        self.rrl = Some(stats);
+    }
+
+    /// The slot number of the TCP thread.
+    pub fn tcp_slot(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// The hook of worker `slot`, with its query-log queue if the log is on.
+    pub fn recorder(&self, slot: usize, log: Option<Producer>) -> Recorder<'_> {
+        Recorder { slot: &self.slots[slot], tcp: &self.tcp, zones: SpaceSaving::new(), dirty: false, last_publish: Instant::now(), log }
+    }
+
+    /// The merged per-zone counts, largest first, at most `limit`.
+    pub fn top_zones(&self, limit: usize) -> Vec<(Vec<u8>, u64)> {
+        let mut merged: HashMap<Vec<u8>, u64> = HashMap::new();
+        for slot in self.slots.iter() {
+            let table = slot.zones.lock().unwrap_or_else(|p| p.into_inner());
+            for e in table.iter() {
+                *merged.entry(e.key().to_vec()).or_default() += e.count;
+            }
+        }
+        let mut zones: Vec<_> = merged.into_iter().collect();
+        zones.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        zones.truncate(limit);
+        zones
+    }
+
+    /// The Prometheus text exposition (format 0.0.4). `store` adds the database gauges.
+    pub fn render(&self, store: Option<&Store>) -> String {
+        let mut out = String::with_capacity(4096);
+        family(
+            &mut out,
+            "lmdns_queries_total",
+            "counter",
+            "Queries answered, by transport, query type (known types by name, else other) and response code.",
+        );
+        for proto in [Transport::Udp, Transport::Tcp] {
+            for (qi, qname) in KNOWN_QTYPES.iter().map(|(_, n)| *n).chain(["other"]).enumerate() {
+                for (ri, rname) in KNOWN_RCODES.iter().map(|(_, n)| *n).chain(["other"]).enumerate() {
+                    let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.queries[qi][ri].load(Ordering::Relaxed)).sum();
+                    if n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "lmdns_queries_total{{proto=\"{}\",qtype=\"{qname}\",rcode=\"{rname}\"}} {n}",
+                            proto_label(proto)
+                        );
+                    }
+                }
+            }
+        }
+        family(&mut out, "lmdns_truncated_responses_total", "counter", "Responses sent with the TC bit set, by transport.");
+        for proto in [Transport::Udp, Transport::Tcp] {
+            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.truncated.load(Ordering::Relaxed)).sum();
+            let _ = writeln!(out, "lmdns_truncated_responses_total{{proto=\"{}\"}} {n}", proto_label(proto));
+        }
+        family(
+            &mut out,
+            "lmdns_zone_queries_total",
+            "counter",
+            "Queries answered from a zone, for the busiest zones (space-saving estimate: exact unless the zone was once evicted).",
+        );
+        for (key, n) in self.top_zones(TOP_ZONES) {
+            let zone = lmdb_schema::name::key_to_text(&key);
+            let _ = writeln!(out, "lmdns_zone_queries_total{{zone=\"{}\"}} {n}", escape_label(&zone));
+        }
+        family(&mut out, "lmdns_tcp_connections", "gauge", "TCP connections open now.");
+        let _ = writeln!(out, "lmdns_tcp_connections {}", self.tcp.open.load(Ordering::Relaxed));
+        family(&mut out, "lmdns_tcp_connections_total", "counter", "TCP connections accepted and served.");
+        let _ = writeln!(out, "lmdns_tcp_connections_total {}", self.tcp.accepted.load(Ordering::Relaxed));
+        family(&mut out, "lmdns_querylog_dropped_total", "counter", "Query log entries dropped because the logger fell behind.");
+        let _ = writeln!(out, "lmdns_querylog_dropped_total {}", self.querylog.as_ref().map_or(0, |q| q.dropped()));
+        if let Some(rrl) = &self.rrl {
+            family(&mut out, "lmdns_rrl_dropped_total", "counter", "Responses dropped by response rate limiting.");
+            let _ = writeln!(out, "lmdns_rrl_dropped_total {}", rrl.dropped.load(Ordering::Relaxed));
+            family(
+                &mut out,
+                "lmdns_rrl_slipped_total",
+                "counter",
+                "Responses replaced by a truncated reply (slip) by response rate limiting.",
+            );
+            let _ = writeln!(out, "lmdns_rrl_slipped_total {}", rrl.slipped.load(Ordering::Relaxed));
+        }
+        if let Some(store) = store {
+            self.render_db(&mut out, store);
+        }
+        out
+    }
+
+    fn render_db(&self, out: &mut String, store: &Store) {
+        let info = store.env().info();
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        };
+        gauge(out, "lmdns_db_last_txn_id", "ID of the last committed LMDB transaction.", info.last_txn_id as u64);
+        gauge(out, "lmdns_db_readers", "LMDB reader slots in use (high-water mark of the reader table).", info.number_of_readers as u64);
+        gauge(out, "lmdns_db_max_readers", "LMDB reader slots available.", info.maximum_number_of_readers as u64);
+        gauge(
+            out,
+            "lmdns_db_map_used_bytes",
+            "Bytes of the LMDB map in use (last page + 1, times the page size).",
+            (info.last_page_number as u64 + 1) * page,
+        );
+        gauge(out, "lmdns_db_map_size_bytes", "Size of the LMDB map (upper bound of the database size).", info.map_size as u64);
+        match self.last_change(store) {
+            Ok((counter, last_change)) => {
+                gauge(out, "lmdns_db_change_counter", "Zone changes committed to the database (meta change counter).", counter);
+                gauge(out, "lmdns_db_last_change_timestamp_seconds", "Unix time of the last zone change (0: never).", last_change);
+                if last_change > 0 {
+                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    gauge(out, "lmdns_db_last_change_age_seconds", "Seconds since the last zone change.", now.saturating_sub(last_change));
+                }
+            }
+            Err(e) => tracing::warn!("metrics: cannot read the database change state: {e}"),
+        }
+    }
+
+    /// (change counter, time of the last change), rescanning zone metadata only when the counter
+    /// moved since the last call.
+    fn last_change(&self, store: &Store) -> Result<(u64, u64), lmdb_schema::StoreError> {
+        let mut cache = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let txn = store.read_txn()?;
+        let counter = store.change_counter(&txn)?;
+        if cache.counter != Some(counter) {
+            let mut newest = 0u64;
+            for item in store.zones.iter(&txn).map_err(|e| store.error(e))? {
+                let (_, value) = item.map_err(|e| store.error(e))?;
+                if let Ok(meta) = ZoneMeta::decode(value) {
+                    newest = newest.max(meta.last_change);
+                }
+            }
+            let seen_running = cache.counter.is_some();
+            cache.last_change = if newest > cache.last_change || !seen_running {
+                newest
+            } else {
+                // Nothing newer in any zone (e.g. a deletion): dated by this scrape.
+                SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            };
+            cache.counter = Some(counter);
+        }
+        Ok((counter, cache.last_change))
+    }
+}
+
+/// `GET /metrics`: the exposition, or 404 when the server runs without metrics.
+pub fn http_response(metrics: Option<&Metrics>, store: &Store) -> Response {
+    match metrics {
+        Some(m) => {
+            let mut body = m.render(Some(store));
+            // Response::to_bytes adds the final newline.
+            body.pop();
+            Response { status: 200, body, allow: None, content_type: "text/plain; version=0.0.4; charset=utf-8" }
+        }
+        None => Response { status: 404, body: r#"{"error":"not found"}"#.into(), allow: None, content_type: "application/json" },
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn proto_label(proto: Transport) -> &'static str {
+    match proto {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+    }
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One worker's hook: counts every response it sends and queues it for the query log.
+pub struct Recorder<'m> {
+    slot: &'m WorkerSlot,
+    tcp: &'m TcpGauges,
+    zones: SpaceSaving,
+    dirty: bool,
+    last_publish: Instant,
+    log: Option<Producer>,
+}
+
+impl Recorder<'_> {
+    /// Records a response of `size` bytes sent to `client` for `query`, described by
+    /// `scratch.answered` (call after `Engine::answer` returned true and the reply is sent).
+    #[inline]
+    pub fn record(&mut self, scratch: &Scratch, query: &[u8], client: &Client, size: usize) {
+        let a = &scratch.answered;
+        bump(&self.slot.queries[qtype_slot(a.qtype)][rcode_slot(a.rcode)]);
+        if a.tc {
+            bump(&self.slot.truncated);
+        }
+        let apex = scratch.zone_apex();
+        if !apex.is_empty() {
+            self.zones.hit(apex);
+            self.dirty = true;
+        }
+        if let Some(log) = &mut self.log {
+            log.push(query, client, a, scratch.client_subnet(), size);
+        }
+    }
+
+    /// Publishes the zone table when due; call from the worker loop on every wakeup (also idle
+    /// ones, so the last counts of a burst show up).
+    #[inline]
+    pub fn tick(&mut self) {
+        if !self.dirty || self.last_publish.elapsed() < PUBLISH_INTERVAL {
+            return;
+        }
+        if let Ok(mut published) = self.slot.zones.try_lock() {
+            published.clear();
+            published.extend_from_slice(&self.zones.entries); // within capacity: no allocation
+            self.dirty = false;
+            self.last_publish = Instant::now();
+        }
+    }
+
+    /// A TCP connection was accepted (TCP thread only).
+    pub fn tcp_opened(&self) {
+        bump(&self.tcp.open);
+        bump(&self.tcp.accepted);
+    }
+
+    /// A TCP connection was closed (TCP thread only).
+    pub fn tcp_closed(&self) {
+        self.tcp.open.store(self.tcp.open.load(Ordering::Relaxed).saturating_sub(1), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_cache_padded() {
+        assert_eq!(std::mem::align_of::<WorkerSlot>(), 128);
+        assert_eq!(std::mem::size_of::<WorkerSlot>() % 128, 0);
+        assert_eq!(std::mem::align_of::<CachePadded<AtomicU64>>(), 128);
+    }
+
+    #[test]
+    fn known_and_other_labels() {
+        assert_eq!(qtype_name(1), Some("A"));
+        assert_eq!(qtype_name(4242), None);
+        assert_eq!(qtype_slot(4242), QTYPE_SLOTS - 1);
+        assert_eq!(rcode_name(3), Some("NXDOMAIN"));
+        assert_eq!(rcode_slot(23), RCODE_SLOTS - 1);
+    }
+
+    #[test]
+    fn space_saving_keeps_heavy_hitters_within_a_fixed_table() {
+        let mut t = SpaceSaving::new();
+        let heavy = b"\0com\0example\0".to_vec();
+        for i in 0..10_000u32 {
+            t.hit(&heavy);
+            // A stream of one-off zones, far more than the table holds.
+            t.hit(format!("\0com\0z{i}\0").as_bytes());
+        }
+        assert_eq!(t.entries.len(), ZONE_SLOTS);
+        let counts: HashMap<&[u8], u64> = t.iter().collect();
+        assert_eq!(counts[&heavy[..]], 10_000, "a zone never evicted is counted exactly");
+    }
+
+    #[test]
+    fn render_includes_help_type_and_rrl_only_when_set() {
+        let mut m = Metrics::new(1, None);
+        let text = m.render(None);
+        assert!(text.contains("# TYPE lmdns_queries_total counter"), "{text}");
+        assert!(!text.contains("lmdns_rrl_"), "{text}");
+        let rrl = Arc::new(RrlStats::default());
+        rrl.dropped.store(7, Ordering::Relaxed);
+        m.set_rrl(rrl);
+        let text = m.render(None);
+        assert!(text.contains("lmdns_rrl_dropped_total 7") && text.contains("lmdns_rrl_slipped_total 0"), "{text}");
+        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
+    }
+}
