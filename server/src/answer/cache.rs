@@ -13,7 +13,10 @@
 //!   decides that.
 //!
 //! Direct-mapped, fixed size, owned by one worker: no lock, and no allocation once the slots'
-//! buffers have grown to their working size.
+//! buffers have grown to their working size. A question is admitted on its second sighting
+//! (a "doorkeeper" array of hashes remembers the first), so a stream of one-off questions — a
+//! uniform benchmark mix, a random-subdomain flood — costs one hash store per query instead of
+//! a copy of every response, and cannot evict the hot entries.
 
 use super::Answered;
 
@@ -22,6 +25,8 @@ const MAX_CACHED_RESPONSE: usize = 1500;
 
 struct Slot {
     snapshot: usize,
+    /// Hash of the key, compared before the key bytes so a miss touches one cache line.
+    hash: u64,
     key: Vec<u8>,
     response: Vec<u8>,
     answered: Answered,
@@ -32,6 +37,8 @@ struct Slot {
 pub struct AnswerCache {
     slots: Vec<Slot>,
     mask: usize,
+    /// Hashes of questions seen once (4 per slot): the second sighting admits the answer.
+    doorkeeper: Vec<u64>,
     /// Key of the current query, built by [`AnswerCache::key`].
     key: Vec<u8>,
     hash: u64,
@@ -49,9 +56,16 @@ impl AnswerCache {
     pub fn new(slots: usize) -> Self {
         let n = if slots == 0 { 0 } else { slots.next_power_of_two() };
         let slots = (0..n)
-            .map(|_| Slot { snapshot: usize::MAX, key: Vec::new(), response: Vec::new(), answered: Answered::default(), apex: Vec::new() })
+            .map(|_| Slot {
+                snapshot: usize::MAX,
+                hash: 0,
+                key: Vec::new(),
+                response: Vec::new(),
+                answered: Answered::default(),
+                apex: Vec::new(),
+            })
             .collect();
-        AnswerCache { slots, mask: n.wrapping_sub(1), key: Vec::with_capacity(600), hash: 0 }
+        AnswerCache { slots, mask: n.wrapping_sub(1), doorkeeper: vec![0; 4 * n], key: Vec::with_capacity(600), hash: 0 }
     }
 
     pub fn enabled(&self) -> bool {
@@ -80,7 +94,7 @@ impl AnswerCache {
     #[inline]
     pub fn get(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>, apex: &mut Vec<u8>) -> Option<Answered> {
         let slot = self.slots.get(self.hash as usize & self.mask)?;
-        if slot.snapshot != snapshot || slot.key != self.key {
+        if slot.snapshot != snapshot || slot.hash != self.hash || slot.key != self.key {
             return None;
         }
         out.clear();
@@ -93,13 +107,21 @@ impl AnswerCache {
         Some(slot.answered)
     }
 
-    /// Stores the response just written for the current key.
+    /// Stores the response just written for the current key, if the question was seen before.
     pub fn put(&mut self, snapshot: usize, response: &[u8], answered: Answered, apex: &[u8]) {
-        if response.len() > MAX_CACHED_RESPONSE {
+        if response.len() > MAX_CACHED_RESPONSE || self.slots.is_empty() {
             return;
         }
-        let Some(slot) = self.slots.get_mut(self.hash as usize & self.mask) else { return };
+        // The doorkeeper is indexed by other hash bits than the slots, so one-offs that collide
+        // in a slot do not also collide here.
+        let door = &mut self.doorkeeper[(self.hash >> 32) as usize & (4 * self.slots.len() - 1)];
+        if *door != self.hash {
+            *door = self.hash;
+            return;
+        }
+        let slot = &mut self.slots[self.hash as usize & self.mask];
         slot.snapshot = snapshot;
+        slot.hash = self.hash;
         slot.key.clear();
         slot.key.extend_from_slice(&self.key);
         slot.response.clear();
@@ -125,11 +147,13 @@ mod tests {
         response.extend_from_slice(b"answer");
         let facts = Answered { qtype: 1, answers: 1, ..Answered::default() };
         cache.put(7, &response, facts, b"\0www\0");
+        let (mut out, mut apex) = (Vec::new(), Vec::new());
+        assert_eq!(cache.get(7, query, qend, &mut out, &mut apex), None, "admitted on the second sighting");
+        cache.put(7, &response, facts, b"\0www\0");
 
         let mut again = query.to_vec();
         again[0] = 0xAB;
         again[13] = b'w';
-        let (mut out, mut apex) = (Vec::new(), Vec::new());
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), Some(facts));
         assert_eq!(apex, b"\0www\0");
         assert_eq!(out[0], 0xAB, "the query's ID");
