@@ -198,10 +198,17 @@ impl<'a> SectionView<'a> {
     pub fn rrsets(&self) -> RrsetIter<'a> {
         RrsetIter { body: self.body, pos: 0, left: self.rrset_count() }
     }
-    /// The default (unconditional) RRset of a type.
+    /// The default (unconditional) RRset of a type. RRsets are stored sorted by type with the
+    /// default first, so the scan stops at the first RRset of that type or beyond.
     #[inline]
     pub fn rrset(&self, rtype: u16) -> Option<RrsetView<'a>> {
-        self.rrsets().find(|r| r.rtype() == rtype && r.condition().is_empty())
+        self.rrsets().find(|r| r.rtype() >= rtype).filter(|r| r.rtype() == rtype && r.condition().is_empty())
+    }
+
+    /// The RRsets of one type, default first then variants, stopping past that type.
+    #[inline]
+    pub fn rrsets_of(&self, rtype: u16) -> impl Iterator<Item = RrsetView<'a>> + 'a {
+        self.rrsets().skip_while(move |r| r.rtype() < rtype).take_while(move |r| r.rtype() == rtype)
     }
     /// The RRset of a type whose variant condition is exactly `cond` (`b""` for the default).
     #[inline]

@@ -18,6 +18,28 @@ use crate::query::ClientSubnet;
 
 /// Slots of each per-worker range cache: real traffic comes from a few thousand resolvers.
 const RANGE_CACHE_SLOTS: usize = 16 * 1024;
+/// Policy keys tried per answer (pop, country, continent, asn...: a handful in practice).
+const MAX_POLICY_KEYS: usize = 8;
+
+/// FNV-1a for the worker's small maps (table names, zone apexes): keys are short and local to
+/// one worker, so SipHash's protection against chosen collisions buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
 /// A range's metadata as the worker keeps it (parsed once per cache fill).
 pub struct Metadata {
@@ -56,9 +78,9 @@ pub struct Decided {
 
 /// Per-worker geo state plus the per-query facts the response needs.
 pub struct GeoScratch {
-    tables: HashMap<String, RangeTable>,
-    caches: HashMap<String, RangeCache<Metadata>>,
-    policies: HashMap<Vec<u8>, Option<Policy>>,
+    tables: FastMap<String, RangeTable>,
+    caches: FastMap<String, RangeCache<Metadata>>,
+    policies: FastMap<Vec<u8>, Option<Policy>>,
     policies_snapshot: usize,
     /// Tables asked for but not open in this process yet; opened between batches.
     pub missing_tables: Vec<String>,
@@ -75,9 +97,9 @@ pub struct GeoScratch {
 impl GeoScratch {
     pub fn new(tables: HashMap<String, RangeTable>) -> Self {
         GeoScratch {
-            tables,
-            caches: HashMap::new(),
-            policies: HashMap::new(),
+            tables: tables.into_iter().collect(),
+            caches: FastMap::default(),
+            policies: FastMap::default(),
             policies_snapshot: usize::MAX,
             missing_tables: Vec::new(),
             condition: Vec::with_capacity(256),
@@ -116,8 +138,13 @@ impl GeoScratch {
     /// The RRset of `rtype` this client gets at `section`: the first variant whose condition
     /// matches the client's metadata in the order of the zone's policy keys, else the default.
     pub fn select<'t>(&mut self, store: &Store, txn: &RoTxn, apex: &[u8], section: SectionView<'t>, rtype: u16) -> Option<RrsetView<'t>> {
-        let default = section.rrset(rtype);
-        if !section.has(lmdb_schema::node::flags::GEO) || !section.rrsets().any(|r| r.rtype() == rtype && !r.condition().is_empty()) {
+        if !section.has(lmdb_schema::node::flags::GEO) {
+            return section.rrset(rtype);
+        }
+        // This type's RRsets are stored together, default first, then the variants.
+        let mut of_type = section.rrsets_of(rtype).peekable();
+        let default = of_type.next_if(|r| r.condition().is_empty());
+        if of_type.peek().is_none() {
             return default;
         }
         let Some(client) = self.client else { return default };
@@ -125,17 +152,35 @@ impl GeoScratch {
         let found = lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, &policy.table, client);
         self.decided = Some(found.as_ref().map(|(d, _)| *d));
         let Some((_, meta)) = found else { return default };
-        for key in &policy.keys {
-            let Some((_, value)) = meta.pairs.iter().find(|(k, _)| k == key) else { continue };
-            self.condition.clear();
-            self.condition.extend_from_slice(key.as_bytes());
-            self.condition.push(b'=');
-            self.condition.extend_from_slice(value.as_bytes());
-            if let Some(variant) = section.rrset_variant(rtype, &self.condition) {
-                return Some(variant);
+        // The client's condition for each policy key ("key=value"), most specific first, packed
+        // into one buffer; then one pass over the variants keeps the best match.
+        self.condition.clear();
+        let mut ends = [0usize; MAX_POLICY_KEYS];
+        let mut keys = 0;
+        for key in policy.keys.iter().take(MAX_POLICY_KEYS) {
+            if let Some((_, value)) = meta.pairs.iter().find(|(k, _)| k == key) {
+                self.condition.extend_from_slice(key.as_bytes());
+                self.condition.push(b'=');
+                self.condition.extend_from_slice(value.as_bytes());
+            }
+            ends[keys] = self.condition.len();
+            keys += 1;
+        }
+        let mut best: Option<(usize, RrsetView<'t>)> = None;
+        for variant in of_type {
+            let mut start = 0;
+            for (rank, &end) in ends[..keys].iter().enumerate() {
+                if best.is_some_and(|(b, _)| b <= rank) {
+                    break;
+                }
+                if end > start && variant.condition() == &self.condition[start..end] {
+                    best = Some((rank, variant));
+                    break;
+                }
+                start = end;
             }
         }
-        default
+        best.map(|(_, v)| v).or(default)
     }
 
     /// SCOPE PREFIX-LENGTH for the ECS option of this response (RFC 7871 §7.2.1): 0 when the
@@ -159,8 +204,8 @@ impl GeoScratch {
 /// Range metadata through the worker's cache for `table` (field-wise, so callers can hold other
 /// parts of the scratch at the same time).
 fn lookup_in<'c>(
-    tables: &HashMap<String, RangeTable>,
-    caches: &'c mut HashMap<String, RangeCache<Metadata>>,
+    tables: &FastMap<String, RangeTable>,
+    caches: &'c mut FastMap<String, RangeCache<Metadata>>,
     missing: &mut Vec<String>,
     txn: &RoTxn,
     table: &str,
@@ -184,7 +229,7 @@ fn lookup_in<'c>(
 
 /// The zone's policy, read once per snapshot per worker.
 fn policy_of<'c>(
-    policies: &'c mut HashMap<Vec<u8>, Option<Policy>>,
+    policies: &'c mut FastMap<Vec<u8>, Option<Policy>>,
     snapshot: &mut usize,
     store: &Store,
     txn: &RoTxn,

@@ -288,7 +288,7 @@ impl<'t> Internet<'t> {
                 Found::Name { section, .. } => section,
             };
             outcome.aa = true;
-            if qtype != TYPE_CNAME && qtype != TYPE_ANY {
+            if qtype != TYPE_CNAME && qtype != TYPE_ANY && section.has(flags::CNAME) {
                 if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, TYPE_CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);
                     if !self.follow(scratch, w, target) {
