@@ -41,26 +41,38 @@ impl std::hash::Hasher for Fnv {
 
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
-/// A range's metadata as the worker keeps it (parsed once per cache fill).
+/// A range's metadata as the worker keeps it for matching: one buffer of `key=value` entries,
+/// each followed by `\0` — each entry is exactly the condition a variant carries, and one
+/// allocation keeps a lookup to one cache line or two. Numbers and booleans appear in their JSON
+/// form; nested values cannot match a condition and are left out.
 pub struct Metadata {
-    /// Flattened for matching conditions: (key, value as text), numbers in their JSON form.
-    pub pairs: Vec<(String, String)>,
-    /// The metadata object as stored, for answers that show it (whoami, lookup zone).
-    pub json: serde_json::Map<String, serde_json::Value>,
+    flat: Box<[u8]>,
+}
+
+impl Metadata {
+    /// The `key=value` entry for `key`.
+    #[inline]
+    pub fn entry(&self, key: &str) -> Option<&[u8]> {
+        let key = key.as_bytes();
+        self.flat.split(|&b| b == 0).find(|e| e.len() > key.len() && e.starts_with(key) && e[key.len()] == b'=')
+    }
 }
 
 fn flatten(hit: &RangeHit<'_>) -> Metadata {
-    let json = hit.metadata().unwrap_or_default();
-    let pairs = json
-        .iter()
-        .filter_map(|(k, v)| match v {
-            serde_json::Value::String(s) => Some((k.clone(), s.clone())),
-            serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
-            serde_json::Value::Bool(b) => Some((k.clone(), b.to_string())),
-            _ => None,
-        })
-        .collect();
-    Metadata { pairs, json }
+    let mut flat = Vec::new();
+    for (k, v) in hit.metadata().unwrap_or_default() {
+        let value = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        flat.extend_from_slice(k.as_bytes());
+        flat.push(b'=');
+        flat.extend_from_slice(value.as_bytes());
+        flat.push(0);
+    }
+    Metadata { flat: flat.into_boxed_slice() }
 }
 
 /// A zone's policy as the worker uses it.
@@ -84,7 +96,6 @@ pub struct GeoScratch {
     policies_snapshot: usize,
     /// Tables asked for but not open in this process yet; opened between batches.
     pub missing_tables: Vec<String>,
-    condition: Vec<u8>,
     // Per query:
     /// The address selection uses: the ECS address if present and enabled, else the source.
     pub client: Option<IpAddr>,
@@ -102,7 +113,6 @@ impl GeoScratch {
             policies: FastMap::default(),
             policies_snapshot: usize::MAX,
             missing_tables: Vec::new(),
-            condition: Vec::with_capacity(256),
             client: None,
             subnet: None,
             decided: None,
@@ -130,9 +140,17 @@ impl GeoScratch {
         }
     }
 
-    /// Metadata of `ip` in `table`, through the worker's cache.
-    pub fn lookup(&mut self, txn: &RoTxn, table: &str, ip: IpAddr) -> Option<(Decided, &Metadata)> {
-        lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, table, ip)
+    /// The range of `ip` in `table` with its metadata as stored (JSON), read from LMDB directly:
+    /// for answers that show the metadata (whoami, the lookup zone), not the selection path.
+    pub fn lookup_json(&mut self, txn: &RoTxn, table: &str, ip: IpAddr) -> Option<(Decided, serde_json::Map<String, serde_json::Value>)> {
+        let Some(handle) = self.tables.get(table) else {
+            if !self.missing_tables.iter().any(|t| t == table) {
+                self.missing_tables.push(table.to_string());
+            }
+            return None;
+        };
+        let hit = handle.lookup(txn, ip).ok()??;
+        Some((Decided { start: hit.start, end: hit.end }, hit.metadata().unwrap_or_default()))
     }
 
     /// The RRset of `rtype` this client gets at `section`: the first variant whose condition
@@ -152,32 +170,28 @@ impl GeoScratch {
         let found = lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, &policy.table, client);
         self.decided = Some(found.as_ref().map(|(d, _)| *d));
         let Some((_, meta)) = found else { return default };
-        // The client's condition for each policy key ("key=value"), most specific first, packed
-        // into one buffer; then one pass over the variants keeps the best match.
-        self.condition.clear();
-        let mut ends = [0usize; MAX_POLICY_KEYS];
+        // The client's condition for each policy key, most specific first (entries of its
+        // metadata are conditions already); then one pass over the variants keeps the best.
+        let mut wanted: [&[u8]; MAX_POLICY_KEYS] = [&[]; MAX_POLICY_KEYS];
         let mut keys = 0;
         for key in policy.keys.iter().take(MAX_POLICY_KEYS) {
-            if let Some((_, value)) = meta.pairs.iter().find(|(k, _)| k == key) {
-                self.condition.extend_from_slice(key.as_bytes());
-                self.condition.push(b'=');
-                self.condition.extend_from_slice(value.as_bytes());
-            }
-            ends[keys] = self.condition.len();
+            wanted[keys] = meta.entry(key).unwrap_or_default();
             keys += 1;
         }
+        // Variants are stored sorted by condition: past the largest wanted one, none can match.
+        let last = wanted[..keys].iter().copied().max().unwrap_or_default();
         let mut best: Option<(usize, RrsetView<'t>)> = None;
         for variant in of_type {
-            let mut start = 0;
-            for (rank, &end) in ends[..keys].iter().enumerate() {
-                if best.is_some_and(|(b, _)| b <= rank) {
+            let condition = variant.condition();
+            if condition > last {
+                break;
+            }
+            let limit = best.map_or(keys, |(rank, _)| rank);
+            if let Some(rank) = wanted[..limit].iter().position(|w| !w.is_empty() && *w == condition) {
+                best = Some((rank, variant));
+                if rank == 0 {
                     break;
                 }
-                if end > start && variant.condition() == &self.condition[start..end] {
-                    best = Some((rank, variant));
-                    break;
-                }
-                start = end;
             }
         }
         best.map(|(_, v)| v).or(default)

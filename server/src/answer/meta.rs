@@ -99,7 +99,7 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
             if let Some(subnet) = geo.subnet {
                 doc["ecs"] = json!(format!("{}/{}", subnet.ip(), subnet.source_prefix));
             }
-            let found = geo.lookup(txn, &config.whoami_table, client).map(|(d, m)| (d, m.json.clone()));
+            let found = geo.lookup_json(txn, &config.whoami_table, client);
             geo.decided = Some(found.as_ref().map(|(d, _)| *d));
             match found {
                 Some((range, meta)) => {
@@ -141,7 +141,7 @@ pub fn lookup(
     qtype: u16,
     w: &mut Writer<'_>,
 ) -> (u16, bool) {
-    let found = address.and_then(|ip| geo.lookup(txn, &config.lookup_table, ip).map(|(d, m)| (ip, d, m.json.clone())));
+    let found = address.and_then(|ip| geo.lookup_json(txn, &config.lookup_table, ip).map(|(d, m)| (ip, d, m)));
     let Some((ip, range, meta)) = found else {
         soa(name, apex_labels, w);
         return (RCODE_NXDOMAIN as u16, true);
