@@ -51,12 +51,8 @@ pub const MAX_RATE: u32 = 1_000_000;
 pub const MAX_SLIP: u32 = 10;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
-const HEADER_LEN: usize = 12;
-const FLAG_QR: u16 = 0x8000;
-const FLAG_TC: u16 = 0x0200;
-const FLAG_RD: u16 = 0x0100;
-const FLAG_CD: u16 = 0x0010;
-const OPCODE_MASK: u16 = 0x7800;
+use crate::answer::writer::{FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC, OPCODE_MASK};
+use crate::query::HEADER_LEN;
 
 /// Counters of what the limiter did, for metrics. Relaxed loads are fine for reporting.
 #[derive(Debug, Default)]

@@ -16,15 +16,13 @@ use crate::engine::{AnswerConfig, Transport};
 use crate::query::{self, Query, Reject, CLASS_IN};
 use geo::GeoScratch;
 use internet::{Internet, ResolveScratch};
-use writer::{Opt, Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
+use writer::{Opt, Writer, FLAG_CD, FLAG_RD, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
 
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
 const TYPE_MAILB: u16 = 253;
 const TYPE_MAILA: u16 = 254;
 const CLASS_ANY: u16 = 255;
-const FLAG_RD: u16 = 0x0100;
-const FLAG_CD: u16 = 0x0010;
 const OPCODE_QUERY: u8 = 0;
 const OPCODE_NOTIFY: u8 = 4;
 /// RFC 1035 §4.2.1: the UDP limit without EDNS.

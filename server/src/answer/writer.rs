@@ -16,12 +16,13 @@ pub const RCODE_NOTAUTH: u8 = 9;
 /// Extended RCODE 16 (RFC 6891): upper 8 bits go in the OPT TTL.
 pub const RCODE_BADVERS: u16 = 16;
 
-const FLAG_QR: u16 = 0x8000;
-const FLAG_AA: u16 = 0x0400;
-const FLAG_TC: u16 = 0x0200;
-const FLAG_RD: u16 = 0x0100;
-const FLAG_CD: u16 = 0x0010;
-const OPCODE_MASK: u16 = 0x7800;
+/// Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2.2).
+pub const FLAG_QR: u16 = 0x8000;
+pub const FLAG_AA: u16 = 0x0400;
+pub const FLAG_TC: u16 = 0x0200;
+pub const FLAG_RD: u16 = 0x0100;
+pub const FLAG_CD: u16 = 0x0010;
+pub const OPCODE_MASK: u16 = 0x7800;
 /// Size of the OPT record we append: root owner, type, class, TTL, empty RDATA.
 pub const OPT_LEN: usize = 11;
 /// Largest offset a compression pointer can hold.
