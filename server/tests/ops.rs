@@ -448,11 +448,14 @@ fn metrics_parse_strictly_and_count_exactly_what_was_sent() {
     tcp_ask(server.dns, &query(51, "big.example.com.", RecordType::TXT, None));
     udp_ask(server.dns, &query(52, "nope.example.net.", RecordType::A, None));
 
-    // Counters are summed at scrape time; zone tables are published every 250 ms.
+    // Counters are summed at scrape time; zone tables are published every 250 ms by each
+    // thread (UDP worker and TCP thread separately), so wait until both have published.
     let deadline = Instant::now() + WAIT;
     let after = loop {
         let scrape = parse_strict(&server.metrics().1);
-        if value(&scrape, "lmdns_zone_queries_total", &[("zone", "example.net.")]).is_some() {
+        let net = value(&scrape, "lmdns_zone_queries_total", &[("zone", "example.net.")]);
+        let com = value(&scrape, "lmdns_zone_queries_total", &[("zone", "example.com.")]);
+        if net.is_some() && com >= Some(N as f64 + 2.0) {
             break scrape;
         }
         assert!(Instant::now() < deadline, "zone counters never showed up");
