@@ -304,8 +304,22 @@ fn bind_all(config: &Config) -> anyhow::Result<Bound> {
 }
 
 /// Binds one address for UDP (once per worker) and TCP. With port 0 the first socket picks the
-/// port and the others reuse it.
+/// port and the others reuse it; the kernel picks a port free for UDP, which TCP may hold, so
+/// port 0 tries again (bounded) until both protocols get the same port.
 fn bind_address(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
+    const PORT_ZERO_ATTEMPTS: usize = 32;
+    let attempts = if requested.port() == 0 { PORT_ZERO_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        match bind_address_once(requested, threads) {
+            Err(e) if requested.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            result => return result,
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+fn bind_address_once(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
     let first = udp::bind_socket(requested)?;
     let addr = first.local_addr()?.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?;
     let mut sockets = vec![first];

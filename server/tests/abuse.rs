@@ -5,54 +5,30 @@
 //! All traffic stays on loopback (127.0.0.0/8; a second client network is simulated by binding
 //! the client socket to 127.0.1.1). Every flood is bounded in count and time, every wait too.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
-use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneTree};
+use common::{rr, run_lmdns, wire, write_zones, DnsQuery, LmdnsCommand, LmdnsProcess, TestDb};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// The second client network: another /24 on loopback (Linux routes all of 127/8 to lo).
 const OTHER_NET_CLIENT: &str = "127.0.1.1";
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures and the server process (as in transport.rs)
+// Fixtures and the server process (common::LmdnsCommand)
 // ---------------------------------------------------------------------------------------------
-
-struct TestDb {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-fn wire(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
-
-fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-    Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: vec![] }
-}
 
 /// example.com: SOA, NS, www A, and `mid` with six 150-byte TXT records (a ~1 KB answer: over
 /// 512 bytes, under the default 1232).
 fn example_db() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let store = Store::open(&path, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
     let apex = "example.com.";
     let mut soa = wire("ns1.example.com.");
     soa.extend(wire("hostmaster.example.com."));
@@ -71,92 +47,14 @@ fn example_db() -> TestDb {
         txt.push(b'0' + i);
         records.push(rr("mid.example.com.", 16, txt));
     }
-    let mut txn = store.write_txn().unwrap();
-    let mut tree = ZoneTree::new(&wire(apex)).unwrap();
-    for r in records {
-        tree.insert(&r).unwrap();
-    }
-    zones::replace_zone(&store, &mut txn, tree, None).unwrap();
-    txn.commit().unwrap();
-    TestDb { _dir: dir, path }
+    write_zones(&path, &[(apex, records)]);
+    TestDb { dir, path }
 }
 
-/// A running server process, killed when dropped.
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    addr: SocketAddr,
-    _db: TestDb,
-}
-
-impl Server {
-    /// Starts on 127.0.0.1, port 0, with example.com loaded, and waits for the start line.
-    fn start(args: &[&str]) -> Server {
-        let db = example_db();
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            let mut child = Command::new(BIN)
-                .arg("--db")
-                .arg(&db.path)
-                .args(["--listen", "127.0.0.1:0"])
-                .arg("--allow-root") // CI runs as root; harmless otherwise
-                .args(args)
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn lmdns-server");
-            let log = Arc::new(Mutex::new(String::new()));
-            let mut stderr = child.stderr.take().unwrap();
-            let sink = log.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stderr.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-            let deadline = Instant::now() + START_TIMEOUT;
-            loop {
-                let text = log.lock().unwrap().clone();
-                if let Some(line) = text.lines().find(|l| l.contains("lmdns-server started")) {
-                    let field = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).expect("listen= in start line");
-                    let addr = field.split(',').next().unwrap().parse().unwrap();
-                    return Server { child, log, addr, _db: db };
-                }
-                if let Some(status) = child.try_wait().unwrap() {
-                    std::thread::sleep(Duration::from_millis(50));
-                    last_log = format!("exited with {status}: {}", log.lock().unwrap());
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("server did not start within {START_TIMEOUT:?}: {text}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("server failed to start: {last_log}");
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn run_bin(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).arg("--allow-root").env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
+/// Starts on 127.0.0.1, port 0, with example.com loaded, and waits for the start line (retried
+/// in case port 0 picked a UDP port whose TCP twin was taken).
+fn start_server(args: &[&str]) -> LmdnsProcess {
+    LmdnsCommand::owning(example_db()).args(["--listen", "127.0.0.1:0"]).args(args).attempts(3).start()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,14 +62,12 @@ fn run_bin(args: &[&str]) -> Output {
 // ---------------------------------------------------------------------------------------------
 
 fn query(id: u16, name: &str, rtype: RecordType, edns_payload: Option<u16>) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    if let Some(payload) = edns_payload {
-        let mut edns = Edns::new();
-        edns.set_max_payload(payload);
-        m.set_edns(edns);
+    let q = DnsQuery::new(id, name, rtype);
+    match edns_payload {
+        Some(payload) => q.edns(payload, None),
+        None => q,
     }
-    m.to_vec().unwrap()
+    .bytes()
 }
 
 fn udp_socket(bind: &str) -> UdpSocket {
@@ -239,8 +135,8 @@ fn rrl_limits_a_flood_per_prefix_and_slips_half() {
     const RATE: f64 = 50.0;
     const FLOOD: usize = 2000;
     const ROUNDS: usize = 40;
-    let server = Server::start(&["--threads", "2", "--rrl-rate", "50", "--rrl-slip", "2"]);
-    let target = server.addr;
+    let server = start_server(&["--threads", "2", "--rrl-rate", "50", "--rrl-slip", "2"]);
+    let target = server.addr();
     assert!(server.log().contains("rate limiting on"), "{}", server.log());
 
     let flooders: Vec<UdpSocket> = (0..4).map(|_| udp_socket("127.0.0.1")).collect();
@@ -330,12 +226,12 @@ fn rrl_limits_a_flood_per_prefix_and_slips_half() {
 #[test]
 fn rrl_slip_zero_drops_all_and_one_slips_all() {
     for (slip, expect_slips) in [("0", false), ("1", true)] {
-        let server = Server::start(&["--threads", "1", "--rrl-rate", "5", "--rrl-slip", slip]);
+        let server = start_server(&["--threads", "1", "--rrl-rate", "5", "--rrl-slip", slip]);
         let socket = udp_socket("127.0.0.1");
         socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
         // 60 NXDOMAIN queries at once: 5 pass.
         for id in 0..60u16 {
-            socket.send_to(&query(id, "nope.example.com.", RecordType::A, None), server.addr).unwrap();
+            socket.send_to(&query(id, "nope.example.com.", RecordType::A, None), server.addr()).unwrap();
         }
         let (mut nx, mut slips) = (0, 0);
         let mut buf = [0u8; 4096];
@@ -368,9 +264,9 @@ fn rrl_slip_zero_drops_all_and_one_slips_all() {
 fn any_gets_minimal_answer_and_any_to_tcp_sends_udp_to_tcp() {
     let q = query(7, "example.com.", RecordType::ANY, Some(1232));
     // Default: RFC 8482 minimal answer over UDP, one RRset.
-    let server = Server::start(&["--threads", "1"]);
+    let server = start_server(&["--threads", "1"]);
     let socket = udp_socket("127.0.0.1");
-    let (minimal, _) = udp_ask(&socket, server.addr, &q);
+    let (minimal, _) = udp_ask(&socket, server.addr(), &q);
     assert!(!minimal.metadata.truncation);
     assert!(minimal.metadata.authoritative);
     assert!(!minimal.answers.is_empty());
@@ -379,17 +275,17 @@ fn any_gets_minimal_answer_and_any_to_tcp_sends_udp_to_tcp() {
     drop(server);
 
     // --any-to-tcp: UDP gets TC=1 with the question only; TCP gets the same minimal answer.
-    let server = Server::start(&["--threads", "1", "--any-to-tcp"]);
-    let (reply, _) = udp_ask(&socket, server.addr, &q);
+    let server = start_server(&["--threads", "1", "--any-to-tcp"]);
+    let (reply, _) = udp_ask(&socket, server.addr(), &q);
     assert!(is_empty_tc(&reply), "{reply:?}");
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.queries[0].query_type(), RecordType::ANY);
     assert!(reply.edns.is_some(), "EDNS echoed");
-    let over_tcp = tcp_ask(server.addr, &q);
+    let over_tcp = tcp_ask(server.addr(), &q);
     assert!(!over_tcp.metadata.truncation);
     assert_eq!(over_tcp.answers, minimal.answers, "TCP gets the RFC 8482 minimal answer");
     // Other types over UDP are unaffected.
-    let (reply, _) = udp_ask(&socket, server.addr, &query(8, "www.example.com.", RecordType::A, None));
+    let (reply, _) = udp_ask(&socket, server.addr(), &query(8, "www.example.com.", RecordType::A, None));
     assert!(!reply.metadata.truncation);
     assert_eq!(reply.answers.len(), 1);
 }
@@ -401,19 +297,19 @@ fn max_udp_size_caps_what_edns_clients_advertise() {
     let q = query(11, "mid.example.com.", RecordType::TXT, Some(4096));
     let socket = udp_socket("127.0.0.1");
 
-    let server = Server::start(&["--threads", "1", "--max-udp-size", "512"]);
-    let (reply, n) = udp_ask(&socket, server.addr, &q);
+    let server = start_server(&["--threads", "1", "--max-udp-size", "512"]);
+    let (reply, n) = udp_ask(&socket, server.addr(), &q);
     assert!(n <= 512, "UDP reply of {n} bytes beyond --max-udp-size 512");
     assert!(reply.metadata.truncation, "TC=1 beyond the limit");
     assert!(reply.answers.is_empty(), "no partial RRset");
     assert_eq!(reply.edns.as_ref().map(|e| e.max_payload()), Some(512), "our OPT advertises the cap");
-    let over_tcp = tcp_ask(server.addr, &q);
+    let over_tcp = tcp_ask(server.addr(), &q);
     assert!(!over_tcp.metadata.truncation);
     assert_eq!(over_tcp.answers.len(), 6);
     drop(server);
 
-    let server = Server::start(&["--threads", "1"]);
-    let (reply, n) = udp_ask(&socket, server.addr, &q);
+    let server = start_server(&["--threads", "1"]);
+    let (reply, n) = udp_ask(&socket, server.addr(), &q);
     assert!(n > 512 && n <= 1232, "{n}");
     assert!(!reply.metadata.truncation);
     assert_eq!(reply.answers.len(), 6);
@@ -425,24 +321,24 @@ fn max_udp_size_caps_what_edns_clients_advertise() {
 
 #[test]
 fn allow_query_refuses_other_sources() {
-    let server = Server::start(&["--threads", "1", "--allow-query", "127.0.1.0/24", "--allow-transfer", "127.0.0.1"]);
+    let server = start_server(&["--threads", "1", "--allow-query", "127.0.1.0/24", "--allow-transfer", "127.0.0.1"]);
     let q = query(21, "www.example.com.", RecordType::A, Some(1232));
 
     let outside = udp_socket("127.0.0.1");
-    let (reply, _) = udp_ask(&outside, server.addr, &q);
+    let (reply, _) = udp_ask(&outside, server.addr(), &q);
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     assert!(reply.answers.is_empty() && reply.authorities.is_empty());
     assert!(!reply.metadata.authoritative);
-    let reply = tcp_ask(server.addr, &q);
+    let reply = tcp_ask(server.addr(), &q);
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused, "TCP is checked too");
 
     let inside = udp_socket(OTHER_NET_CLIENT);
-    let (reply, _) = udp_ask(&inside, server.addr, &q);
+    let (reply, _) = udp_ask(&inside, server.addr(), &q);
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.answers.len(), 1);
 
     // Transfers are not served: REFUSED even for a source in --allow-transfer.
-    let axfr = tcp_ask(server.addr, &query(22, "example.com.", RecordType::AXFR, None));
+    let axfr = tcp_ask(server.addr(), &query(22, "example.com.", RecordType::AXFR, None));
     assert_eq!(axfr.metadata.response_code, ResponseCode::Refused);
 }
 
@@ -454,7 +350,7 @@ fn bad_cidr_is_a_startup_error_naming_it() {
             if check {
                 args.push("--check-config");
             }
-            let out = run_bin(&args);
+            let out = run_lmdns(&args);
             assert!(!out.status.success(), "{flag} {value} accepted");
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(stderr.contains(value), "{flag} {value}: {stderr}");
@@ -464,12 +360,12 @@ fn bad_cidr_is_a_startup_error_naming_it() {
 
 #[test]
 fn flags_are_in_help_check_config_and_toml() {
-    let help = String::from_utf8_lossy(&run_bin(&["--help"]).stdout).to_string();
+    let help = String::from_utf8_lossy(&run_lmdns(&["--help"]).stdout).to_string();
     for flag in ["--rrl-rate", "--rrl-slip", "--rrl-table-size", "--any-to-tcp", "--allow-query", "--allow-transfer"] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 
-    let out = run_bin(&["--db", "/x", "--check-config"]);
+    let out = run_lmdns(&["--db", "/x", "--check-config"]);
     assert!(out.status.success());
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(printed["rrl_rate"].as_integer(), Some(0));
@@ -488,7 +384,7 @@ fn flags_are_in_help_check_config_and_toml() {
          allow_query = [\"192.0.2.0/24\", \"2001:db8::1\"]\nallow_transfer = [\"192.0.2.53\"]\n",
     )
     .unwrap();
-    let out = run_bin(&["--config", file.to_str().unwrap(), "--rrl-rate", "30", "--check-config"]);
+    let out = run_lmdns(&["--config", file.to_str().unwrap(), "--rrl-rate", "30", "--check-config"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(printed["rrl_rate"].as_integer(), Some(30), "the flag beats the file");

@@ -2,24 +2,17 @@
 //! and answers decoded with hickory-proto. The cross-check against Knot and NSD is in
 //! `conformance.rs`; these pin the rules one at a time.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use common::{replace_zones, wire, DnsQuery};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneEdits, ZoneTree};
+use lmdns_loader::zones::{self, Rr, ZoneEdits};
 use lmdns_server::engine::{AnswerConfig, Client, Engine, Transport};
-
-fn wire(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
 
 fn rr(owner: &str, ttl: u32, rtype: u16, rdata: Vec<u8>) -> Rr {
     Rr { owner: wire(owner), ttl, rtype, rdata, condition: vec![] }
@@ -85,27 +78,19 @@ fn load(zones: &[(&str, Vec<Rr>)]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db"), &OpenOptions { map_size: 64 << 20, read_only: false }).unwrap();
     let mut txn = store.write_txn().unwrap();
-    for (apex, records) in zones {
-        let mut tree = ZoneTree::new(&wire(apex)).unwrap();
-        for r in records {
-            tree.insert(r).unwrap();
-        }
-        zones::replace_zone(&store, &mut txn, tree, None).unwrap();
-    }
+    replace_zones(&store, &mut txn, zones);
     txn.commit().unwrap();
     Fixture { engine: Engine::new(store, AnswerConfig::default()), store, _dir: dir }
 }
 
+/// ID 0x4242, RD set; the name parsed with `Name::from_str`, as before the helpers were shared.
 fn query_bytes(name: &str, rtype: RecordType, edns: Option<u16>) -> Vec<u8> {
-    let mut msg = Message::new(0x4242, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(Name::from_str(name).unwrap(), rtype));
-    if let Some(size) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        msg.set_edns(e);
+    let q = DnsQuery::parsed(0x4242, name, rtype).rd();
+    match edns {
+        Some(size) => q.edns(size, None),
+        None => q,
     }
-    msg.to_vec().unwrap()
+    .bytes()
 }
 
 impl Fixture {

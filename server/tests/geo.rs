@@ -3,26 +3,19 @@
 //! loader's zone writer and range tables through the loader's `ranges import`; queries and
 //! answers through hickory-proto.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{Name, RData, RecordType};
+use common::{wire, DnsQuery};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{RData, RecordType};
 use lmdb_schema::zone::GeoPolicy;
 use lmdb_schema::{OpenOptions, Store};
 use lmdns_loader::zones::{self, Rr, ZoneEdits, ZoneTree};
 use lmdns_server::engine::{name_key, AnswerConfig, Client, Engine, Transport};
-
-fn wire(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
 
 fn rr(owner: &str, rtype: u16, rdata: Vec<u8>, when: &str) -> Rr {
     Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: when.as_bytes().to_vec() }
@@ -92,16 +85,9 @@ fn fixture(config: AnswerConfig) -> Fixture {
     Fixture { engine: Engine::new(store, config), store, _dir: dir }
 }
 
+/// ID 7, EDNS 1232 always; the name parsed with `Name::from_str`, as before the helpers were shared.
 fn query(name: &str, rtype: RecordType, ecs: Option<(&str, u8)>) -> Vec<u8> {
-    let mut msg = Message::new(7, MessageType::Query, OpCode::Query);
-    msg.add_query(Query::query(Name::from_str(name).unwrap(), rtype));
-    let mut edns = Edns::new();
-    edns.set_max_payload(1232);
-    if let Some((addr, prefix)) = ecs {
-        edns.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(IpAddr::from_str(addr).unwrap(), prefix, 0)));
-    }
-    msg.set_edns(edns);
-    msg.to_vec().unwrap()
+    DnsQuery::parsed(7, name, rtype).edns(1232, ecs).bytes()
 }
 
 impl Fixture {

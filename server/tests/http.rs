@@ -5,31 +5,22 @@
 //! `http listening on ADDR` log line, so parallel tests never race for a port. Range tables are
 //! written in-process with `lmdns_loader::cli::run_args`. Every wait is bounded.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lmdb_schema::{OpenOptions, Store};
+use common::{LmdnsCommand, LmdnsProcess, TestDb, LMDNS_START_TIMEOUT};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-struct TestDb {
-    dir: tempfile::TempDir,
-    path: PathBuf,
-}
 
 /// An empty but valid database.
 fn empty_db() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    Store::open(&path, &OpenOptions { map_size: 64 << 20, read_only: false }).unwrap();
-    TestDb { dir, path }
+    TestDb::empty(64 << 20)
 }
 
 /// Runs `lmdns-loader --db DB --map-size 64MiB <args>` in-process and asserts success.
@@ -47,96 +38,29 @@ fn import(db: &TestDb, table: &str, csv: &str) {
     loader(&db.path, &["ranges", "import", "--table", table, file.to_str().unwrap()]);
 }
 
-/// A running server process, killed when dropped.
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    http: SocketAddr,
-    db: TestDb,
+/// The server on `db` with `args` after `--db DB --listen 127.0.0.1:0 --threads 1`.
+fn command(db: TestDb, args: &[&str]) -> LmdnsCommand {
+    LmdnsCommand::owning(db).args(["--listen", "127.0.0.1:0", "--threads", "1"]).args(args)
 }
 
-/// Spawns the server with `args` after `--db`; returns the child and its captured stderr.
-fn spawn(db: &Path, args: &[&str]) -> (Child, Arc<Mutex<String>>) {
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(["--listen", "127.0.0.1:0", "--threads", "1"])
-        .arg("--allow-root") // CI runs as root; harmless otherwise
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lmdns-server");
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().unwrap();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    (child, log)
+/// Starts the server with `--http 127.0.0.1:0` and waits for its start line.
+fn start_server(db: TestDb) -> LmdnsProcess {
+    command(db, &["--http", "127.0.0.1:0"]).start()
 }
 
-impl Server {
-    fn start(db: TestDb) -> Server {
-        let (mut child, log) = spawn(&db.path, &["--http", "127.0.0.1:0"]);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let text = log.lock().unwrap().clone();
-            if text.contains("lmdns-server started") {
-                let line = text.lines().find(|l| l.contains("http listening on ")).unwrap_or_else(|| panic!("no http line: {text}"));
-                let addr = line.split("http listening on ").nth(1).unwrap().split_whitespace().next().unwrap();
-                let http = addr.parse().unwrap_or_else(|e| panic!("bad address {addr}: {e}"));
-                return Server { child, log, http, db };
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
-                panic!("server exited with {status}: {}", log.lock().unwrap());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server did not start within {START_TIMEOUT:?}: {text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// Requests to the server's `--http` address.
+trait HttpClient {
+    fn get(&self, path: &str) -> Reply;
+    fn raw(&self, request: &[u8]) -> Reply;
+}
 
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit within {within:?}; log: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
+impl HttpClient for LmdnsProcess {
     fn get(&self, path: &str) -> Reply {
         self.raw(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
     }
 
     fn raw(&self, request: &[u8]) -> Reply {
-        send(self.http, request)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        send(self.http(), request)
     }
 }
 
@@ -204,8 +128,8 @@ fn lookups_routes_and_errors() {
     let db = empty_db();
     import(&db, "geo", GEO);
     import(&db, "other", OTHER);
-    let server = Server::start(db);
-    assert!(server.log().contains(&format!("http listening on {}", server.http)));
+    let server = start_server(db);
+    assert!(server.log().contains(&format!("http listening on {}", server.http())));
 
     // IPv4, IPv6, IPv4-mapped (reported as given), percent-encoded: the `ranges lookup` shape.
     let r = server.get("/lookup/1.0.100.7");
@@ -280,7 +204,7 @@ fn lookups_routes_and_errors() {
     assert_eq!(server.raw(b"GET /health HTTP/2.0\r\n\r\n").status, 505);
     // A request cut short by the client's EOF is malformed too.
     {
-        let mut s = TcpStream::connect(server.http).unwrap();
+        let mut s = TcpStream::connect(server.http()).unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         s.write_all(b"GET /health HT").unwrap();
         s.shutdown(std::net::Shutdown::Write).unwrap();
@@ -308,7 +232,7 @@ fn lookups_routes_and_errors() {
     // and the server serves the next client after it.
     {
         let started = Instant::now();
-        let mut s = TcpStream::connect(server.http).unwrap();
+        let mut s = TcpStream::connect(server.http()).unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         s.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
         let r = read_reply(&mut s);
@@ -324,8 +248,8 @@ fn lookups_routes_and_errors() {
 #[test]
 fn range_changes_are_served_on_the_next_request_and_stop_is_prompt() {
     // No range table at all when the server starts.
-    let mut server = Server::start(empty_db());
-    let db = server.db.path.clone();
+    let mut server = start_server(empty_db());
+    let db = server.db().path.clone();
     let r = server.get("/lookup/192.0.2.7");
     assert_eq!((r.status, &r.body), (404, &json!({"error":"no such table","table":"geo"})), "{r:?}");
 
@@ -348,7 +272,7 @@ fn range_changes_are_served_on_the_next_request_and_stop_is_prompt() {
     loader(&db, &["ranges", "drop", "geo"]);
     let r = server.get("/lookup/192.0.2.7");
     assert_eq!((r.status, &r.body["error"]), (404, &json!("no such table")), "{r:?}");
-    let csv = server.db.dir.path().join("geo.csv");
+    let csv = server.db().dir.path().join("geo.csv");
     std::fs::write(&csv, "start,end,country\n192.0.2.0,192.0.2.15,XX\n").unwrap();
     loader(&db, &["ranges", "import", "--table", "geo", csv.to_str().unwrap()]);
     let r = server.get("/lookup/192.0.2.7");
@@ -358,11 +282,10 @@ fn range_changes_are_served_on_the_next_request_and_stop_is_prompt() {
 
     // SIGTERM: the HTTP thread notices the stop within its poll interval, and even while a
     // client holds a connection open without sending anything.
-    let _idle = TcpStream::connect(server.http).unwrap();
+    let _idle = TcpStream::connect(server.http()).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let sent = Instant::now();
-    // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    server.signal(libc::SIGTERM);
     let status = server.wait_exit(Duration::from_secs(5));
     assert!(status.success(), "{status}: {}", server.log());
     assert!(sent.elapsed() < Duration::from_millis(1500), "stopped after {:?}", sent.elapsed());
@@ -373,21 +296,10 @@ fn http_bind_failure_is_fatal_and_names_the_address() {
     let db = empty_db();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (mut child, log) = spawn(&db.path, &["--http", &addr]);
-    let deadline = Instant::now() + START_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not fail: {}", log.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    std::thread::sleep(Duration::from_millis(100)); // let the stderr reader catch up
-    let text = log.lock().unwrap().clone();
+    let mut server = command(db, &["--http", &addr]).spawn();
+    // Bounded like a start; the rest of stderr is read before wait_exit returns.
+    let status = server.wait_exit(LMDNS_START_TIMEOUT);
+    let text = server.log();
     assert!(!status.success(), "{text}");
     assert!(text.contains(&addr) && text.contains("HTTP"), "{text}");
     assert!(!text.contains("lmdns-server started"), "{text}");

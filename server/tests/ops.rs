@@ -5,25 +5,21 @@
 //! Servers listen on loopback port 0; addresses are read from the start and `http listening on`
 //! log lines. Every wait is bounded in time.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
-use hickory_proto::rr::{Name, RecordType};
+use common::{example_zone, run_lmdns_without_extra_args, write_zones, DnsQuery, LmdnsCommand, LmdnsProcess};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
 use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneTree};
 use lmdns_server::config::{Cli, Config, FileConfig};
 use lmdns_server::engine::{AnswerConfig, Client, Engine, Transport};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -32,173 +28,56 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn wire(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
-
-fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-    Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: vec![] }
-}
-
-/// SOA, NS, www A, and `big` with 100 TXT records (truncated over UDP).
-fn example_zone(apex: &str) -> Vec<Rr> {
-    let mut soa = wire(&format!("ns1.{apex}"));
-    soa.extend(wire(&format!("hostmaster.{apex}")));
-    for v in [1u32, 7200, 3600, 1_209_600, 60] {
-        soa.extend_from_slice(&v.to_be_bytes());
-    }
-    let mut records = vec![
-        rr(apex, 6, soa),
-        rr(apex, 2, wire(&format!("ns1.{apex}"))),
-        rr(&format!("ns1.{apex}"), 1, vec![192, 0, 2, 53]),
-        rr(&format!("www.{apex}"), 1, vec![192, 0, 2, 1]),
-    ];
-    for i in 0..100u8 {
-        let mut txt = vec![199u8];
-        txt.extend(std::iter::repeat_n(b'a' + i % 26, 198));
-        txt.push(i);
-        records.push(rr(&format!("big.{apex}"), 16, txt));
-    }
-    records
-}
-
 /// A database holding example.com and example.net, in `dir/db`.
 fn make_db(dir: &Path) -> PathBuf {
     let path = dir.join("db");
-    let store = Store::open(&path, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
-    let mut txn = store.write_txn().unwrap();
-    for apex in ["example.com.", "example.net."] {
-        let mut tree = ZoneTree::new(&wire(apex)).unwrap();
-        for r in example_zone(apex) {
-            tree.insert(&r).unwrap();
-        }
-        zones::replace_zone(&store, &mut txn, tree, None).unwrap();
-    }
-    txn.commit().unwrap();
+    write_zones(&path, &[("example.com.", example_zone("example.com.")), ("example.net.", example_zone("example.net."))]);
     path
 }
 
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    dns: SocketAddr,
-    http: Option<SocketAddr>,
-}
-
-impl Server {
-    /// Starts `lmdns-server --db DB --listen 127.0.0.1:0 --threads 2 ARGS` and waits for its start
-    /// line (panics with the log if it exits first).
-    fn start(db: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(db)
-            .args(["--listen", "127.0.0.1:0", "--threads", "2"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lmdns-server");
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let text = log.lock().unwrap().clone();
-            if let Some(line) = text.lines().find(|l| l.contains("lmdns-server started")) {
-                let field = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).expect("listen=");
-                let dns = field.split(',').next().unwrap().parse().unwrap();
-                let http = text.lines().find_map(|l| l.split("http listening on ").nth(1)).map(|a| a.trim().parse().unwrap());
-                return Server { child, log, dns, http };
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("server exited with {status}: {}", log.lock().unwrap());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server did not start within {START_TIMEOUT:?}: {text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> libc::pid_t {
-        self.child.id() as libc::pid_t
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child.
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    fn stop(mut self) {
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}: {}", self.log());
-                return;
-            }
-            assert!(Instant::now() < deadline, "server did not stop: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `GET /metrics`: (content type, body).
-    fn metrics(&self) -> (String, String) {
-        let addr = self.http.expect("started with --http");
-        let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-        let ctype = head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap().to_string();
-        (ctype, body.to_string())
+/// `lmdns-server --db DB --listen 127.0.0.1:0 --threads 2 ARGS`, with or without
+/// [`common::SERVER_EXTRA_ARGS`] (`--allow-root`): the privilege tests need it left out.
+fn command(db: &Path, args: &[&str], extra_args: bool) -> LmdnsCommand {
+    let cmd = LmdnsCommand::new(db).args(["--listen", "127.0.0.1:0", "--threads", "2"]).args(args);
+    if extra_args {
+        cmd
+    } else {
+        cmd.without_extra_args()
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the server with `--allow-root` and waits for its start line (panics with the log if
+/// it exits first).
+fn start_server(db: &Path, args: &[&str]) -> LmdnsProcess {
+    command(db, args, true).start()
+}
+
+/// SIGTERM and wait for a clean exit.
+fn stop(server: LmdnsProcess) {
+    server.stop(WAIT);
+}
+
+/// `GET /metrics`: (content type, body).
+fn metrics(server: &LmdnsProcess) -> (String, String) {
+    let addr = server.http();
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let ctype = head.lines().find_map(|l| l.strip_prefix("Content-Type: ")).unwrap().to_string();
+    (ctype, body.to_string())
 }
 
 fn query(id: u16, name: &str, rtype: RecordType, ecs: Option<(&str, u8)>) -> Vec<u8> {
-    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    if let Some((addr, prefix)) = ecs {
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232);
-        edns.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(IpAddr::from_str(addr).unwrap(), prefix, 0)));
-        msg.set_edns(edns);
+    let q = DnsQuery::new(id, name, rtype);
+    match ecs {
+        Some(ecs) => q.edns(1232, Some(ecs)),
+        None => q,
     }
-    msg.to_vec().unwrap()
+    .bytes()
 }
 
 /// Sends one query from a fresh socket and waits for its reply (no resend, so counts stay exact);
@@ -251,7 +130,7 @@ fn query_log_lines_match_the_queries_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = make_db(dir.path());
     let log_path = dir.path().join("queries.log");
-    let server = Server::start(&db, &["--allow-root", "--query-log", log_path.to_str().unwrap()]);
+    let server = start_server(&db, &["--query-log", log_path.to_str().unwrap()]);
 
     let sent = [
         ("udp", "www.Example.COM.", RecordType::A, None, "A", "NOERROR"),
@@ -263,7 +142,7 @@ fn query_log_lines_match_the_queries_sent() {
     let mut expected = Vec::new();
     for (i, (proto, name, rtype, ecs, _, _)) in sent.iter().enumerate() {
         let packet = query(100 + i as u16, name, *rtype, *ecs);
-        let (reply, port) = if *proto == "udp" { udp_ask(server.dns, &packet) } else { tcp_ask(server.dns, &packet) };
+        let (reply, port) = if *proto == "udp" { udp_ask(server.addr(), &packet) } else { tcp_ask(server.addr(), &packet) };
         expected.push((port, reply.len(), Message::from_vec(&reply).unwrap()));
     }
 
@@ -297,7 +176,7 @@ fn query_log_lines_match_the_queries_sent() {
         assert_eq!(time.len(), 27, "{time}");
         assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T' && time.as_bytes()[19] == b'.', "{time}");
     }
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -306,9 +185,9 @@ fn sighup_reopens_the_query_log() {
     let db = make_db(dir.path());
     let log_path = dir.path().join("queries.log");
     let rotated = dir.path().join("queries.log.1");
-    let server = Server::start(&db, &["--allow-root", "--query-log", log_path.to_str().unwrap()]);
+    let server = start_server(&db, &["--query-log", log_path.to_str().unwrap()]);
 
-    let (_, first_port) = udp_ask(server.dns, &query(1, "www.example.com.", RecordType::A, None));
+    let (_, first_port) = udp_ask(server.addr(), &query(1, "www.example.com.", RecordType::A, None));
     assert_eq!(wait_lines(&log_path, 1)[0]["port"], first_port);
 
     // logrotate: rename, then SIGHUP; the server creates the file anew.
@@ -319,13 +198,13 @@ fn sighup_reopens_the_query_log() {
         assert!(Instant::now() < deadline, "no new file after SIGHUP: {}", server.log());
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (_, second_port) = udp_ask(server.dns, &query(2, "www.example.net.", RecordType::A, None));
+    let (_, second_port) = udp_ask(server.addr(), &query(2, "www.example.net.", RecordType::A, None));
     let lines = wait_lines(&log_path, 1);
     assert_eq!((lines[0]["qname"].as_str(), &lines[0]["port"]), (Some("www.example.net."), &Value::from(second_port)));
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert_eq!(old.lines().count(), 1, "the rotated file got nothing more: {old}");
     assert!(server.log().contains("query log reopened"), "{}", server.log());
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -333,44 +212,23 @@ fn query_log_is_flushed_on_shutdown_and_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let db = make_db(dir.path());
     let log_path = dir.path().join("q.log");
-    let server = Server::start(&db, &["--allow-root", "--query-log", log_path.to_str().unwrap()]);
+    let server = start_server(&db, &["--query-log", log_path.to_str().unwrap()]);
     for i in 0..20 {
-        udp_ask(server.dns, &query(i, "www.example.com.", RecordType::A, None));
+        udp_ask(server.addr(), &query(i, "www.example.com.", RecordType::A, None));
     }
-    server.stop();
+    stop(server);
     // After a clean exit every line is on disk, without waiting for a flush interval.
     let text = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(text.lines().count(), 20, "{text}");
 
     // `-` writes to stdout.
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["--allow-root", "--listen", "127.0.0.1:0", "--threads", "1", "--query-log", "-"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !seen.contains("lmdns-server started") {
-        assert!(Instant::now() < deadline, "{seen}");
-        let n = stderr.read(&mut buf).unwrap();
-        assert!(n > 0, "exited: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let line = seen.lines().find(|l| l.contains("lmdns-server started")).unwrap();
-    let addr: SocketAddr = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).unwrap().parse().unwrap();
-    let (_, port) = udp_ask(addr, &query(9, "www.example.com.", RecordType::A, None));
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut server =
+        LmdnsCommand::new(&db).args(["--listen", "127.0.0.1:0", "--threads", "1", "--query-log", "-"]).capture_stdout().start();
+    let (_, port) = udp_ask(server.addr(), &query(9, "www.example.com.", RecordType::A, None));
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(WAIT);
+    assert!(status.success());
+    let stdout = server.stdout();
     let v: Value = serde_json::from_str(stdout.lines().next().expect("a line on stdout")).unwrap();
     assert_eq!(v["port"], port);
 }
@@ -421,10 +279,10 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
 fn metrics_parse_strictly_and_count_exactly_what_was_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = make_db(dir.path());
-    let server = Server::start(&db, &["--allow-root", "--http", "127.0.0.1:0"]);
+    let server = start_server(&db, &["--http", "127.0.0.1:0"]);
     let udp_a = [("proto", "udp"), ("qtype", "A"), ("rcode", "NOERROR")];
 
-    let (ctype, body) = server.metrics();
+    let (ctype, body) = metrics(&server);
     assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
     let before = parse_strict(&body);
     let base = value(&before, "lmdns_queries_total", &udp_a).unwrap_or(0.0);
@@ -439,20 +297,20 @@ fn metrics_parse_strictly_and_count_exactly_what_was_sent() {
 
     const N: u16 = 7;
     for i in 0..N {
-        let (reply, _) = udp_ask(server.dns, &query(i, "www.example.com.", RecordType::A, None));
+        let (reply, _) = udp_ask(server.addr(), &query(i, "www.example.com.", RecordType::A, None));
         assert_eq!(Message::from_vec(&reply).unwrap().metadata.response_code, ResponseCode::NoError);
     }
     // One truncated UDP answer, then the same over TCP; one NXDOMAIN in the other zone.
-    let (reply, _) = udp_ask(server.dns, &query(50, "big.example.com.", RecordType::TXT, None));
+    let (reply, _) = udp_ask(server.addr(), &query(50, "big.example.com.", RecordType::TXT, None));
     assert!(Message::from_vec(&reply).unwrap().metadata.truncation);
-    tcp_ask(server.dns, &query(51, "big.example.com.", RecordType::TXT, None));
-    udp_ask(server.dns, &query(52, "nope.example.net.", RecordType::A, None));
+    tcp_ask(server.addr(), &query(51, "big.example.com.", RecordType::TXT, None));
+    udp_ask(server.addr(), &query(52, "nope.example.net.", RecordType::A, None));
 
     // Counters are summed at scrape time; zone tables are published every 250 ms by each
     // thread (UDP worker and TCP thread separately), so wait until both have published.
     let deadline = Instant::now() + WAIT;
     let after = loop {
-        let scrape = parse_strict(&server.metrics().1);
+        let scrape = parse_strict(&metrics(&server).1);
         let net = value(&scrape, "lmdns_zone_queries_total", &[("zone", "example.net.")]);
         let com = value(&scrape, "lmdns_zone_queries_total", &[("zone", "example.com.")]);
         if net.is_some() && com >= Some(N as f64 + 2.0) {
@@ -471,21 +329,21 @@ fn metrics_parse_strictly_and_count_exactly_what_was_sent() {
     assert_eq!(value(&after, "lmdns_truncated_responses_total", &[("proto", "tcp")]), Some(0.0));
     assert_eq!(value(&after, "lmdns_tcp_connections_total", &[]), Some(1.0));
     for (name, kind) in [("lmdns_queries_total", "counter"), ("lmdns_zone_queries_total", "counter"), ("lmdns_tcp_connections", "gauge")] {
-        assert!(server.metrics().1.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
+        assert!(metrics(&server).1.contains(&format!("# TYPE {name} {kind}\n")), "{name}");
     }
     // The TCP connection closes when the client goes away.
     let deadline = Instant::now() + WAIT;
-    while value(&parse_strict(&server.metrics().1), "lmdns_tcp_connections", &[]) != Some(0.0) {
+    while value(&parse_strict(&metrics(&server).1), "lmdns_tcp_connections", &[]) != Some(0.0) {
         assert!(Instant::now() < deadline, "TCP connection gauge never went back to 0");
         std::thread::sleep(Duration::from_millis(50));
     }
     // /health is still there.
-    let mut s = TcpStream::connect_timeout(&server.http.unwrap(), IO_TIMEOUT).unwrap();
+    let mut s = TcpStream::connect_timeout(&server.http(), IO_TIMEOUT).unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -511,10 +369,6 @@ fn zone_apex_is_empty_for_queries_no_zone_answers() {
 // Privileges
 // ---------------------------------------------------------------------------------------------
 
-fn run_bin(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
-}
-
 /// The (real, effective, saved, filesystem) ids of the `Uid:` or `Gid:` line, and `Groups:`.
 fn proc_ids(pid: libc::pid_t, key: &str) -> Vec<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -527,7 +381,7 @@ fn privileges_are_dropped_to_the_user_after_binding() {
     let dir = tempfile::tempdir().unwrap();
     let db = make_db(dir.path());
     if !is_root() {
-        let out = run_bin(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "nobody"]);
+        let out = run_lmdns_without_extra_args(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "nobody"]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("--user nobody needs the server to be started as root"), "{stderr}");
@@ -544,10 +398,13 @@ fn privileges_are_dropped_to_the_user_after_binding() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log_path = root.join("log/queries.log");
-    let server = Server::start(
+    // Without --allow-root: --user alone must let root start and drop.
+    let server = command(
         &db,
         &["--user", "nobody", "--chroot", root.to_str().unwrap(), "--query-log", log_path.to_str().unwrap(), "--http", "127.0.0.1:0"],
-    );
+        false,
+    )
+    .start();
     for key in ["Uid:", "Gid:"] {
         let ids = proc_ids(server.pid(), key);
         let want = if key == "Uid:" { uid } else { gid };
@@ -560,15 +417,15 @@ fn privileges_are_dropped_to_the_user_after_binding() {
     assert!(server.log().contains("dropped privileges"), "{}", server.log());
 
     // The database (opened before the drop, outside the chroot) still answers, over DNS and HTTP.
-    let (reply, port) = udp_ask(server.dns, &query(1, "www.example.com.", RecordType::A, None));
+    let (reply, port) = udp_ask(server.addr(), &query(1, "www.example.com.", RecordType::A, None));
     let reply = Message::from_vec(&reply).unwrap();
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.answers.len(), 1);
-    let scrape = parse_strict(&server.metrics().1);
+    let scrape = parse_strict(&metrics(&server).1);
     assert!(value(&scrape, "lmdns_db_last_txn_id", &[]).unwrap() > 0.0);
     // The query log was opened as the user inside the chroot.
     assert_eq!(wait_lines(&log_path, 1)[0]["port"], port);
-    server.stop();
+    stop(server);
 }
 
 #[test]
@@ -577,10 +434,10 @@ fn root_is_refused_without_allow_root() {
     let db = make_db(dir.path());
     if !is_root() {
         // Not root: nothing to refuse, the server starts as is.
-        Server::start(&db, &[]).stop();
+        stop(command(&db, &[], false).start());
         return;
     }
-    let out = run_bin(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let out = run_lmdns_without_extra_args(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -589,12 +446,12 @@ fn root_is_refused_without_allow_root() {
     );
     assert!(!stderr.contains("started"), "{stderr}");
     // With --allow-root it serves.
-    Server::start(&db, &["--allow-root"]).stop();
+    stop(command(&db, &["--allow-root"], false).start());
     // --user root is no drop at all: refused too.
-    let out = run_bin(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "root"]);
+    let out = run_lmdns_without_extra_args(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "root"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-root"));
-    let out = run_bin(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "no-such-user-lmdns"]);
+    let out = run_lmdns_without_extra_args(&["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--user", "no-such-user-lmdns"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such user \"no-such-user-lmdns\""));
 }
 
@@ -604,7 +461,7 @@ fn root_is_refused_without_allow_root() {
 
 #[test]
 fn check_config_includes_the_operations_flags() {
-    let out = run_bin(&[
+    let out = run_lmdns_without_extra_args(&[
         "--db",
         "/srv/lmdns/db",
         "--query-log",
@@ -634,11 +491,11 @@ fn check_config_includes_the_operations_flags() {
     ] {
         let mut all = vec!["--db", "/d", "--check-config"];
         all.extend_from_slice(args);
-        let out = run_bin(&all);
+        let out = run_lmdns_without_extra_args(&all);
         assert!(!out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let help = String::from_utf8_lossy(&run_bin(&["--help"]).stdout).to_string();
+    let help = String::from_utf8_lossy(&run_lmdns_without_extra_args(&["--help"]).stdout).to_string();
     for flag in ["--query-log", "--user", "--chroot", "--allow-root"] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -654,7 +511,7 @@ fn example_config_is_valid_and_documents_every_key() {
     assert_eq!(config.query_log.as_deref(), Some(Path::new("/var/log/lmdns/queries.log")));
     // Every key the server knows (all set, so --check-config prints them all) is in the example,
     // set or commented out.
-    let out = run_bin(&[
+    let out = run_lmdns_without_extra_args(&[
         "--db",
         "/d",
         "--query-log",

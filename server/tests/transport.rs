@@ -4,194 +4,48 @@
 //! its start log line, so parallel tests never race for a port. Every wait is bounded in count
 //! and time.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{example_zone, run_lmdns, write_zones, DnsQuery, LmdnsCommand, LmdnsProcess, TestDb};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
-use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneTree};
+use lmdns_loader::zones::Rr;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
-
-struct TestDb {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
 
 /// An empty but valid database (what the loader creates before any zone).
 fn empty_db() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    Store::open(&path, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
-    TestDb { _dir: dir, path }
+    TestDb::empty(16 << 20)
 }
 
 /// Writes (or replaces) a zone the way lmdns-loader does, in one committed transaction.
 fn load_zone(db: &Path, apex: &str, records: Vec<Rr>) {
-    let store = Store::open(db, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
-    let mut txn = store.write_txn().unwrap();
-    let mut tree = ZoneTree::new(&wire(apex)).unwrap();
-    for r in records {
-        tree.insert(&r).unwrap();
-    }
-    zones::replace_zone(&store, &mut txn, tree, None).unwrap();
-    txn.commit().unwrap();
-}
-
-fn wire(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
-
-fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
-    Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: vec![] }
-}
-
-/// SOA, NS and www A 192.0.2.1, plus `big` with 100 TXT records (~20 KB) for size tests.
-fn example_zone(apex: &str) -> Vec<Rr> {
-    let mut soa = wire(&format!("ns1.{apex}"));
-    soa.extend(wire(&format!("hostmaster.{apex}")));
-    for v in [1u32, 7200, 3600, 1_209_600, 60] {
-        soa.extend_from_slice(&v.to_be_bytes());
-    }
-    let mut records = vec![
-        rr(apex, 6, soa),
-        rr(apex, 2, wire(&format!("ns1.{apex}"))),
-        rr(&format!("ns1.{apex}"), 1, vec![192, 0, 2, 53]),
-        rr(&format!("www.{apex}"), 1, vec![192, 0, 2, 1]),
-    ];
-    for i in 0..100u8 {
-        let mut txt = vec![199u8];
-        txt.extend(std::iter::repeat_n(b'a' + i % 26, 198));
-        txt.push(i);
-        records.push(rr(&format!("big.{apex}"), 16, txt));
-    }
-    records
+    write_zones(db, &[(apex, records)]);
 }
 
 fn ipv6_loopback_available() -> bool {
     UdpSocket::bind("[::1]:0").is_ok()
 }
 
-/// A running server process, killed when dropped.
-struct Server {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    addrs: Vec<SocketAddr>,
-    _db: TestDb,
+/// Starts the server on an empty database; see [`start_server_with`].
+fn start_server(args: &[&str]) -> LmdnsProcess {
+    start_server_with(empty_db(), args)
 }
 
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        Self::start_with(empty_db(), args)
-    }
-
-    /// Starts the server and waits for its start line; retries a couple of times in case port 0
-    /// picked a UDP port whose TCP twin was taken.
-    fn start_with(db: TestDb, args: &[&str]) -> Server {
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            let mut child = Command::new(BIN)
-                .arg("--db")
-                .arg(&db.path)
-                .arg("--allow-root") // CI runs as root; harmless otherwise
-                .args(args)
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn lmdns-server");
-            let log = Arc::new(Mutex::new(String::new()));
-            let mut stderr = child.stderr.take().unwrap();
-            let sink = log.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stderr.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-            let deadline = Instant::now() + START_TIMEOUT;
-            loop {
-                let text = log.lock().unwrap().clone();
-                if let Some(line) = text.lines().find(|l| l.contains("lmdns-server started")) {
-                    let addrs = parse_listen(line);
-                    return Server { child, log, addrs, _db: db };
-                }
-                if let Some(status) = child.try_wait().unwrap() {
-                    std::thread::sleep(Duration::from_millis(50));
-                    last_log = format!("exited with {status}: {}", log.lock().unwrap());
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("server did not start within {START_TIMEOUT:?}: {text}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("server failed to start: {last_log}");
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addrs[0]
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, sig) }, 0);
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit within {within:?}; log: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `listen=a,b` field of the start line.
-fn parse_listen(line: &str) -> Vec<SocketAddr> {
-    let field = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).unwrap_or_else(|| panic!("no listen= in {line}"));
-    field.split(',').map(|a| a.parse().unwrap_or_else(|e| panic!("bad address {a} in {line}: {e}"))).collect()
+/// Starts the server and waits for its start line; retries a couple of times in case port 0
+/// picked a UDP port whose TCP twin was taken.
+fn start_server_with(db: TestDb, args: &[&str]) -> LmdnsProcess {
+    LmdnsCommand::owning(db).args(args).attempts(3).start()
 }
 
 fn query(id: u16, name: &str) -> Message {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
-    m
+    DnsQuery::new(id, name, RecordType::A).message()
 }
 
 fn query_bytes(id: u16, name: &str) -> Vec<u8> {
@@ -267,11 +121,6 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
     }
 }
 
-fn run_bin(args: &[&str]) -> Output {
-    // --allow-root: CI runs as root; harmless otherwise.
-    Command::new(BIN).arg("--allow-root").args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
-}
-
 fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -287,7 +136,7 @@ fn udp_reply_keeps_id_and_comes_from_the_queried_address() {
     if ipv6_loopback_available() {
         args.extend(["--listen", "[::1]:0"]);
     }
-    let server = Server::start(&args);
+    let server = start_server(&args);
     assert_eq!(server.addrs.len(), args.len() / 2 - 1);
     for &addr in &server.addrs {
         let socket = client_socket_for(addr);
@@ -300,7 +149,7 @@ fn udp_reply_keeps_id_and_comes_from_the_queried_address() {
 
 #[test]
 fn udp_query_longer_than_512_bytes_is_answered() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut q = query(7, "example.com.");
     let mut edns = Edns::new();
     edns.set_max_payload(1232);
@@ -316,7 +165,7 @@ fn udp_query_longer_than_512_bytes_is_answered() {
 
 #[test]
 fn udp_several_workers_all_answer() {
-    let server = Server::start(&["--threads", "2", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "2", "--listen", "127.0.0.1:0"]);
     let port = server.addr().port();
     // Each worker has its own SO_REUSEPORT socket on the port.
     let sockets_on_port = std::fs::read_to_string("/proc/net/udp")
@@ -339,7 +188,7 @@ fn udp_several_workers_all_answer() {
 #[test]
 fn udp_burst_is_answered_across_many_batches() {
     // Small batches so one wakeup drains several full batches (the recvmmsg/sendmmsg loop).
-    let server = Server::start(&["--threads", "2", "--batch-size", "8", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "2", "--batch-size", "8", "--listen", "127.0.0.1:0"]);
     // 8 clients x 100 queries sent back to back, replies read afterwards: 100 small replies fit
     // in a client's default receive buffer, so none should be lost on loopback.
     let clients: Vec<UdpSocket> = (0..8).map(|_| client_socket_for(server.addr())).collect();
@@ -369,7 +218,7 @@ fn udp_burst_is_answered_across_many_batches() {
 #[test]
 #[ignore = "binds 0.0.0.0"]
 fn udp_reply_from_wildcard_bind_uses_the_destination_address() {
-    let server = Server::start(&["--threads", "1", "--listen", "0.0.0.0:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "0.0.0.0:0"]);
     let port = server.addr().port();
     // 127.0.0.2 is loopback too on Linux, but not the address a plain reply would come from.
     let target: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
@@ -384,7 +233,7 @@ fn udp_reply_from_wildcard_bind_uses_the_destination_address() {
 
 #[test]
 fn tcp_pipelined_queries_in_one_write_are_answered_in_order() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut stream = tcp_connect(server.addr());
     let mut both = frame(&query_bytes(1, "a.example."));
     both.extend(frame(&query_bytes(2, "b.example.")));
@@ -397,7 +246,7 @@ fn tcp_pipelined_queries_in_one_write_are_answered_in_order() {
 
 #[test]
 fn tcp_query_split_across_writes_is_answered() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut stream = tcp_connect(server.addr());
     stream.set_nodelay(true).unwrap();
     let framed = frame(&query_bytes(77, "split.example."));
@@ -423,7 +272,7 @@ fn tcp_many_pipelined_queries_with_a_slow_reader_are_all_answered_in_order() {
     // Far more than the socket buffers hold: the server must stop reading while an answer is
     // unsent, resume on writability, and lose nothing.
     const N: u16 = 20_000;
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut stream = tcp_connect(server.addr());
     let mut writer = stream.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
@@ -442,7 +291,7 @@ fn tcp_many_pipelined_queries_with_a_slow_reader_are_all_answered_in_order() {
 
 #[test]
 fn tcp_queries_before_a_half_close_are_answered_then_closed() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut stream = tcp_connect(server.addr());
     let mut both = frame(&query_bytes(11, "a.example."));
     both.extend(frame(&query_bytes(12, "b.example.")));
@@ -455,7 +304,7 @@ fn tcp_queries_before_a_half_close_are_answered_then_closed() {
 
 #[test]
 fn tcp_idle_connection_is_closed() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0", "--tcp-idle-timeout", "1"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0", "--tcp-idle-timeout", "1"]);
     let mut stream = tcp_connect(server.addr());
     assert_reply_to(&tcp_ask(&mut stream, 9), 9);
     let took = closed_within(&mut stream, Duration::from_secs(6)).expect("idle connection closed");
@@ -465,7 +314,7 @@ fn tcp_idle_connection_is_closed() {
 
 #[test]
 fn tcp_connections_beyond_the_cap_are_closed() {
-    let server = Server::start(&["--threads", "1", "--listen", "127.0.0.1:0", "--tcp-max-connections", "2"]);
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0", "--tcp-max-connections", "2"]);
     let mut first = tcp_connect(server.addr());
     let mut second = tcp_connect(server.addr());
     // Answered queries prove both were accepted before the third arrives.
@@ -499,7 +348,7 @@ fn tcp_connections_beyond_the_cap_are_closed() {
 #[test]
 fn sigterm_and_sigint_stop_cleanly_with_exit_0() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
-        let mut server = Server::start(&["--threads", "2", "--listen", "127.0.0.1:0"]);
+        let mut server = start_server(&["--threads", "2", "--listen", "127.0.0.1:0"]);
         let mut idle = tcp_connect(server.addr());
         assert_reply_to(&tcp_ask(&mut idle, 1), 1);
         server.signal(sig);
@@ -514,7 +363,7 @@ fn start_line_reports_addresses_workers_database_and_zone_count() {
     load_zone(&db.path, "example.com.", example_zone("example.com."));
     load_zone(&db.path, "example.org.", example_zone("example.org."));
     let db_path = db.path.display().to_string();
-    let server = Server::start_with(db, &["--threads", "2", "--listen", "127.0.0.1:0"]);
+    let server = start_server_with(db, &["--threads", "2", "--listen", "127.0.0.1:0"]);
     let log = server.log();
     let line = log.lines().find(|l| l.contains("lmdns-server started")).unwrap();
     assert!(line.contains("zones=2"), "{line}");
@@ -528,7 +377,7 @@ fn start_line_reports_addresses_workers_database_and_zone_count() {
 fn explicit_listen_address_that_cannot_be_bound_is_fatal() {
     let db = empty_db();
     // 192.0.2.1 (TEST-NET-1) is on no interface here: bind fails, no packet is sent.
-    let out = run_bin(&["--db", db.path.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen", "192.0.2.1:0"]);
+    let out = run_lmdns(&["--db", db.path.to_str().unwrap(), "--listen", "127.0.0.1:0", "--listen", "192.0.2.1:0"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot listen on 192.0.2.1:0"), "{stderr}");
@@ -538,7 +387,7 @@ fn explicit_listen_address_that_cannot_be_bound_is_fatal() {
 fn missing_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing");
-    let out = run_bin(&["--db", missing.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let out = run_lmdns(&["--db", missing.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot open the database"), "{stderr}");
@@ -546,12 +395,12 @@ fn missing_database_is_a_clear_error() {
 
 #[test]
 fn zone_committed_while_running_is_served_on_the_next_batch() {
-    let server = Server::start(&["--threads", "2", "--listen", "127.0.0.1:0"]);
+    let server = start_server(&["--threads", "2", "--listen", "127.0.0.1:0"]);
     let socket = client_socket_for(server.addr());
     let (reply, _) = udp_exchange(&socket, server.addr(), &query(1, "www.example.com.").to_vec().unwrap());
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused, "no zone yet");
 
-    load_zone(&server._db.path, "example.com.", example_zone("example.com."));
+    load_zone(&server.db().path, "example.com.", example_zone("example.com."));
     // Each batch opens a fresh read transaction, so the very next query sees the commit.
     let (reply, _) = udp_exchange(&socket, server.addr(), &query(2, "www.example.com.").to_vec().unwrap());
     assert_reply_to(&reply, 2);
@@ -569,7 +418,7 @@ fn zone_committed_while_running_is_served_on_the_next_batch() {
 fn large_answer_is_truncated_over_udp_and_whole_over_tcp() {
     let db = empty_db();
     load_zone(&db.path, "example.com.", example_zone("example.com."));
-    let server = Server::start_with(db, &["--threads", "1", "--listen", "127.0.0.1:0"]);
+    let server = start_server_with(db, &["--threads", "1", "--listen", "127.0.0.1:0"]);
     let mut q = Message::new(5, MessageType::Query, OpCode::Query);
     q.add_query(Query::query(Name::from_ascii("big.example.com.").unwrap(), RecordType::TXT));
     let mut edns = Edns::new();
@@ -605,7 +454,7 @@ fn large_answer_is_truncated_over_udp_and_whole_over_tcp() {
 fn check_config_with_unknown_key_fails_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_file(dir.path(), "c.toml", "threads = 2\nbogus_key = 1\n");
-    let out = run_bin(&["--db", "/nonexistent", "--config", file.to_str().unwrap(), "--check-config"]);
+    let out = run_lmdns(&["--db", "/nonexistent", "--config", file.to_str().unwrap(), "--check-config"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bogus_key"), "{stderr}");
@@ -619,7 +468,7 @@ fn check_config_flags_override_the_file() {
         "c.toml",
         "db = \"/srv/dns\"\nthreads = 4\nbatch_size = 32\nlisten = [\"127.0.0.1:5300\"]\ntcp_idle_timeout = 5\n",
     );
-    let out = run_bin(&["--config", file.to_str().unwrap(), "--threads", "3", "--tcp-idle-timeout", "7", "--check-config"]);
+    let out = run_lmdns(&["--config", file.to_str().unwrap(), "--threads", "3", "--tcp-idle-timeout", "7", "--check-config"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(printed["threads"].as_integer(), Some(3));
@@ -630,7 +479,7 @@ fn check_config_flags_override_the_file() {
     assert_eq!(printed["max_udp_size"].as_integer(), Some(1232));
     assert_eq!(printed["tcp_max_connections"].as_integer(), Some(1024));
     // --listen on the command line replaces the file's list.
-    let out = run_bin(&["--config", file.to_str().unwrap(), "--listen", "[::1]:53", "--check-config"]);
+    let out = run_lmdns(&["--config", file.to_str().unwrap(), "--listen", "[::1]:53", "--check-config"]);
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
     assert_eq!(printed["listen"].as_array().unwrap().len(), 1);
     assert_eq!(printed["listen"][0].as_str(), Some("[::1]:53"));
@@ -641,18 +490,18 @@ fn check_config_rejects_out_of_range_values() {
     for (flag, value, named) in
         [("--batch-size", "65", "batch_size"), ("--threads", "0", "threads"), ("--max-udp-size", "100", "max_udp_size")]
     {
-        let out = run_bin(&["--db", "/x", flag, value, "--check-config"]);
+        let out = run_lmdns(&["--db", "/x", flag, value, "--check-config"]);
         assert!(!out.status.success(), "{flag} {value}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(named), "{flag}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let out = run_bin(&["--check-config"]);
+    let out = run_lmdns(&["--check-config"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--db"));
 }
 
 #[test]
 fn help_explains_every_flag() {
-    let out = run_bin(&["--help"]);
+    let out = run_lmdns(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in [

@@ -1,24 +1,33 @@
 //! Shared helpers for the server's integration tests: start reference servers (Knot DNS, NSD)
 //! and lmdns on free loopback ports, each in its own temporary directory with a generated
-//! config; send queries over UDP and TCP; reduce responses to a comparable form.
+//! config; send queries over UDP and TCP; reduce responses to a comparable form. Also the
+//! helpers of the other test files: wire-format names, records and test databases, DNS query
+//! building, and [`LmdnsCommand`] / [`LmdnsProcess`], the `lmdns-server` binary run with its
+//! stderr captured and its addresses read from its log.
 //!
-//! Every wait and every retry here is bounded; every child process is started in its own
-//! process group and ended (SIGTERM, then SIGKILL) when its [`Server`] is dropped.
+//! Every wait and every retry here is bounded; every conformance child process is started in its
+//! own process group and ended (SIGTERM, then SIGKILL) when its [`Server`] is dropped; an
+//! [`LmdnsProcess`] is killed when dropped.
 #![allow(dead_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use lmdb_schema::{OpenOptions, Store};
+use lmdns_loader::zones::{self, Rr, ZoneTree};
 
 /// How long one query waits for its answer before it is retried or given up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -327,11 +336,397 @@ pub fn start_lmdns(zones_dir: &Path) -> Server {
     let code = lmdns_loader::cli::run_args(args.clone()).unwrap_or_else(|e| panic!("lmdns-loader {args:?} failed: {e:#}"));
     assert_eq!(code, std::process::ExitCode::SUCCESS, "lmdns-loader {args:?} exited unsuccessfully");
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lmdns-server"));
+    let mut cmd = Command::new(LMDNS_BIN);
     cmd.arg("--db").arg(&db).arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--threads").arg("1");
-    cmd.arg("--allow-root"); // CI runs as root; harmless otherwise
+    cmd.args(SERVER_EXTRA_ARGS);
     let log = dir.path().join("lmdns-server.log");
     spawn("lmdns", cmd, dir, log, ([127, 0, 0, 1], port).into(), &zones)
+}
+
+// ---------------------------------------------------------------------------------------------
+// lmdns-server processes with a captured log
+// ---------------------------------------------------------------------------------------------
+
+/// The `lmdns-server` binary under test.
+pub const LMDNS_BIN: &str = env!("CARGO_BIN_EXE_lmdns-server");
+/// How long [`LmdnsCommand::start`] waits for the start line, per attempt.
+pub const LMDNS_START_TIMEOUT: Duration = Duration::from_secs(20);
+/// The log line the server writes once it serves; it carries `listen=ADDR[,ADDR…]`.
+pub const START_LINE: &str = "lmdns-server started";
+/// The log line of `--http`, followed by the bound address.
+pub const HTTP_LINE: &str = "http listening on ";
+/// How long a reader thread may take to see EOF on the output of a child that has exited.
+const READER_DRAIN: Duration = Duration::from_secs(2);
+
+/// A database directory that lives as long as this value (`path` is `dir/db`).
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestDb {
+    /// An empty but valid database (what the loader creates before any zone).
+    pub fn empty(map_size: usize) -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        Store::open(&path, &OpenOptions { map_size, read_only: false }).unwrap();
+        TestDb { dir, path }
+    }
+}
+
+/// How to run `lmdns-server`: `--db DB ARGS… SERVER_EXTRA_ARGS…`, `RUST_LOG=info`, stdin and
+/// (unless [`capture_stdout`](Self::capture_stdout)) stdout null, stderr captured.
+pub struct LmdnsCommand {
+    db: PathBuf,
+    owned_db: Option<TestDb>,
+    args: Vec<OsString>,
+    extra_args: bool,
+    attempts: usize,
+    capture_stdout: bool,
+}
+
+impl LmdnsCommand {
+    /// On the database at `db`, which the caller keeps alive.
+    pub fn new(db: &Path) -> LmdnsCommand {
+        LmdnsCommand { db: db.to_path_buf(), owned_db: None, args: Vec::new(), extra_args: true, attempts: 1, capture_stdout: false }
+    }
+
+    /// On `db`, which the process then owns (see [`LmdnsProcess::db`]) and outlives.
+    pub fn owning(db: TestDb) -> LmdnsCommand {
+        let mut cmd = LmdnsCommand::new(&db.path);
+        cmd.owned_db = Some(db);
+        cmd
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> LmdnsCommand {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// Leaves out [`SERVER_EXTRA_ARGS`]: only for tests of what the server does without them.
+    pub fn without_extra_args(mut self) -> LmdnsCommand {
+        self.extra_args = false;
+        self
+    }
+
+    /// Up to `n` starts when the server exits before its start line (port 0 may pick a UDP port
+    /// whose TCP twin is taken).
+    pub fn attempts(mut self, n: usize) -> LmdnsCommand {
+        assert!(n >= 1);
+        self.attempts = n;
+        self
+    }
+
+    /// Keeps the server's stdout, for [`LmdnsProcess::stdout`].
+    pub fn capture_stdout(mut self) -> LmdnsCommand {
+        self.capture_stdout = true;
+        self
+    }
+
+    /// Spawns the server without waiting for anything; `addrs` stays empty and `http` None.
+    pub fn spawn(mut self) -> LmdnsProcess {
+        let mut process = self.spawn_once();
+        process.owned_db = self.owned_db.take();
+        process
+    }
+
+    /// Spawns the server and waits (bounded) for its start line; reads the `listen=` addresses
+    /// from it and the `--http` address from its log. Panics with the tail of the log if the
+    /// server exits first (after the last attempt) or does not start in time.
+    pub fn start(mut self) -> LmdnsProcess {
+        let mut last = String::new();
+        for attempt in 1..=self.attempts {
+            let mut process = self.spawn_once();
+            let deadline = Instant::now() + LMDNS_START_TIMEOUT;
+            loop {
+                let text = process.log();
+                if let Some(line) = text.lines().find(|l| l.contains(START_LINE)) {
+                    process.addrs = parse_listen(line);
+                    process.http = text.lines().find_map(|l| l.split(HTTP_LINE).nth(1)).map(|rest| {
+                        let addr = rest.split_whitespace().next().unwrap_or_default();
+                        addr.parse().unwrap_or_else(|e| panic!("bad http address {addr:?}: {e}"))
+                    });
+                    process.owned_db = self.owned_db.take();
+                    return process;
+                }
+                if let Some(status) = process.child.try_wait().unwrap() {
+                    process.drain_stderr();
+                    last = format!("attempt {attempt}/{}: exited with {status}; log:\n{}", self.attempts, process.log_tail(40));
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!("lmdns-server did not start within {LMDNS_START_TIMEOUT:?}; log:\n{}", process.log_tail(40));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("lmdns-server failed to start: {last}");
+    }
+
+    fn spawn_once(&mut self) -> LmdnsProcess {
+        let mut cmd = Command::new(LMDNS_BIN);
+        cmd.arg("--db").arg(&self.db).args(&self.args);
+        if self.extra_args {
+            cmd.args(SERVER_EXTRA_ARGS);
+        }
+        cmd.env("RUST_LOG", "info").stdin(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdout(if self.capture_stdout { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn lmdns-server ({cmd:?}): {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr_reader = Some(read_to_buffer(child.stderr.take().unwrap(), log.clone()));
+        let stdout = child.stdout.take().map(|out| {
+            let buf = Arc::new(Mutex::new(Vec::new()));
+            (buf.clone(), Some(read_to_buffer(out, buf)))
+        });
+        LmdnsProcess { child, log, stderr_reader, stdout, addrs: Vec::new(), http: None, owned_db: None }
+    }
+}
+
+/// Output of a child process, filled by a reader thread.
+type Captured = Arc<Mutex<Vec<u8>>>;
+
+/// Copies `from` into `into` until EOF, on its own thread.
+fn read_to_buffer(mut from: impl Read + Send + 'static, into: Captured) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    })
+}
+
+/// Waits (bounded) for a reader thread to reach EOF.
+fn drain(reader: &mut Option<JoinHandle<()>>) {
+    let Some(handle) = reader.take() else { return };
+    let deadline = Instant::now() + READER_DRAIN;
+    while !handle.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if handle.is_finished() {
+        handle.join().expect("output reader");
+    } else {
+        *reader = Some(handle);
+    }
+}
+
+/// Runs `lmdns-server ARGS… SERVER_EXTRA_ARGS…` to completion (RUST_LOG unset, stdin null).
+pub fn run_lmdns(args: &[&str]) -> Output {
+    run_lmdns_without_extra_args(&[args, SERVER_EXTRA_ARGS].concat())
+}
+
+/// [`run_lmdns`] without [`SERVER_EXTRA_ARGS`]: only for tests of what the server does without them.
+pub fn run_lmdns_without_extra_args(args: &[&str]) -> Output {
+    Command::new(LMDNS_BIN).args(args).env_remove("RUST_LOG").stdin(Stdio::null()).output().unwrap()
+}
+
+/// The `listen=a,b` field of the start line.
+pub fn parse_listen(line: &str) -> Vec<SocketAddr> {
+    let field = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")).unwrap_or_else(|| panic!("no listen= in {line}"));
+    field.split(',').map(|a| a.parse().unwrap_or_else(|e| panic!("bad address {a} in {line}: {e}"))).collect()
+}
+
+/// A running `lmdns-server`, killed (SIGKILL) when dropped.
+pub struct LmdnsProcess {
+    child: Child,
+    log: Captured,
+    stderr_reader: Option<JoinHandle<()>>,
+    stdout: Option<(Captured, Option<JoinHandle<()>>)>,
+    /// The `listen=` addresses of the start line (empty if not waited for).
+    pub addrs: Vec<SocketAddr>,
+    /// The address of the `http listening on` line, if there was one by the start line.
+    pub http: Option<SocketAddr>,
+    owned_db: Option<TestDb>,
+}
+
+impl LmdnsProcess {
+    /// The first `listen=` address.
+    pub fn addr(&self) -> SocketAddr {
+        *self.addrs.first().expect("started, with a listen= address")
+    }
+
+    /// The `--http` address.
+    pub fn http(&self) -> SocketAddr {
+        self.http.unwrap_or_else(|| panic!("no `{HTTP_LINE}` line by the start line (started with --http?): {}", self.log()))
+    }
+
+    /// The database given with [`LmdnsCommand::owning`].
+    pub fn db(&self) -> &TestDb {
+        self.owned_db.as_ref().expect("started with LmdnsCommand::owning")
+    }
+
+    pub fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    /// All of stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// The last `lines` lines of stderr, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Sends `sig` to the server.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+    }
+
+    /// Waits (bounded) for the server to exit, then for the rest of its output.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.drain_stderr();
+                if let Some((_, reader)) = &mut self.stdout {
+                    drain(reader);
+                }
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit within {within:?}; log: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for exit status 0.
+    pub fn stop(mut self, within: Duration) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(within);
+        assert!(status.success(), "{status}: {}", self.log());
+    }
+
+    /// All of stdout so far ([`LmdnsCommand::capture_stdout`]; complete after [`wait_exit`](Self::wait_exit)).
+    pub fn stdout(&self) -> String {
+        let (buf, _) = self.stdout.as_ref().expect("started with LmdnsCommand::capture_stdout");
+        String::from_utf8(buf.lock().unwrap().clone()).expect("UTF-8 on stdout")
+    }
+
+    fn drain_stderr(&mut self) {
+        drain(&mut self.stderr_reader);
+    }
+}
+
+impl Drop for LmdnsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zone data and queries for the in-process and binary tests
+// ---------------------------------------------------------------------------------------------
+
+/// A name (no escapes; trailing dot optional) in uncompressed wire format.
+pub fn wire(name: &str) -> Vec<u8> {
+    let mut w = Vec::new();
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        w.push(label.len() as u8);
+        w.extend_from_slice(label.as_bytes());
+    }
+    w.push(0);
+    w
+}
+
+/// A record with TTL 300 and no condition.
+pub fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
+    Rr { owner: wire(owner), ttl: 300, rtype, rdata, condition: vec![] }
+}
+
+/// SOA, NS, ns1 A 192.0.2.53 and www A 192.0.2.1, plus `big` with 100 TXT records (~20 KB,
+/// truncated over UDP) for size tests.
+pub fn example_zone(apex: &str) -> Vec<Rr> {
+    let mut soa = wire(&format!("ns1.{apex}"));
+    soa.extend(wire(&format!("hostmaster.{apex}")));
+    for v in [1u32, 7200, 3600, 1_209_600, 60] {
+        soa.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut records = vec![
+        rr(apex, 6, soa),
+        rr(apex, 2, wire(&format!("ns1.{apex}"))),
+        rr(&format!("ns1.{apex}"), 1, vec![192, 0, 2, 53]),
+        rr(&format!("www.{apex}"), 1, vec![192, 0, 2, 1]),
+    ];
+    for i in 0..100u8 {
+        let mut txt = vec![199u8];
+        txt.extend(std::iter::repeat_n(b'a' + i % 26, 198));
+        txt.push(i);
+        records.push(rr(&format!("big.{apex}"), 16, txt));
+    }
+    records
+}
+
+/// Writes (or replaces) each `(apex, records)` zone the way lmdns-loader does, all in one
+/// transaction, without committing it.
+pub fn replace_zones(store: &Store, txn: &mut heed::RwTxn, zones: &[(&str, Vec<Rr>)]) {
+    for (apex, records) in zones {
+        let mut tree = ZoneTree::new(&wire(apex)).unwrap();
+        for r in records {
+            tree.insert(r).unwrap();
+        }
+        zones::replace_zone(store, txn, tree, None).unwrap();
+    }
+}
+
+/// Opens (or creates) the database at `db` with a 16 MiB map and writes the zones in one
+/// committed transaction.
+pub fn write_zones(db: &Path, zones: &[(&str, Vec<Rr>)]) {
+    let store = Store::open(db, &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    replace_zones(&store, &mut txn, zones);
+    txn.commit().unwrap();
+}
+
+/// A query with one question, built up step by step: RD clear and no EDNS unless asked for.
+pub struct DnsQuery(Message);
+
+impl DnsQuery {
+    /// `name` taken as ASCII, its case kept byte for byte.
+    pub fn new(id: u16, name: &str, rtype: RecordType) -> DnsQuery {
+        Self::for_name(id, Name::from_ascii(name).unwrap(), rtype)
+    }
+
+    /// `name` parsed with `Name::from_str` (UTF-8 through IDNA, so ASCII letters lowercased).
+    pub fn parsed(id: u16, name: &str, rtype: RecordType) -> DnsQuery {
+        Self::for_name(id, Name::from_str(name).unwrap(), rtype)
+    }
+
+    fn for_name(id: u16, name: Name, rtype: RecordType) -> DnsQuery {
+        let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+        msg.add_query(Query::query(name, rtype));
+        DnsQuery(msg)
+    }
+
+    pub fn rd(mut self) -> DnsQuery {
+        self.0.metadata.recursion_desired = true;
+        self
+    }
+
+    /// An OPT record advertising `payload`, with a Client Subnet option if `ecs` is given.
+    pub fn edns(mut self, payload: u16, ecs: Option<(&str, u8)>) -> DnsQuery {
+        let mut edns = Edns::new();
+        edns.set_max_payload(payload);
+        if let Some((addr, prefix)) = ecs {
+            edns.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(IpAddr::from_str(addr).unwrap(), prefix, 0)));
+        }
+        self.0.set_edns(edns);
+        self
+    }
+
+    pub fn message(self) -> Message {
+        self.0
+    }
+
+    pub fn bytes(self) -> Vec<u8> {
+        self.0.to_vec().unwrap()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
