@@ -19,6 +19,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// A database directory and a working directory in one temporary directory.
+/// (condition, TTL, RDATAs) of one stored RRset.
+type StoredRrset = (String, u32, Vec<Vec<u8>>);
+
 struct Env {
     dir: tempfile::TempDir,
 }
@@ -82,7 +85,7 @@ impl Env {
     }
     /// (condition, ttl, rdatas) of every RRset of `rtype` at `owner` in the zone with `depth`
     /// labels, plus the section flags.
-    fn rrsets(&self, owner: &str, depth: u8, rtype: u16) -> (u8, Vec<(String, u32, Vec<Vec<u8>>)>) {
+    fn rrsets(&self, owner: &str, depth: u8, rtype: u16) -> (u8, Vec<StoredRrset>) {
         let store = self.store();
         let txn = store.read_txn().unwrap();
         let key = key(owner);

@@ -18,7 +18,9 @@
 //! uniform benchmark mix, a random-subdomain flood — costs one hash store per query instead of
 //! a copy of every response, and cannot evict the hot entries.
 
+use super::writer::{FLAG_CD, FLAG_RD};
 use super::Answered;
+use crate::query::Query;
 
 /// Responses larger than this are not cached (they are rare and would pin memory per slot).
 const MAX_CACHED_RESPONSE: usize = 1500;
@@ -72,14 +74,16 @@ impl AnswerCache {
         !self.slots.is_empty()
     }
 
-    /// Builds the key of the current query.
-    pub fn key(&mut self, name_key: &[u8], qtype: u16, qclass: u16, header_bits: u16, edns: bool, limit: usize, tcp: bool) {
+    /// Builds the key of the current query: its question (name key lower-cased), the header bits
+    /// echoed in the answer (RD, CD), EDNS presence, the size limit and the transport.
+    pub fn key(&mut self, name_key: &[u8], query: &Query, limit: usize, tcp: bool) {
+        let echoed_bits = query.flags & (FLAG_RD | FLAG_CD);
         self.key.clear();
-        self.key.extend_from_slice(&qtype.to_be_bytes());
-        self.key.extend_from_slice(&qclass.to_be_bytes());
-        self.key.extend_from_slice(&header_bits.to_be_bytes());
+        self.key.extend_from_slice(&query.qtype.to_be_bytes());
+        self.key.extend_from_slice(&query.qclass.to_be_bytes());
+        self.key.extend_from_slice(&echoed_bits.to_be_bytes());
         self.key.extend_from_slice(&(limit as u32).to_be_bytes());
-        self.key.push(edns as u8 | (tcp as u8) << 1);
+        self.key.push(query.edns.is_some() as u8 | (tcp as u8) << 1);
         self.key.extend_from_slice(name_key);
         // FNV-1a over the key: short keys, and the slot index only needs to spread well.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -136,12 +140,19 @@ impl AnswerCache {
 mod tests {
     use super::*;
 
+    use crate::query::Edns;
+
+    fn q(qtype: u16, edns: bool) -> Query {
+        let edns = edns.then_some(Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None });
+        Query { id: 0, flags: 0x0100, qtype, qclass: 1, question_end: 21, edns }
+    }
+
     #[test]
     fn hits_only_the_same_key_in_the_same_snapshot() {
         let mut cache = AnswerCache::new(8);
         let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03WwW\x00\x00\x01\x00\x01";
         let qend = query.len();
-        cache.key(b"\0www\0", 1, 1, 0x0100, false, 512, false);
+        cache.key(b"\0www\0", &q(1, false), 512, false);
         let mut response = query.to_vec();
         response[2] |= 0x80;
         response.extend_from_slice(b"answer");
@@ -161,11 +172,11 @@ mod tests {
         assert!(out.ends_with(b"answer"));
 
         assert_eq!(cache.get(8, &again, qend, &mut out, &mut apex), None, "another snapshot");
-        cache.key(b"\0www\0", 28, 1, 0x0100, false, 512, false);
+        cache.key(b"\0www\0", &q(28, false), 512, false);
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another type");
-        cache.key(b"\0www\0", 1, 1, 0x0100, false, 512, true);
+        cache.key(b"\0www\0", &q(1, false), 512, true);
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another transport");
-        cache.key(b"\0www\0", 1, 1, 0x0100, true, 1232, false);
+        cache.key(b"\0www\0", &q(1, true), 1232, false);
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "EDNS");
     }
 
@@ -173,7 +184,7 @@ mod tests {
     fn disabled_cache_never_hits() {
         let mut cache = AnswerCache::new(0);
         assert!(!cache.enabled());
-        cache.key(b"\0", 1, 1, 0, false, 512, false);
+        cache.key(b"\0", &q(1, false), 512, false);
         cache.put(1, b"x", Answered::default(), b"");
         assert_eq!(cache.get(1, &[0; 17], 17, &mut Vec::new(), &mut Vec::new()), None);
     }

@@ -16,7 +16,7 @@ use crate::engine::{AnswerConfig, Transport};
 use crate::query::{self, Query, Reject, CLASS_IN};
 use geo::GeoScratch;
 use internet::{Internet, ResolveScratch};
-use writer::{Opt, Writer, FLAG_CD, FLAG_RD, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
+use writer::{Opt, Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
 
 const TYPE_IXFR: u16 = 251;
 const TYPE_AXFR: u16 = 252;
@@ -103,16 +103,7 @@ pub fn respond(
     // A repeated question whose answer cannot depend on who asks is answered from the cache.
     let cacheable = client_subnet.is_none() && scratch.cache.enabled();
     if cacheable {
-        let bits = query.flags & (FLAG_RD | FLAG_CD);
-        scratch.cache.key(
-            scratch.current.ancestor_key(scratch.current.label_count()),
-            query.qtype,
-            query.qclass,
-            bits,
-            query.edns.is_some(),
-            limit,
-            !udp,
-        );
+        scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
         if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
             return Some(answered);
         }
