@@ -6,11 +6,13 @@
 //! * [`zone`]: per-zone metadata.
 //! * [`lookup`]: read-side lookups shared by server, loader and tools.
 //! * [`ranges`]: IP-range tables for client metadata.
+//! * [`rtype`]: record type codes.
 
 pub mod lookup;
 pub mod name;
 pub mod node;
 pub mod ranges;
+pub mod rtype;
 pub mod store;
 pub mod zone;
 

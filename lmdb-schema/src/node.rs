@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+use crate::rtype;
+
 /// Section flags, computed by the loader at write time.
 pub mod flags {
     /// The name is the zone's apex (holds its SOA).
@@ -39,7 +41,6 @@ pub mod flags {
 }
 
 pub const CLASS_IN: u16 = 1;
-pub const TYPE_RRSIG: u16 = 46;
 
 /// A stored node that does not decode: the database was written by something else or is corrupt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -407,13 +408,13 @@ impl Section {
         let mut f = self.flags & (BELOW_CUT | WILDCARD_CHILD);
         if is_apex {
             f |= APEX;
-        } else if self.has_type(2) {
+        } else if self.has_type(rtype::NS) {
             f |= CUT;
         }
-        if self.has_type(39) {
+        if self.has_type(rtype::DNAME) {
             f |= DNAME;
         }
-        if self.has_type(5) {
+        if self.has_type(rtype::CNAME) {
             f |= CNAME;
         }
         if self.rrsets.iter().any(|r| !r.condition.is_empty()) {

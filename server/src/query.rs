@@ -7,7 +7,6 @@
 use lmdb_schema::name::MAX_NAME_WIRE;
 
 pub const HEADER_LEN: usize = 12;
-pub const TYPE_OPT: u16 = 41;
 pub const CLASS_IN: u16 = 1;
 
 /// Why a packet gets no normal answer.
@@ -251,7 +250,7 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
         if packet.len() < pos + 10 + rdlen {
             return Err(formerr);
         }
-        if rtype == TYPE_OPT {
+        if rtype == lmdb_schema::rtype::OPT {
             // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
             let in_additional = i >= ancount as usize + nscount as usize;
             if edns.is_some() || !in_additional || packet[owner] != 0 {

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use lmdb_schema::name::{self, NameError};
-use lmdb_schema::node::{flags, Rrset, Section, TYPE_RRSIG};
+use lmdb_schema::node::{flags, Rrset, Section};
+use lmdb_schema::rtype;
 
 /// One resource record to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,10 +80,10 @@ impl ZoneTree {
             // for every client: the server decides cuts and occlusion from it before any client
             // metadata is consulted.
             let structural = match rr.rtype {
-                2 => Some("NS"),
-                6 => Some("SOA"),
-                39 => Some("DNAME"),
-                43 => Some("DS"),
+                rtype::NS => Some("NS"),
+                rtype::SOA => Some("SOA"),
+                rtype::DNAME => Some("DNAME"),
+                rtype::DS => Some("DS"),
                 _ => None,
             };
             if let Some(rtype) = structural {
@@ -260,9 +261,9 @@ fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), Buil
     let owner = || name::key_to_text(key);
     for rrset in &section.rrsets {
         let singleton = match rrset.rtype {
-            5 => Some("CNAME"),
-            39 => Some("DNAME"),
-            6 => Some("SOA"),
+            rtype::CNAME => Some("CNAME"),
+            rtype::DNAME => Some("DNAME"),
+            rtype::SOA => Some("SOA"),
             _ => None,
         };
         if let Some(rtype) = singleton {
@@ -270,12 +271,15 @@ fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), Buil
                 return Err(BuildError::Singleton { owner: owner(), rtype });
             }
         }
-        if rrset.rtype == 6 && key != apex_key {
+        if rrset.rtype == rtype::SOA && key != apex_key {
             return Err(BuildError::SoaNotAtApex { owner: owner(), apex: name::key_to_text(apex_key) });
         }
-        if rrset.rtype == 5 {
+        if rrset.rtype == rtype::CNAME {
             // RRSIG, NSEC and NSEC3 may accompany a CNAME (RFC 4035 §2.5).
-            let others = section.rrsets.iter().any(|r| r.condition == rrset.condition && !matches!(r.rtype, 5 | 46 | 47 | 50));
+            let others = section
+                .rrsets
+                .iter()
+                .any(|r| r.condition == rrset.condition && !matches!(r.rtype, rtype::CNAME | rtype::RRSIG | rtype::NSEC | rtype::NSEC3));
             if others {
                 return Err(BuildError::CnameAndOtherData { owner: owner() });
             }
@@ -306,7 +310,7 @@ fn rdata_equal(rtype: u16, a: &[u8], b: &[u8]) -> bool {
 /// RRSIG sets are kept per covered type (RFC 4034 §3), so DNSSEC answers can find the
 /// signature of exactly the RRset they return.
 fn covered_type(rtype: u16, rdata: &[u8]) -> u16 {
-    if rtype == TYPE_RRSIG && rdata.len() >= 2 {
+    if rtype == rtype::RRSIG && rdata.len() >= 2 {
         u16::from_be_bytes([rdata[0], rdata[1]])
     } else {
         0

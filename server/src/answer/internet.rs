@@ -7,25 +7,13 @@
 
 use heed::RoTxn;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
+use lmdb_schema::rtype;
 use lmdb_schema::Store;
 
 use super::geo::GeoScratch;
 
 use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_YXDOMAIN};
 use crate::query::QueryName;
-
-pub const TYPE_A: u16 = 1;
-pub const TYPE_NS: u16 = 2;
-pub const TYPE_CNAME: u16 = 5;
-pub const TYPE_SOA: u16 = 6;
-pub const TYPE_HINFO: u16 = 13;
-pub const TYPE_MX: u16 = 15;
-pub const TYPE_AAAA: u16 = 28;
-pub const TYPE_SRV: u16 = 33;
-pub const TYPE_DNAME: u16 = 39;
-pub const TYPE_DS: u16 = 43;
-pub const TYPE_RRSIG: u16 = 46;
-pub const TYPE_ANY: u16 = 255;
 
 /// CNAME and DNAME hops followed inside a zone before giving up (loops end earlier, at the
 /// first name seen twice).
@@ -146,7 +134,7 @@ impl<'t> Internet<'t> {
         let mut zone = within;
         if let Some(node) = self.node(name.ancestor_key(labels))? {
             let z = within.unwrap_or(node.deepest_zone());
-            if qtype == TYPE_DS {
+            if qtype == rtype::DS {
                 // DS lives on the parent side of a cut (RFC 4035 §3.1.4.1): at the apex of a
                 // child zone served here, answer from the parent zone when it has the cut too.
                 if let Some(child) = node.section(z).filter(|s| s.has(flags::APEX)) {
@@ -184,7 +172,7 @@ impl<'t> Internet<'t> {
             if owner.has(flags::CUT) {
                 return Ok(Found::Referral { zone, cut, section: owner });
             }
-            let rrset = owner.rrset(TYPE_DNAME).ok_or(LookupFailed)?;
+            let rrset = owner.rrset(rtype::DNAME).ok_or(LookupFailed)?;
             return Ok(Found::Dname { zone, owner: cut, rrset });
         }
         if section.has(flags::CUT) && !section.has(flags::APEX) {
@@ -196,7 +184,7 @@ impl<'t> Internet<'t> {
             return Ok(Found::Name { zone, section });
         }
         if section.has(flags::DNAME) {
-            let rrset = section.rrset(TYPE_DNAME).ok_or(LookupFailed)?;
+            let rrset = section.rrset(rtype::DNAME).ok_or(LookupFailed)?;
             return Ok(Found::Dname { zone, owner: labels, rrset });
         }
         if section.has(flags::WILDCARD_CHILD) {
@@ -265,7 +253,7 @@ impl<'t> Internet<'t> {
                     self.soa(scratch, zone, w)?;
                     break;
                 }
-                Found::Referral { cut, section, .. } if qtype == TYPE_DS && cut as usize == labels => section,
+                Found::Referral { cut, section, .. } if qtype == rtype::DS && cut as usize == labels => section,
                 Found::Referral { cut, section, .. } => {
                     // AA stays set when the referral ends a chain that started with our data.
                     outcome.aa = hop > 0;
@@ -288,8 +276,8 @@ impl<'t> Internet<'t> {
                 Found::Name { section, .. } => section,
             };
             outcome.aa = true;
-            if qtype != TYPE_CNAME && qtype != TYPE_ANY && section.has(flags::CNAME) {
-                if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, TYPE_CNAME) {
+            if qtype != rtype::CNAME && qtype != rtype::ANY && section.has(flags::CNAME) {
+                if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, rtype::CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);
                     if !self.follow(scratch, w, target) {
                         break;
@@ -297,7 +285,7 @@ impl<'t> Internet<'t> {
                     continue;
                 }
             }
-            let answered = if qtype == TYPE_ANY {
+            let answered = if qtype == rtype::ANY {
                 self.any(section, owner, w)
             } else if let Some(rrset) = geo.select(self.store, self.txn, &scratch.apex, section, qtype) {
                 w.rrset_collecting(Section::Answer, owner, &rrset, &mut scratch.additional_targets);
@@ -358,7 +346,7 @@ impl<'t> Internet<'t> {
             return None;
         }
         let synth = std::mem::take(&mut scratch.synth);
-        let at = w.record(Section::Answer, owner, TYPE_CNAME, ttl, &[&synth]);
+        let at = w.record(Section::Answer, owner, rtype::CNAME, ttl, &[&synth]);
         scratch.synth = synth;
         Some(at)
     }
@@ -379,7 +367,7 @@ impl<'t> Internet<'t> {
     fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
         let current = &scratch.current;
         let apex = self.node(current.ancestor_key(zone as usize))?.and_then(|n| n.section(zone)).ok_or(LookupFailed)?;
-        let soa = apex.rrset(TYPE_SOA).ok_or(LookupFailed)?;
+        let soa = apex.rrset(rtype::SOA).ok_or(LookupFailed)?;
         let rdata = soa.rdatas().next().ok_or(LookupFailed)?;
         let minimum = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().map_err(|_| LookupFailed)?);
         let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
@@ -396,7 +384,7 @@ impl<'t> Internet<'t> {
         section: SectionView<'t>,
         w: &mut Writer<'_>,
     ) -> Result<(), LookupFailed> {
-        let ns = section.rrset(TYPE_NS).ok_or(LookupFailed)?;
+        let ns = section.rrset(rtype::NS).ok_or(LookupFailed)?;
         let owner = Owner::At(scratch.current.ancestor_offset(cut as usize).ok_or(LookupFailed)?);
         w.rrset_collecting(Section::Authority, owner, &ns, &mut scratch.additional_targets);
         self.additional(scratch, zone, w)
@@ -416,7 +404,7 @@ impl<'t> Internet<'t> {
             }
             let Some(node) = self.node(scratch.target.ancestor_key(scratch.target.label_count()))? else { continue };
             let Some(section) = node.section(zone) else { continue };
-            for rtype in [TYPE_A, TYPE_AAAA] {
+            for rtype in [rtype::A, rtype::AAAA] {
                 if let Some(rrset) = section.rrset(rtype) {
                     w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
                     scratch.marks.push((w.written(), w.additional));

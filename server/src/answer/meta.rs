@@ -4,6 +4,7 @@
 //!
 //! These answers are synthesized, so they allocate (JSON text); they are not the hot path.
 
+use lmdb_schema::rtype;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use heed::RoTxn;
@@ -14,11 +15,6 @@ use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN};
 use crate::engine::AnswerConfig;
 use crate::query::QueryName;
 
-const TYPE_A: u16 = 1;
-const TYPE_SOA: u16 = 6;
-const TYPE_TXT: u16 = 16;
-const TYPE_AAAA: u16 = 28;
-const TYPE_ANY: u16 = 255;
 /// TTL of lookup-zone answers and of its synthesized SOA (range tables change on import).
 const LOOKUP_TTL: u32 = 60;
 
@@ -93,7 +89,7 @@ fn txt_rdata(text: &str, out: &mut Vec<u8>) {
 pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: IpAddr, qtype: u16, w: &mut Writer<'_>) -> (u16, bool) {
     let owner = Owner::At(12);
     match qtype {
-        TYPE_TXT | TYPE_ANY => {
+        rtype::TXT | rtype::ANY => {
             let client = geo.client.unwrap_or(source);
             let mut doc = json!({ "ip": source.to_string() });
             if let Some(subnet) = geo.subnet {
@@ -111,16 +107,16 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
             }
             let mut rdata = Vec::new();
             txt_rdata(&doc.to_string(), &mut rdata);
-            w.record(Section::Answer, owner, TYPE_TXT, 0, &[&rdata]);
+            w.record(Section::Answer, owner, rtype::TXT, 0, &[&rdata]);
         }
-        TYPE_A => {
+        rtype::A => {
             if let IpAddr::V4(a) = lmdb_schema::ranges::normalize(source) {
-                w.record(Section::Answer, owner, TYPE_A, 0, &[&a.octets()]);
+                w.record(Section::Answer, owner, rtype::A, 0, &[&a.octets()]);
             }
         }
-        TYPE_AAAA => {
+        rtype::AAAA => {
             if let IpAddr::V6(a) = source {
-                w.record(Section::Answer, owner, TYPE_AAAA, 0, &[&a.octets()]);
+                w.record(Section::Answer, owner, rtype::AAAA, 0, &[&a.octets()]);
             }
         }
         _ => {}
@@ -146,11 +142,11 @@ pub fn lookup(
         soa(name, apex_labels, w);
         return (RCODE_NXDOMAIN as u16, true);
     };
-    if qtype == TYPE_TXT || qtype == TYPE_ANY {
+    if qtype == rtype::TXT || qtype == rtype::ANY {
         let doc = json!({"ip": ip.to_string(), "start": range.start.to_string(), "end": range.end.to_string(), "meta": meta});
         let mut rdata = Vec::new();
         txt_rdata(&doc.to_string(), &mut rdata);
-        w.record(Section::Answer, Owner::At(12), TYPE_TXT, LOOKUP_TTL, &[&rdata]);
+        w.record(Section::Answer, Owner::At(12), rtype::TXT, LOOKUP_TTL, &[&rdata]);
     } else {
         soa(name, apex_labels, w);
     }
@@ -170,7 +166,7 @@ fn soa(name: &QueryName, apex_labels: usize, w: &mut Writer<'_>) {
     for v in [1u32, 3600, 600, 86400, LOOKUP_TTL] {
         rdata.extend_from_slice(&v.to_be_bytes());
     }
-    w.record(Section::Authority, Owner::At(apex_at as u16), TYPE_SOA, LOOKUP_TTL, &[&rdata]);
+    w.record(Section::Authority, Owner::At(apex_at as u16), rtype::SOA, LOOKUP_TTL, &[&rdata]);
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod meta;
 pub mod writer;
 
 use heed::RoTxn;
+use lmdb_schema::rtype;
 use lmdb_schema::Store;
 
 use crate::engine::{AnswerConfig, Transport};
@@ -18,10 +19,6 @@ use geo::GeoScratch;
 use internet::{Internet, ResolveScratch};
 use writer::{Opt, Writer, RCODE_BADVERS, RCODE_FORMERR, RCODE_NOTAUTH, RCODE_NOTIMP, RCODE_REFUSED, RCODE_SERVFAIL};
 
-const TYPE_IXFR: u16 = 251;
-const TYPE_AXFR: u16 = 252;
-const TYPE_MAILB: u16 = 253;
-const TYPE_MAILA: u16 = 254;
 const CLASS_ANY: u16 = 255;
 const OPCODE_QUERY: u8 = 0;
 const OPCODE_NOTIFY: u8 = 4;
@@ -83,18 +80,18 @@ pub fn respond(
         // AXFR never runs over UDP (RFC 5936 §4.2). Transfers are not served yet, so every other
         // transfer request is refused; --allow-transfer is consulted first, so a transfer path
         // only has to replace the second arm.
-        TYPE_AXFR if udp => Some(RCODE_NOTIMP),
-        TYPE_AXFR | TYPE_IXFR if !config.allow_transfer.allows(source) => Some(RCODE_REFUSED),
-        TYPE_AXFR | TYPE_IXFR => Some(RCODE_REFUSED),
-        TYPE_MAILA | TYPE_MAILB => Some(RCODE_NOTIMP),
-        query::TYPE_OPT => Some(RCODE_FORMERR),
+        rtype::AXFR if udp => Some(RCODE_NOTIMP),
+        rtype::AXFR | rtype::IXFR if !config.allow_transfer.allows(source) => Some(RCODE_REFUSED),
+        rtype::AXFR | rtype::IXFR => Some(RCODE_REFUSED),
+        rtype::MAILA | rtype::MAILB => Some(RCODE_NOTIMP),
+        rtype::OPT => Some(RCODE_FORMERR),
         _ => None,
     };
     if let Some(rcode) = refused {
         return Some(w.finish(&query, rcode as u16, false, false, opt));
     }
     // --any-to-tcp: question only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
-    if udp && config.any_to_tcp && query.qtype == internet::TYPE_ANY {
+    if udp && config.any_to_tcp && query.qtype == rtype::ANY {
         return Some(w.finish(&query, 0, false, true, opt));
     }
 

@@ -3,7 +3,7 @@
 
 use lmdb_schema::node::RrsetView;
 
-use crate::query::{ClientSubnet, Query, HEADER_LEN, OPTION_ECS, TYPE_OPT};
+use crate::query::{ClientSubnet, Query, HEADER_LEN, OPTION_ECS};
 
 pub const RCODE_NOERROR: u8 = 0;
 pub const RCODE_FORMERR: u8 = 1;
@@ -126,9 +126,9 @@ impl<'a> Writer<'a> {
     /// the additional section (targets of NS, MX and SRV).
     pub fn rrset_collecting(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, targets: &mut Vec<u16>) {
         let skip = match rrset.rtype() {
-            2 => 0,  // NS: the name is the RDATA
-            15 => 2, // MX: after the preference
-            33 => 6, // SRV: after priority, weight and port
+            lmdb_schema::rtype::NS => 0,  // the name is the RDATA
+            lmdb_schema::rtype::MX => 2,  // after the preference
+            lmdb_schema::rtype::SRV => 6, // after priority, weight and port
             _ => {
                 self.rrset(section, owner, rrset, None);
                 return;
@@ -187,7 +187,7 @@ impl<'a> Writer<'a> {
         let mut additional = self.additional;
         if let Some(opt) = opt {
             self.buf.push(0);
-            self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
+            self.buf.extend_from_slice(&lmdb_schema::rtype::OPT.to_be_bytes());
             self.buf.extend_from_slice(&opt.payload.to_be_bytes());
             self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, 0, 0]);
             match opt.client_subnet {
