@@ -84,6 +84,8 @@ pub fn replace_zone_with_policy(store: &Store, txn: &mut RwTxn, tree: ZoneTree, 
 fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option<Option<GeoPolicy>>) -> Result<ZoneMeta, ZoneError> {
     tree.finish()?;
     let depth = tree.depth;
+    let records = tree.record_count();
+    let soa = tree.soa().and_then(soa_from_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
     let policy = match policy {
         Some(policy) => policy,
         None => match store.zones.get(txn, &tree.apex_key).map_err(lmdb(store))? {
@@ -123,46 +125,16 @@ fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option
             }
         }
     }
-    let mut records = 0u64;
-    for (key, section) in new_sections.iter() {
-        records += section.rrsets.iter().map(|r| r.rdatas.len() as u64).sum::<u64>();
+    for (key, section) in new_sections {
         let deepest = child_apexes.iter().filter(|(apex, _)| key.starts_with(apex)).map(|(_, d)| *d).max().unwrap_or(depth);
-        let mut node = Node { deepest, sections: vec![section.clone()] };
+        let mut node = Node { deepest, sections: vec![section] };
         node.encode(&mut buf);
-        store.names.put(txn, key, &buf).map_err(lmdb(store))?;
+        store.names.put(txn, &key, &buf).map_err(lmdb(store))?;
     }
-    tree.names = new_sections;
-    // Records of names that already existed were moved into their nodes above; count them from
-    // the stored zone instead of tracking both paths.
-    let records = if existing.is_empty() { records } else { count_records(store, txn, &tree.apex_key, depth)? };
-    let soa_rdata = first_soa(store, txn, &tree.apex_key, depth)?;
-    let soa = soa_from_rdata(&soa_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
     let meta = ZoneMeta { apex: tree.apex_text(), soa, records, last_change: now(), policy };
     store.zones.put(txn, &tree.apex_key, &meta.encode()).map_err(lmdb(store))?;
     store.bump_change_counter(txn)?;
     Ok(meta)
-}
-
-fn count_records(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Result<u64, ZoneError> {
-    let mut records = 0;
-    for item in store.names.prefix_iter(txn, apex_key).map_err(lmdb(store))? {
-        let (_, value) = item.map_err(lmdb(store))?;
-        if let Some(section) = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(e.to_string()))?.section(depth) {
-            records += section.rrsets().map(|r| r.rr_count() as u64).sum::<u64>();
-        }
-    }
-    Ok(records)
-}
-
-fn first_soa(store: &Store, txn: &RwTxn, apex_key: &[u8], depth: u8) -> Result<Vec<u8>, ZoneError> {
-    let value = store.names.get(txn, apex_key).map_err(lmdb(store))?.ok_or_else(|| ZoneError::Corrupt("apex node missing".into()))?;
-    let node = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(e.to_string()))?;
-    let soa = node
-        .section(depth)
-        .and_then(|s| s.rrset(6))
-        .and_then(|r| r.rdatas().next())
-        .ok_or_else(|| ZoneError::Corrupt("apex SOA missing".into()))?;
-    Ok(soa.to_vec())
 }
 
 /// Removes a zone: its sections go; names that other zones still hold stay.
