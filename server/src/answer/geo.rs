@@ -143,12 +143,7 @@ impl GeoScratch {
     /// The range of `ip` in `table` with its metadata as stored (JSON), read from LMDB directly:
     /// for answers that show the metadata (whoami, the lookup zone), not the selection path.
     pub fn lookup_json(&mut self, txn: &RoTxn, table: &str, ip: IpAddr) -> Option<(Decided, serde_json::Map<String, serde_json::Value>)> {
-        let Some(handle) = self.tables.get(table) else {
-            if !self.missing_tables.iter().any(|t| t == table) {
-                self.missing_tables.push(table.to_string());
-            }
-            return None;
-        };
+        let handle = open_table(&self.tables, &mut self.missing_tables, table)?;
         let hit = handle.lookup(txn, ip).ok()??;
         Some((Decided { start: hit.start, end: hit.end }, hit.metadata().unwrap_or_default()))
     }
@@ -215,6 +210,16 @@ impl GeoScratch {
     }
 }
 
+/// The handle of `table`; a table not open in this process yet is noted in `missing`, to be
+/// opened between batches.
+fn open_table<'t>(tables: &'t FastMap<String, RangeTable>, missing: &mut Vec<String>, table: &str) -> Option<&'t RangeTable> {
+    let handle = tables.get(table);
+    if handle.is_none() && !missing.iter().any(|t| t == table) {
+        missing.push(table.to_string());
+    }
+    handle
+}
+
 /// Range metadata through the worker's cache for `table` (field-wise, so callers can hold other
 /// parts of the scratch at the same time).
 fn lookup_in<'c>(
@@ -225,12 +230,7 @@ fn lookup_in<'c>(
     table: &str,
     ip: IpAddr,
 ) -> Option<(Decided, &'c Metadata)> {
-    let Some(handle) = tables.get(table) else {
-        if !missing.iter().any(|t| t == table) {
-            missing.push(table.to_string());
-        }
-        return None;
-    };
+    let handle = open_table(tables, missing, table)?;
     if !caches.contains_key(table) {
         caches.insert(table.to_string(), RangeCache::new(RANGE_CACHE_SLOTS));
     }
