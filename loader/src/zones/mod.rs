@@ -43,14 +43,8 @@ fn now() -> u64 {
 
 /// Label count of the deepest zone apex strictly above `apex_key`, if any zone is there.
 fn enclosing_zone(store: &Store, txn: &RwTxn, apex_key: &[u8]) -> Result<Option<u8>, ZoneError> {
-    let mut up = name::parent(apex_key);
-    while let Some(key) = up {
-        if store.zones.get(txn, key).map_err(lmdb(store))?.is_some() {
-            return Ok(Some(name::label_count(key) as u8));
-        }
-        up = name::parent(key);
-    }
-    Ok(None)
+    let Some(parent) = name::parent(apex_key) else { return Ok(None) };
+    Ok(zone_for(store, txn, parent)?.map(|apex| name::label_count(&apex) as u8))
 }
 
 /// Reads the zone with apex key `apex_key` back into a tree (None if it is not loaded).
