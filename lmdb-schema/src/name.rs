@@ -96,6 +96,21 @@ where
     }
 }
 
+/// The key of a name written as plain dotted labels (`www.example.com`, trailing dot optional;
+/// no presentation escapes), as names come from command-line flags and config files.
+pub fn key_from_dotted(name: &str) -> Result<Vec<u8>, NameError> {
+    let mut wire = Vec::with_capacity(name.len() + 2);
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        if label.len() > MAX_LABEL {
+            return Err(NameError::LabelTooLong);
+        }
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
+    }
+    wire.push(0);
+    key_from_wire(&wire)
+}
+
 /// Iterates over the labels of a key, root side first (unescaped).
 pub fn key_labels(key: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     let body = key.get(1..).unwrap_or_default();
@@ -287,6 +302,14 @@ mod tests {
         assert_eq!(label_count(&k), 2);
         assert_eq!(key_to_wire(&k), w);
         assert_eq!(wire_to_text(&w), "a\\000\\001.com.");
+    }
+
+    #[test]
+    fn dotted_names() {
+        assert_eq!(key_from_dotted("WhoAmI.Example.com.").unwrap(), key("whoami.example.com."));
+        assert_eq!(key_from_dotted("example.com").unwrap(), key("example.com."));
+        assert_eq!(key_from_dotted(".").unwrap(), ROOT_KEY);
+        assert_eq!(key_from_dotted(&"a".repeat(64)), Err(NameError::LabelTooLong));
     }
 
     #[test]

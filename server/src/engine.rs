@@ -53,14 +53,9 @@ impl Default for AnswerConfig {
 /// Default slots of the per-worker answer cache: a few thousand distinct hot questions.
 pub const DEFAULT_ANSWER_CACHE_SLOTS: usize = 4096;
 
-/// The name key of a presentation-form name (absolute, plain labels).
-pub fn name_key(name: &str) -> Vec<u8> {
-    let mut key = vec![0u8];
-    for label in name.trim_end_matches('.').split('.').rev().filter(|l| !l.is_empty()) {
-        key.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
-        key.push(0);
-    }
-    key
+/// The name key of a configured name (plain dotted labels).
+pub fn name_key(name: &str) -> Result<Vec<u8>, lmdb_schema::name::NameError> {
+    lmdb_schema::name::key_from_dotted(name)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

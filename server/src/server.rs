@@ -124,9 +124,13 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         AnswerConfig {
             max_udp_size: config.max_udp_size,
             ecs: config.ecs,
-            whoami_keys: config.whoami.iter().map(|n| name_key(n)).collect(),
+            whoami_keys: config
+                .whoami
+                .iter()
+                .map(|n| name_key(n).with_context(|| format!("whoami name {n}")))
+                .collect::<anyhow::Result<_>>()?,
             whoami_table: config.whoami_table.clone(),
-            lookup_zone_key: config.lookup_zone.as_deref().map(name_key),
+            lookup_zone_key: config.lookup_zone.as_deref().map(|n| name_key(n).with_context(|| format!("lookup zone {n}"))).transpose()?,
             lookup_table: config.lookup_table.clone(),
             answer_cache_slots: config.answer_cache_size,
             allow_query: config.allow_query.clone(),

@@ -194,7 +194,7 @@ fn txt(r: &Message) -> serde_json::Value {
 
 #[test]
 fn whoami_over_udp_and_tcp() {
-    let f = fixture(AnswerConfig { whoami_keys: vec![name_key("whoami.example.com.")], ..AnswerConfig::default() });
+    let f = fixture(AnswerConfig { whoami_keys: vec![name_key("whoami.example.com.").unwrap()], ..AnswerConfig::default() });
     for transport in [Transport::Udp, Transport::Tcp] {
         let r = f.ask_from("10.1.9.9", transport, &query("WhoAmI.example.com.", RecordType::TXT, None));
         let doc = txt(&r);
@@ -218,7 +218,7 @@ fn whoami_over_udp_and_tcp() {
 
 #[test]
 fn lookup_zone_hits_misses_and_ipv6() {
-    let f = fixture(AnswerConfig { lookup_zone_key: Some(name_key("geo.example.")), ..AnswerConfig::default() });
+    let f = fixture(AnswerConfig { lookup_zone_key: Some(name_key("geo.example.").unwrap()), ..AnswerConfig::default() });
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("5.0.0.10.geo.example.", RecordType::TXT, None));
     let doc = txt(&r);
     assert_eq!((doc["ip"].as_str(), doc["meta"]["country"].as_str()), (Some("10.0.0.5"), Some("DE")));
