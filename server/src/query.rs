@@ -177,7 +177,10 @@ pub fn read_name(packet: &[u8], mut pos: usize, name: &mut QueryName) -> Option<
             return None;
         }
     }
-    // Build the key root-first from the recorded label offsets.
+    // Build the key root-first from the recorded label offsets. This is
+    // `lmdb_schema::name::push_label` written out in place: calling it measured 4-5% slower per
+    // query (criterion, A hit 294 -> 310 ns); the test `key_matches_the_schema_encoding` keeps
+    // the two identical.
     name.key.push(0);
     for &off in name.label_offsets.iter().rev() {
         let off = off as usize;
@@ -320,6 +323,16 @@ mod tests {
         assert_eq!(name.ancestor_offset(3), Some(12));
         assert_eq!(name.ancestor_offset(2), Some(16));
         assert_eq!(&p[12..q.question_end - 4], b"\x03WwW\x07Example\x03com\x00");
+    }
+
+    #[test]
+    fn key_matches_the_schema_encoding() {
+        let mut name = QueryName::default();
+        for wire in [&b"\x03WwW\x07ExAmple\x03COM\x00"[..], b"\x03a\x00\x01\x02\x01\xff\x00", b"\x01*\x03com\x00", b"\x00"] {
+            let p = query(wire, 1, &[], 0);
+            parse(&p, &mut name).unwrap();
+            assert_eq!(name.key, lmdb_schema::name::key_from_wire(wire).unwrap(), "{wire:?}");
+        }
     }
 
     #[test]
