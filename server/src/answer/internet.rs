@@ -207,7 +207,6 @@ impl<'t> Internet<'t> {
         qtype: u16,
         w: &mut Writer<'_>,
     ) -> Result<Outcome, LookupFailed> {
-        scratch.apex.clear();
         scratch.visited.clear();
         scratch.visited_ends.clear();
         scratch.additional_targets.clear();
