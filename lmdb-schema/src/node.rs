@@ -66,8 +66,12 @@ pub struct NodeView<'a> {
 }
 
 impl<'a> NodeView<'a> {
-    /// Checks the framing of every section and RRset once, so that later accessors can index
-    /// without bounds errors.
+    /// Checks the node header and the framing of its sections: O(sections), for the query
+    /// path. RRsets and records are checked as they are read: the iterators end at the first
+    /// that does not frame, so a corrupt value can lose data but never panics the reader.
+    /// Readers that must not lose data silently (the loader reading a zone back) use
+    /// [`NodeView::parse_strict`].
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, CorruptNode> {
         if bytes.len() < 2 {
             return Err(CorruptNode("short node header"));
@@ -77,11 +81,27 @@ impl<'a> NodeView<'a> {
             if bytes.len() < pos + SECTION_HEADER {
                 return Err(CorruptNode("short section header"));
             }
-            let nrrsets = be16(bytes, pos + 3);
             let len = be32(bytes, pos + 5) as usize;
-            let body = bytes.get(pos + SECTION_HEADER..pos + SECTION_HEADER + len).ok_or(CorruptNode("section overruns node"))?;
+            pos += SECTION_HEADER;
+            if bytes.len() - pos < len {
+                return Err(CorruptNode("section overruns node"));
+            }
+            pos += len;
+        }
+        if pos != bytes.len() {
+            return Err(CorruptNode("trailing bytes"));
+        }
+        Ok(NodeView { bytes })
+    }
+
+    /// [`NodeView::parse`], then every RRset and record of every section is checked to frame
+    /// exactly, so the iterators are known to see everything stored.
+    pub fn parse_strict(bytes: &'a [u8]) -> Result<Self, CorruptNode> {
+        let view = Self::parse(bytes)?;
+        for section in view.sections() {
+            let body = section.body;
             let mut at = 0;
-            for _ in 0..nrrsets {
+            for _ in 0..section.rrset_count() {
                 if body.len() < at + RRSET_HEADER {
                     return Err(CorruptNode("short rrset header"));
                 }
@@ -95,7 +115,6 @@ impl<'a> NodeView<'a> {
                 if body.len() < end {
                     return Err(CorruptNode("rrset overruns section"));
                 }
-                // Validate the RR framing inside the wire block too.
                 let wire = &body[wl_at + 4..end];
                 let mut w = 0;
                 for _ in 0..be16(body, at + 8) {
@@ -109,15 +128,11 @@ impl<'a> NodeView<'a> {
                 }
                 at = end;
             }
-            if at != len {
+            if at != body.len() {
                 return Err(CorruptNode("section length mismatch"));
             }
-            pos += SECTION_HEADER + len;
         }
-        if pos != bytes.len() {
-            return Err(CorruptNode("trailing bytes"));
-        }
-        Ok(NodeView { bytes })
+        Ok(view)
     }
 
     /// Label count of the deepest loaded zone apex at or above this name.
@@ -232,12 +247,26 @@ impl<'a> Iterator for RrsetIter<'a> {
             return None;
         }
         self.left -= 1;
+        let rrset = self.read();
+        if rrset.is_none() {
+            // Corrupt framing: nothing after it can be trusted.
+            self.left = 0;
+        }
+        rrset
+    }
+}
+
+impl<'a> RrsetIter<'a> {
+    #[inline]
+    fn read(&mut self) -> Option<RrsetView<'a>> {
         let p = self.pos;
-        let cond_len = self.body[p + 10] as usize;
+        let cond_len = *self.body.get(p + 10)? as usize;
         let wl_at = p + RRSET_HEADER + cond_len;
-        let wire_len = be32(self.body, wl_at) as usize;
+        let wire_len = u32::from_be_bytes(self.body.get(wl_at..wl_at + 4)?.try_into().ok()?) as usize;
+        let header = self.body.get(p..wl_at)?;
+        let wire = self.body.get(wl_at + 4..wl_at + 4 + wire_len)?;
         self.pos = wl_at + 4 + wire_len;
-        Some(RrsetView { header: &self.body[p..wl_at], wire: &self.body[wl_at + 4..self.pos] })
+        Some(RrsetView { header, wire })
     }
 }
 
@@ -262,6 +291,8 @@ impl<'a> RrsetView<'a> {
     pub fn ttl(&self) -> u32 {
         be32(self.header, 4)
     }
+    /// The stored record count (a corrupt value read through [`NodeView::parse`] may yield
+    /// fewer from [`RrsetView::records`]).
     #[inline]
     pub fn rr_count(&self) -> u16 {
         be16(self.header, 8)
@@ -276,16 +307,16 @@ impl<'a> RrsetView<'a> {
     pub fn wire(&self) -> &'a [u8] {
         self.wire
     }
-    /// Iterates over each record's wire block (`type class ttl rdlength rdata`).
+    /// Iterates over each record's wire block (`type class ttl rdlength rdata`), ending early
+    /// at a record that does not frame (see [`NodeView::parse`]).
+    #[inline]
     pub fn records(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let wire = self.wire;
         let mut pos = 0;
         std::iter::from_fn(move || {
-            if pos >= wire.len() {
-                return None;
-            }
-            let len = 10 + be16(wire, pos + 8) as usize;
-            let rr = &wire[pos..pos + len];
+            let rdlen = wire.get(pos + 8..pos + 10)?;
+            let len = 10 + u16::from_be_bytes([rdlen[0], rdlen[1]]) as usize;
+            let rr = wire.get(pos..pos + len)?;
             pos += len;
             Some(rr)
         })
@@ -453,7 +484,7 @@ impl Node {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CorruptNode> {
-        Ok(Self::from_view(&NodeView::parse(bytes)?))
+        Ok(Self::from_view(&NodeView::parse_strict(bytes)?))
     }
 
     pub fn section(&self, zone: u8) -> Option<&Section> {
@@ -566,15 +597,56 @@ mod tests {
         assert!(view.section(2).unwrap().is_empty_non_terminal());
     }
 
+    /// Reads everything a server could read from a lazily parsed view.
+    fn read_all(view: &NodeView<'_>) -> usize {
+        let mut seen = 0;
+        for section in view.sections() {
+            seen += section.rrset(1).map_or(0, |r| r.records().count());
+            for rrset in section.rrsets() {
+                seen += rrset.records().count() + rrset.rdatas().count() + rrset.condition().len();
+            }
+        }
+        seen
+    }
+
     #[test]
     fn corrupt_values_are_errors_not_panics() {
         let mut node = sample();
         let bytes = node.to_bytes();
         for cut in 0..bytes.len() {
-            assert!(NodeView::parse(&bytes[..cut]).is_err(), "truncated at {cut}");
+            assert!(NodeView::parse_strict(&bytes[..cut]).is_err(), "truncated at {cut}");
+            assert!(NodeView::parse(&bytes[..cut]).is_err(), "truncated at {cut}: sections no longer frame");
         }
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(NodeView::parse(&extra).is_err());
+        assert!(NodeView::parse_strict(&extra).is_err());
+    }
+
+    #[test]
+    fn lazy_parse_never_panics_on_corrupt_rrsets() {
+        let mut node = sample();
+        let bytes = node.to_bytes();
+        assert!(read_all(&NodeView::parse(&bytes).unwrap()) > 0);
+        // Every single-byte change: the strict parse catches framing damage, and the lazy view
+        // reads what frames without ever indexing out of bounds.
+        for at in 0..bytes.len() {
+            for value in [0u8, 1, 0x7f, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] = value;
+                if let Ok(view) = NodeView::parse(&bad) {
+                    read_all(&view);
+                }
+                if let Ok(view) = NodeView::parse_strict(&bad) {
+                    // What passes the strict check reads whole: every stored record is seen.
+                    for section in view.sections() {
+                        assert_eq!(section.rrsets().count(), section.rrset_count() as usize);
+                        for rrset in section.rrsets() {
+                            assert_eq!(rrset.records().count(), rrset.rr_count() as usize);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -55,7 +55,7 @@ pub fn load_zone(store: &Store, txn: &heed::RoTxn, apex_key: &[u8]) -> Result<Op
     let mut tree = ZoneTree { apex_key: apex_key.to_vec(), depth, names: BTreeMap::new() };
     for item in store.names.prefix_iter(txn, apex_key).map_err(lmdb(store))? {
         let (key, value) = item.map_err(lmdb(store))?;
-        let node = NodeView::parse(value).map_err(|e| ZoneError::Corrupt(format!("{}: {e}", name::key_to_text(key))))?;
+        let node = NodeView::parse_strict(value).map_err(|e| ZoneError::Corrupt(format!("{}: {e}", name::key_to_text(key))))?;
         if let Some(section) = node.section(depth) {
             tree.names.insert(key.to_vec(), Section::from_view(&section));
         }

@@ -89,9 +89,12 @@ impl<'a> Writer<'a> {
             self.buf.extend_from_slice(&(0xC000 | at as u16).to_be_bytes());
         } else {
             // Names we point at are written uncompressed, so copying up to the root label is a
-            // complete name.
-            let len = lmdb_schema::zone::wire_name_len(&self.buf[at..]).expect("names in the response are well formed");
-            self.buf.extend_from_within(at..at + len);
+            // complete name. They were checked before being pointed at; should one still not
+            // frame (a corrupt value), the root stands in rather than a panic or a broken packet.
+            match lmdb_schema::zone::wire_name_len(&self.buf[at..]) {
+                Some(len) => self.buf.extend_from_within(at..at + len),
+                None => self.buf.push(0),
+            }
         }
     }
 
@@ -107,18 +110,21 @@ impl<'a> Writer<'a> {
     /// one (negative answers, RFC 2308 §3). Returns the offset of the first record's RDATA.
     pub fn rrset(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, ttl: Option<u32>) -> usize {
         let mut first_rdata = 0;
-        for (i, record) in rrset.records().enumerate() {
+        // Counted as written, not taken from the stored count: a corrupt value may frame fewer.
+        let mut written = 0;
+        for record in rrset.records() {
             self.owner(owner);
             let at = self.buf.len();
             self.buf.extend_from_slice(record);
             if let Some(ttl) = ttl {
                 self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
             }
-            if i == 0 {
+            if written == 0 {
                 first_rdata = at + 10;
             }
+            written += 1;
         }
-        self.count(section, rrset.rr_count());
+        self.count(section, written);
         first_rdata
     }
 
@@ -134,6 +140,7 @@ impl<'a> Writer<'a> {
                 return;
             }
         };
+        let mut written = 0;
         for record in rrset.records() {
             self.owner(owner);
             let at = self.buf.len() + 10 + skip;
@@ -141,8 +148,9 @@ impl<'a> Writer<'a> {
             if at <= MAX_POINTER && record.len() > 10 + skip {
                 targets.push(at as u16);
             }
+            written += 1;
         }
-        self.count(section, rrset.rr_count());
+        self.count(section, written);
     }
 
     /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA offset.
