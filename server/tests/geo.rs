@@ -154,6 +154,13 @@ fn ecs_selects_and_reports_the_scope() {
     assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("1.0.128.0", 24))).1, Some(24));
     assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("1.0.5.0", 24))).1, Some(17));
     assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("2001:db8::", 56))), (vec!["192.0.2.10".to_string()], Some(48)));
+    // In no range: the default answer holds for the whole gap between the neighbouring
+    // ranges, so the scope is the largest aligned block of the gap around the subnet.
+    // 10.2.1.0–255.255.255.255 (nothing above 10.2.0.255):
+    assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("10.3.0.0", 24))), (vec!["192.0.2.1".to_string()], Some(16)));
+    assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("10.2.1.0", 24))), (vec!["192.0.2.1".to_string()], Some(24)));
+    // 1.0.129.1–9.255.255.255: 4.0.0.0/6 is the largest block around 5.0.0.0 inside it.
+    assert_eq!(f.a("127.0.0.1", "www.example.com.", Some(("5.0.0.0", 24))), (vec!["192.0.2.1".to_string()], Some(6)));
     // No geo variants for the name: the answer holds for everyone.
     assert_eq!(f.a("127.0.0.1", "plain.example.com.", Some(("10.1.2.0", 24))), (vec!["192.0.2.50".to_string()], Some(0)));
     // Source prefix 0: the client asks not to be located; the resolver's address is used.

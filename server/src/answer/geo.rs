@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use heed::RoTxn;
 use lmdb_schema::node::{RrsetView, SectionView};
-use lmdb_schema::ranges::{RangeCache, RangeHit, RangeTable};
+use lmdb_schema::ranges::{RangeCache, RangeHit, RangeTable, Span};
 use lmdb_schema::zone::ZoneMeta;
 use lmdb_schema::Store;
 
@@ -50,11 +50,10 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// The `key=value` entry for `key`.
+    /// The `key=value` entry whose key part is `prefix` (`key=`).
     #[inline]
-    pub fn entry(&self, key: &str) -> Option<&[u8]> {
-        let key = key.as_bytes();
-        self.flat.split(|&b| b == 0).find(|e| e.len() > key.len() && e.starts_with(key) && e[key.len()] == b'=')
+    pub fn entry(&self, prefix: &[u8]) -> Option<&[u8]> {
+        self.flat.split(|&b| b == 0).find(|e| e.len() > prefix.len() && e.starts_with(prefix))
     }
 }
 
@@ -77,11 +76,21 @@ fn flatten(hit: &RangeHit<'_>) -> Metadata {
 
 /// A zone's policy as the worker uses it.
 struct Policy {
-    table: String,
-    keys: Vec<String>,
+    /// Index into [`GeoScratch::tables`]; `None` while the table is not open in this process.
+    table: Option<usize>,
+    /// The policy's keys as `key=`, the prefix of the metadata entry each one selects.
+    keys: Vec<Box<[u8]>>,
 }
 
-/// The range that decided an answer (or the address alone when none did).
+/// One range table as a worker uses it.
+struct Table {
+    name: String,
+    handle: RangeTable,
+    /// Created on first use: most tables are never used for selection.
+    cache: Option<RangeCache<Metadata>>,
+}
+
+/// The range that decided an answer, or the gap around an address that is in no range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decided {
     pub start: IpAddr,
@@ -90,28 +99,36 @@ pub struct Decided {
 
 /// Per-worker geo state plus the per-query facts the response needs.
 pub struct GeoScratch {
-    tables: FastMap<String, RangeTable>,
-    caches: FastMap<String, RangeCache<Metadata>>,
-    policies: FastMap<Vec<u8>, Option<Policy>>,
+    tables: Vec<Table>,
+    /// Zone apex key → index into `policy_list` (`None`: the zone has no usable policy), for
+    /// the snapshot `policies_snapshot`.
+    policies: FastMap<Vec<u8>, Option<usize>>,
+    policy_list: Vec<Policy>,
     policies_snapshot: usize,
+    /// The last zone asked about and its entry in `policies`: answers mostly come from a few
+    /// zones, and comparing one key is cheaper than hashing it.
+    recent_apex: Vec<u8>,
+    recent_policy: Option<usize>,
     /// Tables asked for but not open in this process yet; opened between batches.
     pub missing_tables: Vec<String>,
     // Per query:
     /// The address selection uses: the ECS address if present and enabled, else the source.
     pub client: Option<IpAddr>,
     pub subnet: Option<ClientSubnet>,
-    /// Set when an answer depended on the client address: the range it fell in, or `None`
-    /// inside when the address was in no range.
+    /// Set when an answer depended on the client address: the range it fell in, or the gap
+    /// around it when it was in no range (`None` inside when not even that is known).
     pub decided: Option<Option<Decided>>,
 }
 
 impl GeoScratch {
     pub fn new(tables: HashMap<String, RangeTable>) -> Self {
         GeoScratch {
-            tables: tables.into_iter().collect(),
-            caches: FastMap::default(),
+            tables: tables.into_iter().map(|(name, handle)| Table { name, handle, cache: None }).collect(),
             policies: FastMap::default(),
+            policy_list: Vec::new(),
             policies_snapshot: usize::MAX,
+            recent_apex: Vec::new(),
+            recent_policy: None,
             missing_tables: Vec::new(),
             client: None,
             subnet: None,
@@ -120,6 +137,7 @@ impl GeoScratch {
     }
 
     /// Resets the per-query part.
+    #[inline]
     pub fn start_query(&mut self, client: IpAddr, subnet: Option<ClientSubnet>, use_ecs: bool) {
         self.subnet = subnet.filter(|_| use_ecs);
         // Source prefix 0 means "do not use my address" (RFC 7871 §7.1.2): use the resolver's.
@@ -133,27 +151,48 @@ impl GeoScratch {
     /// Opens tables that were missing (a table created after start). Called between batches,
     /// when the thread holds no read transaction.
     pub fn open_missing_tables(&mut self, store: &Store) {
+        let mut opened = false;
         for name in std::mem::take(&mut self.missing_tables) {
-            if let Ok(Some(table)) = RangeTable::open(store, &name) {
-                self.tables.insert(name, table);
+            if let Ok(Some(handle)) = RangeTable::open(store, &name) {
+                self.tables.push(Table { name, handle, cache: None });
+                opened = true;
             }
         }
+        if opened {
+            // Policies resolved while a table was missing point nowhere: resolve them again.
+            self.policies_snapshot = usize::MAX;
+        }
+    }
+
+    /// The index of `table`; a table not open in this process yet is noted in
+    /// `missing_tables`, to be opened between batches.
+    fn table_index(&mut self, table: &str) -> Option<usize> {
+        let found = self.tables.iter().position(|t| t.name == table);
+        if found.is_none() && !self.missing_tables.iter().any(|t| t == table) {
+            self.missing_tables.push(table.to_string());
+        }
+        found
     }
 
     /// The range of `ip` in `table` with its metadata as stored (JSON), read from LMDB directly:
     /// for answers that show the metadata (whoami, the lookup zone), not the selection path.
     pub fn lookup_json(&mut self, txn: &RoTxn, table: &str, ip: IpAddr) -> Option<(Decided, serde_json::Map<String, serde_json::Value>)> {
-        let handle = open_table(&self.tables, &mut self.missing_tables, table)?;
-        let hit = handle.lookup(txn, ip).ok()??;
+        let index = self.table_index(table)?;
+        let hit = self.tables[index].handle.lookup(txn, ip).ok()??;
         Some((Decided { start: hit.start, end: hit.end }, hit.metadata().unwrap_or_default()))
     }
 
     /// The RRset of `rtype` this client gets at `section`: the first variant whose condition
     /// matches the client's metadata in the order of the zone's policy keys, else the default.
+    #[inline]
     pub fn select<'t>(&mut self, store: &Store, txn: &RoTxn, apex: &[u8], section: SectionView<'t>, rtype: u16) -> Option<RrsetView<'t>> {
         if !section.has(lmdb_schema::node::flags::GEO) {
             return section.rrset(rtype);
         }
+        self.select_variant(store, txn, apex, section, rtype)
+    }
+
+    fn select_variant<'t>(&mut self, store: &Store, txn: &RoTxn, apex: &[u8], section: SectionView<'t>, rtype: u16) -> Option<RrsetView<'t>> {
         // This type's RRsets are stored together, default first, then the variants.
         let mut of_type = section.rrsets_of(rtype).peekable();
         let default = of_type.next_if(|r| r.condition().is_empty());
@@ -161,10 +200,24 @@ impl GeoScratch {
             return default;
         }
         let Some(client) = self.client else { return default };
-        let Some(policy) = policy_of(&mut self.policies, &mut self.policies_snapshot, store, txn, apex) else { return default };
-        let found = lookup_in(&self.tables, &mut self.caches, &mut self.missing_tables, txn, &policy.table, client);
-        self.decided = Some(found.as_ref().map(|(d, _)| *d));
-        let Some((_, meta)) = found else { return default };
+        let Some(policy) = self.policy(store, txn, apex) else { return default };
+        let policy = &self.policy_list[policy];
+        let Some(table) = policy.table.map(|t| &mut self.tables[t]) else { return default };
+        let cache = table.cache.get_or_insert_with(|| RangeCache::new(RANGE_CACHE_SLOTS));
+        let meta = match cache.lookup_span(&table.handle, txn, client, flatten) {
+            Ok(Span::Range(range)) => {
+                self.decided = Some(Some(Decided { start: range.start, end: range.end }));
+                &range.meta
+            }
+            Ok(Span::Gap { start, end }) => {
+                self.decided = Some(Some(Decided { start, end }));
+                return default;
+            }
+            Err(_) => {
+                self.decided = Some(None);
+                return default;
+            }
+        };
         // The client's condition for each policy key, most specific first (entries of its
         // metadata are conditions already); then one pass over the variants keeps the best.
         let mut wanted: [&[u8]; MAX_POLICY_KEYS] = [&[]; MAX_POLICY_KEYS];
@@ -192,11 +245,48 @@ impl GeoScratch {
         best.map(|(_, v)| v).or(default)
     }
 
+    /// The zone's policy (an index into `policy_list`), read once per snapshot per worker.
+    #[inline]
+    fn policy(&mut self, store: &Store, txn: &RoTxn, apex: &[u8]) -> Option<usize> {
+        if self.policies_snapshot == txn.id() && self.recent_apex == apex {
+            return self.recent_policy;
+        }
+        if self.policies_snapshot != txn.id() {
+            self.policies.clear();
+            self.policy_list.clear();
+            self.policies_snapshot = txn.id();
+        }
+        let policy = match self.policies.get(apex) {
+            Some(&known) => known,
+            None => {
+                let read = store
+                    .zones
+                    .get(txn, apex)
+                    .ok()
+                    .flatten()
+                    .and_then(|bytes| ZoneMeta::decode(bytes).ok())
+                    .and_then(|meta| meta.policy);
+                let index = read.map(|p| {
+                    let table = self.table_index(&p.table);
+                    let keys = p.keys.iter().map(|k| format!("{k}=").into_bytes().into_boxed_slice()).collect();
+                    self.policy_list.push(Policy { table, keys });
+                    self.policy_list.len() - 1
+                });
+                self.policies.insert(apex.to_vec(), index);
+                index
+            }
+        };
+        self.recent_apex.clear();
+        self.recent_apex.extend_from_slice(apex);
+        self.recent_policy = policy;
+        policy
+    }
+
     /// SCOPE PREFIX-LENGTH for the ECS option of this response (RFC 7871 §7.2.1): 0 when the
     /// answer did not depend on the address; otherwise the shortest prefix whose block around
-    /// the address lies inside the range that decided it, so a cache may reuse the answer for
-    /// exactly that block. With no range (the default answer for an address in a gap) the
-    /// source prefix is kept: nothing wider is known to be safe.
+    /// the address lies inside the range (or the gap between ranges) that decided it, so a
+    /// cache may reuse the answer for exactly that block. When even that is unknown (a table
+    /// that cannot be read) the source prefix is kept: nothing wider is known to be safe.
     pub fn scope(&self) -> u8 {
         let Some(subnet) = self.subnet else { return 0 };
         if subnet.source_prefix == 0 {
@@ -208,63 +298,6 @@ impl GeoScratch {
             Some(Some(range)) => scope_within(subnet.ip(), range.start, range.end),
         }
     }
-}
-
-/// The handle of `table`; a table not open in this process yet is noted in `missing`, to be
-/// opened between batches.
-fn open_table<'t>(tables: &'t FastMap<String, RangeTable>, missing: &mut Vec<String>, table: &str) -> Option<&'t RangeTable> {
-    let handle = tables.get(table);
-    if handle.is_none() && !missing.iter().any(|t| t == table) {
-        missing.push(table.to_string());
-    }
-    handle
-}
-
-/// Range metadata through the worker's cache for `table` (field-wise, so callers can hold other
-/// parts of the scratch at the same time).
-fn lookup_in<'c>(
-    tables: &FastMap<String, RangeTable>,
-    caches: &'c mut FastMap<String, RangeCache<Metadata>>,
-    missing: &mut Vec<String>,
-    txn: &RoTxn,
-    table: &str,
-    ip: IpAddr,
-) -> Option<(Decided, &'c Metadata)> {
-    let handle = open_table(tables, missing, table)?;
-    if !caches.contains_key(table) {
-        caches.insert(table.to_string(), RangeCache::new(RANGE_CACHE_SLOTS));
-    }
-    let cache = caches.get_mut(table).expect("inserted above");
-    match cache.lookup(handle, txn, ip, flatten) {
-        Ok(Some(hit)) => Some((Decided { start: hit.start, end: hit.end }, &hit.meta)),
-        _ => None,
-    }
-}
-
-/// The zone's policy, read once per snapshot per worker.
-fn policy_of<'c>(
-    policies: &'c mut FastMap<Vec<u8>, Option<Policy>>,
-    snapshot: &mut usize,
-    store: &Store,
-    txn: &RoTxn,
-    apex: &[u8],
-) -> Option<&'c Policy> {
-    if *snapshot != txn.id() {
-        policies.clear();
-        *snapshot = txn.id();
-    }
-    if !policies.contains_key(apex) {
-        let policy = store
-            .zones
-            .get(txn, apex)
-            .ok()
-            .flatten()
-            .and_then(|bytes| ZoneMeta::decode(bytes).ok())
-            .and_then(|meta| meta.policy)
-            .map(|p| Policy { table: p.table, keys: p.keys });
-        policies.insert(apex.to_vec(), policy);
-    }
-    policies.get(apex).and_then(Option::as_ref)
 }
 
 /// The smallest prefix length p such that the aligned block of length p containing `addr` lies
