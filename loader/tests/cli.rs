@@ -407,6 +407,13 @@ fn rejects_label_over_63_octets() {
 }
 
 #[test]
+fn rejects_invalid_generic_rdata_of_a_known_type() {
+    // Lines 4 and 5 give valid RFC 3597 RDATA of NS and A (allowed); line 6 NS RDATA that is not
+    // a domain name.
+    assert_rejected("generic-rdata.zone", 6, "NS RDATA in \\# form is not a valid domain name");
+}
+
+#[test]
 fn rejects_ttl_over_2_31_minus_1() {
     // Line 5 holds exactly 2^31-1 (allowed); line 6 one more.
     assert_rejected("ttl-too-large.zone", 6, "TTL '2147483648' is over 2147483647");
@@ -804,6 +811,8 @@ fn record_changes_that_cannot_apply_change_nothing() {
     assert!(stderr.contains("is already present"), "{stderr}");
     let stderr = db.fail(&["record", "add", "www.example.test.", "300", "A", "192.0.2.300"]);
     assert!(stderr.contains("192.0.2.300"), "{stderr}");
+    let stderr = db.fail(&["record", "add", "www.example.test.", "300", "MX", "\\#", "1", "00"]);
+    assert!(stderr.contains("MX RDATA in \\# form is truncated"), "{stderr}");
     let stderr = db.fail(&["record", "add", "www.example.test.", "300", "CNAME", "x.example.test."]);
     assert!(stderr.contains("www.example.test.: CNAME cannot stand beside other data"), "{stderr}");
     // A zone keeps its SOA and apex NS: removing them is refused.
@@ -924,6 +933,10 @@ fn apply_with_a_bad_last_line_commits_nothing() {
         (r#"{"op":"delete","name":"www.one.test.","type":"A","rdata":"192.0.2.99"}"#, "no A record at www.one.test. matches"),
         (r#"{"op":"delete-zone","zone":"nowhere.test."}"#, "no zone nowhere.test. in the database"),
         (r#"{"op":"add","name":"big.one.test.","ttl":2147483648,"type":"A","rdata":"192.0.2.1"}"#, "over 2^31-1"),
+        (
+            r#"{"op":"add","name":"ns.one.test.","ttl":300,"type":"NS","rdata":"\\# 3 abcdef"}"#,
+            "NS RDATA in \\# form is not a valid domain name",
+        ),
         (r#"{"op":"add","name":"x.one.test.","ttl":300,"type":"A""#, "not a valid change"),
     ];
     let db = three_zones();

@@ -94,20 +94,26 @@ pub(crate) fn lossy(raw: &[u8]) -> String {
     }
 }
 
-/// Length of the uncompressed wire name at the start of `wire`, if it is a well-formed one.
-pub(crate) fn wire_name_len(wire: &[u8]) -> Option<usize> {
+/// Length of the uncompressed wire name at the start of `wire`, or why it is not a well-formed
+/// one: a compression pointer or other label type, a label over 63 octets, more than 255 octets
+/// in all, or no root label before the data ends.
+pub(crate) fn wire_name_len(wire: &[u8]) -> Result<usize, &'static str> {
     let mut pos = 0;
     loop {
-        let len = *wire.get(pos)? as usize;
+        let Some(&len) = wire.get(pos) else { return Err("it runs past the end of the RDATA") };
+        let len = len as usize;
         if len == 0 {
-            return if pos < MAX_NAME_WIRE { Some(pos + 1) } else { None };
+            return if pos < MAX_NAME_WIRE { Ok(pos + 1) } else { Err("it is longer than 255 octets") };
+        }
+        if len >= 0xC0 {
+            return Err("it uses a compression pointer");
         }
         if len > MAX_LABEL {
-            return None;
+            return Err("a label is longer than 63 octets");
         }
         pos += 1 + len;
         if pos >= MAX_NAME_WIRE {
-            return None;
+            return Err("it is longer than 255 octets");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Wire RDATA → presentation text, the exact inverse of [`super::rdata`]: anything we cannot
-//! present in a type's own format comes out as RFC 3597 `\# len hex`, which reads back as the
-//! same bytes.
+//! present in a type's own format comes out as RFC 3597 `\# len hex`. That is also the check of
+//! `\#` RDATA given for a type we know ([`check`]): the bytes are valid exactly when they can be
+//! presented in the type's own format, i.e. when the text parser could have produced them.
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -13,33 +14,84 @@ use super::svcb;
 use super::time::format_sig_time;
 use super::types::{self, type_name};
 
+/// Why an RDATA is not valid for its type (and so is presented as `\#`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Malformed {
+    /// A type without a format of its own: any bytes are valid RDATA of it.
+    UnknownType,
+    /// The data ends inside a field.
+    Short,
+    /// A fixed-size RDATA (A, AAAA) of another length than this.
+    Length(usize),
+    /// An embedded domain name is not a well-formed uncompressed wire name; why.
+    Name(&'static str),
+    /// This many octets are left after the type's last field.
+    Trailing(usize),
+    /// Another rule of the type is broken.
+    Bad(&'static str),
+}
+
+fn octets(n: usize) -> String {
+    if n == 1 {
+        "1 octet".into()
+    } else {
+        format!("{n} octets")
+    }
+}
+
+impl Malformed {
+    /// The reason as a parse error message about the `len` octets of `\#` RDATA of `rtype`.
+    pub(crate) fn message(self, rtype: u16, len: usize) -> String {
+        let what = format!("{} RDATA in \\# form", type_name(rtype));
+        match self {
+            Malformed::UnknownType => format!("{what} is of a type without a format of its own"),
+            Malformed::Short => format!("{what} is truncated: it ends inside a field after {}", octets(len)),
+            Malformed::Length(want) => format!("{what} has {}, not {want}", octets(len)),
+            Malformed::Name(why) => match rtype {
+                types::NS | types::CNAME | types::DNAME | types::PTR => format!("{what} is not a valid domain name: {why}"),
+                _ => format!("{what} holds an invalid domain name: {why}"),
+            },
+            Malformed::Trailing(n) => format!("{what} has {} after its last field", octets(n)),
+            Malformed::Bad(why) => format!("{what} is not valid: {why}"),
+        }
+    }
+}
+
+const STRING_PAST_END: Malformed = Malformed::Bad("a length-prefixed string runs past the end of the RDATA");
+
 /// Reads fields off the front of an RDATA; every getter fails on short input.
 struct Reader<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = (self.data.get(..n)?, self.data.get(n..)?);
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+        if n > self.data.len() {
+            return Err(Malformed::Short);
+        }
+        let (head, tail) = self.data.split_at(n);
         self.data = tail;
-        Some(head)
+        Ok(head)
     }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
+        Ok(self.take(N)?.try_into().expect("take(N) gives N octets"))
     }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    fn u8(&mut self) -> Result<u8, Malformed> {
+        Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    fn u16(&mut self) -> Result<u16, Malformed> {
+        self.array().map(u16::from_be_bytes)
     }
-    fn name(&mut self) -> Option<&'a [u8]> {
-        let len = wire_name_len(self.data)?;
+    fn u32(&mut self) -> Result<u32, Malformed> {
+        self.array().map(u32::from_be_bytes)
+    }
+    fn name(&mut self) -> Result<&'a [u8], Malformed> {
+        let len = wire_name_len(self.data).map_err(Malformed::Name)?;
         self.take(len)
     }
-    fn char_string(&mut self) -> Option<&'a [u8]> {
+    fn char_string(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.u8()? as usize;
-        self.take(len)
+        self.take(len).map_err(|_| STRING_PAST_END)
     }
     fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.data)
@@ -89,24 +141,37 @@ pub(crate) fn generic(rdata: &[u8]) -> String {
 pub fn rdata_to_text(rtype: u16, rdata: &[u8]) -> String {
     let mut out = String::with_capacity(rdata.len() * 2 + 8);
     match typed(rtype, rdata, &mut out) {
-        Some(()) => out,
-        None => generic(rdata),
+        Ok(()) => out,
+        Err(_) => generic(rdata),
     }
 }
 
-fn bitmap(mut data: &[u8], out: &mut String) -> Option<()> {
+/// Checks that `rdata` is valid RDATA of `rtype`: for a type we have a format for, that it
+/// decodes field by field to exactly its end (names uncompressed and well-formed, strings framed,
+/// fixed lengths right, the type's canonical orderings kept); any bytes for other types.
+pub(crate) fn check(rtype: u16, rdata: &[u8]) -> Result<(), Malformed> {
+    match typed(rtype, rdata, &mut String::with_capacity(rdata.len() * 2)) {
+        Ok(()) | Err(Malformed::UnknownType) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+const BAD_BITMAP: Malformed =
+    Malformed::Bad("the type bitmap is not in RFC 4034 form (ascending windows of 1 to 32 octets, no trailing zero octet)");
+
+fn bitmap(mut data: &[u8], out: &mut String) -> Result<(), Malformed> {
     let mut last_window: Option<u8> = None;
     while !data.is_empty() {
         let window = data[0];
-        let len = *data.get(1)? as usize;
+        let len = *data.get(1).ok_or(BAD_BITMAP)? as usize;
         // Canonical form only (ascending windows, 1..=32 octets, no trailing zero octet), since
         // anything else would be re-encoded differently.
         if last_window.is_some_and(|w| w >= window) || len == 0 || len > 32 {
-            return None;
+            return Err(BAD_BITMAP);
         }
-        let bits = data.get(2..2 + len)?;
+        let bits = data.get(2..2 + len).ok_or(BAD_BITMAP)?;
         if bits[len - 1] == 0 {
-            return None;
+            return Err(BAD_BITMAP);
         }
         last_window = Some(window);
         for (i, &byte) in bits.iter().enumerate() {
@@ -119,18 +184,18 @@ fn bitmap(mut data: &[u8], out: &mut String) -> Option<()> {
         }
         data = &data[2 + len..];
     }
-    Some(())
+    Ok(())
 }
 
-fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Option<()> {
+fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Result<(), Malformed> {
     let mut r = Reader { data: rdata };
     match rtype {
         types::A => {
-            let a: [u8; 4] = r.take(4)?.try_into().ok()?;
+            let a: [u8; 4] = r.rest().try_into().map_err(|_| Malformed::Length(4))?;
             push_num(Ipv4Addr::from(a), out);
         }
         types::AAAA => {
-            let a: [u8; 16] = r.take(16)?.try_into().ok()?;
+            let a: [u8; 16] = r.rest().try_into().map_err(|_| Malformed::Length(16))?;
             push_num(Ipv6Addr::from(a), out);
         }
         types::NS | types::CNAME | types::DNAME | types::PTR => push_name(r.name()?, out),
@@ -150,7 +215,7 @@ fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Option<()> {
         }
         types::TXT | types::SPF => {
             if rdata.is_empty() {
-                return None;
+                return Err(Malformed::Bad("it holds no character-string"));
             }
             while !r.data.is_empty() {
                 if !out.is_empty() {
@@ -175,10 +240,10 @@ fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Option<()> {
             push_num(r.u8()?, out);
             let tag = r.char_string()?;
             if tag.is_empty() || !tag.iter().all(u8::is_ascii_alphanumeric) {
-                return None;
+                return Err(Malformed::Bad("the CAA tag is empty or not alphanumeric"));
             }
             out.push(' ');
-            out.push_str(std::str::from_utf8(tag).ok()?);
+            tag.iter().for_each(|&b| out.push(b as char));
             out.push(' ');
             push_quoted(r.rest(), out);
         }
@@ -240,7 +305,7 @@ fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Option<()> {
             if rtype == types::NSEC3 {
                 let next = r.char_string()?;
                 if next.is_empty() {
-                    return None;
+                    return Err(Malformed::Bad("the next hashed owner name is empty"));
                 }
                 out.push(' ');
                 base32hex_encode(next, out);
@@ -251,11 +316,15 @@ fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Option<()> {
             push_num(r.u16()?, out);
             out.push(' ');
             push_name(r.name()?, out);
-            svcb::present_params(r.rest(), out)?;
+            svcb::present_params(r.rest(), out)
+                .ok_or(Malformed::Bad("the SvcParams are not in RFC 9460 form (keys ascending, each value well-formed for its key)"))?;
         }
-        _ => return None,
+        _ => return Err(Malformed::UnknownType),
     }
-    r.data.is_empty().then_some(())
+    match r.data.len() {
+        0 => Ok(()),
+        n => Err(Malformed::Trailing(n)),
+    }
 }
 
 fn hex_field(data: &[u8], out: &mut String) {

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::encoding::{base32hex_decode, base64_decode, hex_decode_part};
 use super::lexer::{unescape_into, Tok};
 use super::names::{lossy, name_to_wire};
+use super::present;
 use super::svcb;
 use super::types::{self, parse_duration, parse_uint, type_from_bytes};
 
@@ -217,12 +218,18 @@ pub(crate) fn parse_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
 
 /// Encodes the RDATA of `rtype` from the cursor's tokens, appending to `out`, and checks that
 /// every token was used.
+///
+/// RFC 3597 `\#` RDATA of a type we know must be valid RDATA of that type (§5): it is stored as
+/// given only if it is what the type's own text format could have produced. Names in it keep
+/// their case, as names in text RDATA do.
 pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), RErr> {
     let start = out.len();
     if let Some(t) = c.peek() {
         if !t.quoted && c.text(t) == b"\\#" {
             c.i += 1;
             generic(c, out)?;
+            let data = &out[start..];
+            present::check(rtype, data).map_err(|m| (t.line as usize, m.message(rtype, data.len())))?;
             return finish(c, out, start);
         }
     }

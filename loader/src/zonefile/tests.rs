@@ -153,6 +153,139 @@ fn generic_rfc3597() {
     assert_eq!(rdata_to_text(16, &[]), "\\# 0");
 }
 
+/// `\# len hex` of hex digits that may be split by spaces.
+fn generic_of(hex: &str) -> String {
+    let len = hex.chars().filter(|c| !c.is_whitespace()).count() / 2;
+    format!("\\# {len} {hex}")
+}
+
+#[test]
+fn generic_rdata_of_a_known_type_must_be_valid_for_it() {
+    // RFC 3597 §5: `\#` RDATA of a known type is stored only if it is valid RDATA of the type.
+    let label64 = format!("40{}00", "61".repeat(64));
+    let long_name = format!("{}00", format!("3f{}", "61".repeat(63)).repeat(4));
+    let cases: &[(&str, String, &str)] = &[
+        ("NS", "abcdef".into(), "NS RDATA in \\# form is not a valid domain name: a label is longer than 63 octets"),
+        ("NS", "03616263".into(), "NS RDATA in \\# form is not a valid domain name: it runs past the end of the RDATA"),
+        ("NS", "".into(), "NS RDATA in \\# form is not a valid domain name: it runs past the end"),
+        ("NS", "0000".into(), "NS RDATA in \\# form has 1 octet after its last field"),
+        ("NS", label64, "a label is longer than 63 octets"),
+        ("NS", long_name, "it is longer than 255 octets"),
+        ("CNAME", "01 61 c0 0c".into(), "CNAME RDATA in \\# form is not a valid domain name: it uses a compression pointer"),
+        ("DNAME", "c00c".into(), "DNAME RDATA in \\# form is not a valid domain name: it uses a compression pointer"),
+        ("PTR", "0161".into(), "PTR RDATA in \\# form is not a valid domain name"),
+        ("MX", "00".into(), "MX RDATA in \\# form is truncated: it ends inside a field after 1 octet"),
+        ("MX", "000a c00c".into(), "MX RDATA in \\# form holds an invalid domain name: it uses a compression pointer"),
+        ("MX", "000a 0000".into(), "MX RDATA in \\# form has 1 octet after its last field"),
+        ("A", "c000020100".into(), "A RDATA in \\# form has 5 octets, not 4"),
+        ("A", "".into(), "A RDATA in \\# form has 0 octets, not 4"),
+        ("AAAA", "c0000201".into(), "AAAA RDATA in \\# form has 4 octets, not 16"),
+        ("SOA", "00 00 0000000100000002000000030000000400000005 00".into(), "SOA RDATA in \\# form has 1 octet after its last field"),
+        ("SOA", "00 00 00000001000000020000000300000004000000".into(), "SOA RDATA in \\# form is truncated"),
+        ("SOA", "c00c 00 0000000100000002000000030000000400000005".into(), "compression pointer"),
+        ("TXT", "".into(), "TXT RDATA in \\# form is not valid: it holds no character-string"),
+        ("TXT", "0561".into(), "TXT RDATA in \\# form is not valid: a length-prefixed string runs past the end"),
+        ("TXT", "016162".into(), "a length-prefixed string runs past the end"),
+        ("SPF", "".into(), "SPF RDATA in \\# form is not valid: it holds no character-string"),
+        ("HINFO", "0161".into(), "HINFO RDATA in \\# form is truncated"),
+        ("SRV", "000100020003".into(), "SRV RDATA in \\# form holds an invalid domain name: it runs past the end"),
+        ("SRV", "0001000200".into(), "SRV RDATA in \\# form is truncated"),
+        ("CAA", "000061".into(), "CAA RDATA in \\# form is not valid: the CAA tag is empty or not alphanumeric"),
+        ("CAA", "00022d61".into(), "the CAA tag is empty or not alphanumeric"),
+        ("CAA", "000561".into(), "a length-prefixed string runs past the end"),
+        ("NAPTR", "00010002".into(), "NAPTR RDATA in \\# form is truncated"),
+        ("SSHFP", "01".into(), "SSHFP RDATA in \\# form is truncated"),
+        ("TLSA", "0301".into(), "TLSA RDATA in \\# form is truncated"),
+        ("DS", "000108".into(), "DS RDATA in \\# form is truncated"),
+        ("CDS", "000108".into(), "CDS RDATA in \\# form is truncated"),
+        ("DNSKEY", "010003".into(), "DNSKEY RDATA in \\# form is truncated"),
+        ("CDNSKEY", "010003".into(), "CDNSKEY RDATA in \\# form is truncated"),
+        ("RRSIG", "0001 08 02 00000e10 00000001 00000002 0001".into(), "RRSIG RDATA in \\# form holds an invalid domain name"),
+        ("RRSIG", "00010802".into(), "RRSIG RDATA in \\# form is truncated"),
+        ("NSEC", "00 0000".into(), "NSEC RDATA in \\# form is not valid: the type bitmap is not in RFC 4034 form"),
+        ("NSEC", "00 00024000".into(), "the type bitmap is not in RFC 4034 form"),
+        ("NSEC", "00 000140 000140".into(), "the type bitmap is not in RFC 4034 form"),
+        ("NSEC", "c00c".into(), "NSEC RDATA in \\# form holds an invalid domain name: it uses a compression pointer"),
+        ("NSEC3", "01000000 00 00".into(), "NSEC3 RDATA in \\# form is not valid: the next hashed owner name is empty"),
+        ("NSEC3", "01000000 00 0501".into(), "a length-prefixed string runs past the end"),
+        ("NSEC3PARAM", "0100000c04".into(), "NSEC3PARAM RDATA in \\# form is not valid: a length-prefixed string runs past the end"),
+        ("NSEC3PARAM", "01000000 00 ff".into(), "NSEC3PARAM RDATA in \\# form has 1 octet after its last field"),
+        ("SVCB", "0001".into(), "SVCB RDATA in \\# form holds an invalid domain name: it runs past the end"),
+        (
+            "SVCB",
+            "0001 00 0003 0002 01bb 0001 0003 026832".into(),
+            "SVCB RDATA in \\# form is not valid: the SvcParams are not in RFC 9460 form",
+        ),
+        ("HTTPS", "0001 00 0003 0003 01bb00".into(), "HTTPS RDATA in \\# form is not valid: the SvcParams are not in RFC 9460 form"),
+        ("HTTPS", "0001 00 0003 00".into(), "the SvcParams are not in RFC 9460 form"),
+    ];
+    for (t, hex, what) in cases {
+        let rtype = parse_type(t).unwrap();
+        let generic = generic_of(hex);
+        let text = format!("$TTL 1\n\nx {t} {generic}\n");
+        let e = err_of(&text);
+        assert_eq!(e.line, 3, "{text:?}: {e}");
+        assert!(e.message.contains(what), "{text:?}: {e}");
+        assert!(e.to_string().starts_with("test.zone:3: "), "{e}");
+        // The changeset path (`apply`, `record add`) reads RDATA through the same encoder.
+        let e = parse_rdata(rtype, &generic, &[0]).unwrap_err();
+        assert!(e.contains(what), "{t} {generic}: {e}");
+    }
+    // The line is that of `\#`, not of the hex that follows it.
+    let e = err_of("$TTL 1\nx NS \\# ( 3\n abcdef )\n");
+    assert_eq!((e.line, e.message.contains("not a valid domain name")), (2, true), "{e}");
+}
+
+#[test]
+fn valid_generic_rdata_of_a_known_type_equals_its_text_form() {
+    let o = n("example.com.");
+    let cases: &[(&str, &str, &str)] = &[
+        ("A", "c0000201", "192.0.2.1"),
+        ("AAAA", "20010db8000000000000000000000001", "2001:db8::1"),
+        ("NS", "036e7331 076578616d706c65 00", "ns1.example."),
+        // Names keep their case, as names in text RDATA do.
+        ("NS", "036e7331 074578614d706c65 00", "ns1.ExaMple."),
+        ("CNAME", "00", "."),
+        ("DNAME", "076578616d706c65 00", "example."),
+        ("PTR", "017800", "x."),
+        ("MX", "000a00", "10 ."),
+        ("MX", "000a 016d 00", "10 m."),
+        ("SOA", "00 00 0000000100000002000000030000000400000005", ". . 1 2 3 4 5"),
+        ("TXT", "00", "\"\""),
+        ("TXT", "026162 0163", "ab c"),
+        ("SRV", "000100020003 00", "1 2 3 ."),
+        ("CAA", "00 05 6973737565 61", "0 issue \"a\""),
+        ("DS", "0001 08 02 ab", "1 8 2 ab"),
+        ("NSEC", "00 0001 40", ". A"),
+        ("NSEC3PARAM", "01 00 000c 00", "1 0 12 -"),
+        ("SVCB", "0001 00", "1 ."),
+        ("HTTPS", "0001 00 0003 0002 01bb", "1 . port=443"),
+    ];
+    for &(t, hex, text) in cases {
+        let rtype = parse_type(t).unwrap();
+        let generic = generic_of(hex);
+        let from_generic = one(&format!("$TTL 1\nx {t} {generic}")).rdata;
+        let from_text = one(&format!("$TTL 1\nx {t} {text}")).rdata;
+        assert_eq!(from_generic, from_text, "{t} {generic} vs {text}");
+        assert_eq!(parse_rdata(rtype, &generic, &o).unwrap(), from_text, "{t}");
+    }
+    // Unknown types, and known mnemonics we have no format for, take any bytes.
+    assert_eq!(one("$TTL 1\nx TYPE65534 \\# 3 abcdef").rdata, [0xab, 0xcd, 0xef]);
+    assert_eq!(one("$TTL 1\nx LOC \\# 3 abcdef").rdata, [0xab, 0xcd, 0xef]);
+    assert_eq!(one("$TTL 1\nx NULL \\# 0").rdata, b"");
+}
+
+#[test]
+fn generic_rdata_is_checked_for_exactly_the_types_with_a_text_format() {
+    // Every type either has its own text format, whose `\#` form must then be valid (and no
+    // type's RDATA is valid empty), or takes only `\#` RDATA, any bytes.
+    for rtype in 0..=u16::MAX {
+        let own_format = !parse_rdata(rtype, "", &[0]).unwrap_err().contains("needs RFC 3597");
+        assert_eq!(parse_rdata(rtype, "\\# 0", &[0]).is_err(), own_format, "{}", type_name(rtype));
+        assert_eq!(types::SUPPORTED.contains(&rtype), own_format, "{}", type_name(rtype));
+    }
+}
+
 #[test]
 fn errors_name_the_line() {
     let cases: &[(&str, usize, &str)] = &[
@@ -348,10 +481,30 @@ proptest! {
     }
 
     #[test]
-    fn any_rdata_of_any_supported_type_round_trips(idx in 0..types::SUPPORTED.len(), data in prop::collection::vec(any::<u8>(), 0..80)) {
+    fn any_rdata_of_any_supported_type_round_trips_or_is_rejected(idx in 0..types::SUPPORTED.len(), data in prop::collection::vec(any::<u8>(), 0..80)) {
+        // Bytes we can present in the type's own format read back the same, in that format and
+        // as `\#`; bytes we cannot are not valid RDATA of the type, so their `\#` is refused.
         let rtype = types::SUPPORTED[idx];
         let text = rdata_to_text(rtype, &data);
-        prop_assert_eq!(parse_rdata(rtype, &text, &[]).map_err(|e| format!("{text}: {e}")), Ok(data));
+        let from_generic = parse_rdata(rtype, &present::generic(&data), &[]);
+        if text.starts_with("\\#") {
+            prop_assert!(from_generic.is_err(), "{} {text} accepted", type_name(rtype));
+        } else {
+            prop_assert_eq!(parse_rdata(rtype, &text, &[]).map_err(|e| format!("{text}: {e}")), Ok(data.clone()));
+            prop_assert_eq!(from_generic, Ok(data));
+        }
+    }
+
+    #[test]
+    fn generic_names_are_checked(mut data in prop::collection::vec(any::<u8>(), 0..300)) {
+        // NS RDATA is accepted exactly when it is one well-formed uncompressed name.
+        let valid = names::wire_name_len(&data) == Ok(data.len());
+        let text = present::generic(&data);
+        prop_assert_eq!(parse_rdata(types::NS, &text, &[]).is_ok(), valid);
+        // Ending it with a root label makes more of them valid.
+        data.push(0);
+        let valid = names::wire_name_len(&data) == Ok(data.len());
+        prop_assert_eq!(parse_rdata(types::NS, &present::generic(&data), &[]).is_ok(), valid);
     }
 
     #[test]
