@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! node    := deepest:u8  nsections:u8  section*          (sections sorted by zone depth)
-//! section := zone:u8  flags:u8  cut:u8  nrrsets:u16  len:u32  rrset*
+//! section := zone:u8  flags:u8  cut:u8  nrrsets:u16  len:u32  [index]  rrset*
+//! index   := ( type:u16 covered:u16 fp:u32 offset:u32 ) * nrrsets   (only in sections flagged GEO)
 //! rrset   := type:u16  covered:u16  ttl:u32  nrr:u16  condlen:u8  cond  wirelen:u32  wire
 //! wire    := ( type:u16 class:u16 ttl:u32 rdlen:u16 rdata )*   -- ready to follow an owner name
 //! ```
@@ -17,6 +18,15 @@
 //! `cut` is, for names below a zone cut or DNAME of their zone, the label count of that owner.
 //! A section with no RRsets is an empty non-terminal. `cond` is empty for the default RRset and
 //! `key=value` for a variant selected by client metadata (geo).
+//!
+//! RRsets are stored in (type, covered, cond) order, so a type's default comes first and its
+//! variants follow sorted by condition. A name can carry hundreds of variants (one per country),
+//! so a section with variants (flag `GEO`) starts with an index: one entry per RRset with its
+//! type, covered type, condition [`fingerprint`] (0 for the default) and where it begins,
+//! counted from the end of the index, sorted by (type, covered, fingerprint). Finding the
+//! variant for a client is then a binary search over fixed-size integers, with one condition
+//! compared at the end, not a scan. Sections without variants have no index: their few RRsets
+//! are scanned.
 
 use std::fmt;
 
@@ -36,7 +46,8 @@ pub mod flags {
     pub const DNAME: u8 = 0x10;
     /// The name owns a CNAME.
     pub const CNAME: u8 = 0x20;
-    /// At least one RRset here has metadata-selected variants.
+    /// At least one RRset here has metadata-selected variants; the section starts with an
+    /// index of its RRsets.
     pub const GEO: u8 = 0x40;
 }
 
@@ -99,9 +110,18 @@ impl<'a> NodeView<'a> {
     pub fn parse_strict(bytes: &'a [u8]) -> Result<Self, CorruptNode> {
         let view = Self::parse(bytes)?;
         for section in view.sections() {
-            let body = section.body;
+            let (index, body) = section.index_and_area();
+            let geo = section.has(flags::GEO);
+            if geo && index.len() != INDEX_ENTRY * section.rrset_count() as usize {
+                return Err(CorruptNode("section shorter than its index"));
+            }
+            let mut expected_index = Vec::new();
             let mut at = 0;
             for _ in 0..section.rrset_count() {
+                if geo {
+                    let rrset = RrsetIter { body, pos: at, left: 1 }.read().ok_or(CorruptNode("short rrset"))?;
+                    expected_index.push(((rrset.rtype(), rrset.covered(), fingerprint(rrset.condition())), at as u32));
+                }
                 if body.len() < at + RRSET_HEADER {
                     return Err(CorruptNode("short rrset header"));
                 }
@@ -130,6 +150,15 @@ impl<'a> NodeView<'a> {
             }
             if at != body.len() {
                 return Err(CorruptNode("section length mismatch"));
+            }
+            if geo {
+                expected_index.sort_unstable();
+                let stored = Index { entries: index, area: body };
+                for (i, &((t, covered, fp), offset)) in expected_index.iter().enumerate() {
+                    if stored.key(i) != Index::key_of(t, covered, fp) || be32(index, i * INDEX_ENTRY + 8) != offset {
+                        return Err(CorruptNode("index does not match the rrsets"));
+                    }
+                }
             }
         }
         Ok(view)
@@ -212,13 +241,51 @@ impl<'a> SectionView<'a> {
         self.rrset_count() == 0
     }
     pub fn rrsets(&self) -> RrsetIter<'a> {
-        RrsetIter { body: self.body, pos: 0, left: self.rrset_count() }
+        let (_, area) = self.index_and_area();
+        RrsetIter { body: area, pos: 0, left: self.rrset_count() }
     }
+
+    /// The index (empty without `GEO`) and the RRsets after it. A body too short for its index
+    /// (corrupt) reads as no RRsets.
+    #[inline]
+    fn index_and_area(&self) -> (&'a [u8], &'a [u8]) {
+        if !self.has(flags::GEO) {
+            return (&[], self.body);
+        }
+        self.body.split_at_checked(INDEX_ENTRY * self.rrset_count() as usize).unwrap_or_default()
+    }
+
     /// The default (unconditional) RRset of a type. RRsets are stored sorted by type with the
-    /// default first, so the scan stops at the first RRset of that type or beyond.
+    /// default first: a scan stops at the first RRset of that type or beyond; with an index,
+    /// a binary search finds it.
     #[inline]
     pub fn rrset(&self, rtype: u16) -> Option<RrsetView<'a>> {
-        self.rrsets().find(|r| r.rtype() >= rtype).filter(|r| r.rtype() == rtype && r.condition().is_empty())
+        self.rrset_and_variants(rtype).0
+    }
+
+    /// The default RRset of a type, and its variants if it has any here.
+    #[inline]
+    pub fn rrset_and_variants(&self, rtype: u16) -> (Option<RrsetView<'a>>, Option<Variants<'a>>) {
+        if !self.has(flags::GEO) {
+            let first = self.rrsets().find(|r| r.rtype() >= rtype);
+            return (first.filter(|r| r.rtype() == rtype && r.condition().is_empty()), None);
+        }
+        let (index, area) = self.index_and_area();
+        let index = Index { entries: index, area };
+        let at = index.lower_bound(0, Index::key_of(rtype, 0, 0));
+        let key = index.key(at);
+        let (t, covered, fp) = ((key >> 48) as u16, (key >> 32) as u16, key as u32);
+        if key == u64::MAX || t != rtype {
+            return (None, None);
+        }
+        let default = if fp == 0 { index.rrset(at).filter(|r| r.condition().is_empty()) } else { None };
+        if covered != 0 {
+            // RRSIG: the first set, as a scan finds it; variants are not selected by covered type.
+            return (default, None);
+        }
+        let from = if fp == 0 { at + 1 } else { at };
+        let has_variants = index.key(from) >> 32 == Index::key_of(rtype, 0, 0) >> 32;
+        (default, has_variants.then_some(Variants { index, from, rtype }))
     }
 
     /// The RRsets of one type, default first then variants, stopping past that type.
@@ -226,10 +293,148 @@ impl<'a> SectionView<'a> {
     pub fn rrsets_of(&self, rtype: u16) -> impl Iterator<Item = RrsetView<'a>> + 'a {
         self.rrsets().skip_while(move |r| r.rtype() < rtype).take_while(move |r| r.rtype() == rtype)
     }
+
     /// The RRset of a type whose variant condition is exactly `cond` (`b""` for the default).
     #[inline]
     pub fn rrset_variant(&self, rtype: u16, cond: &[u8]) -> Option<RrsetView<'a>> {
+        self.rrset_variant_by(rtype, cond, fingerprint(cond))
+    }
+
+    /// [`SectionView::rrset_variant`] with the condition's [`fingerprint`] already known.
+    #[inline]
+    pub fn rrset_variant_by(&self, rtype: u16, cond: &[u8], fp: u32) -> Option<RrsetView<'a>> {
+        if self.has(flags::GEO) {
+            let (entries, area) = self.index_and_area();
+            return Variants { index: Index { entries, area }, from: 0, rtype }.find_by(cond, fp);
+        }
         self.rrsets().find(|r| r.rtype() == rtype && r.condition() == cond)
+    }
+}
+
+/// `a == b` for short byte strings (conditions, name keys), inline and eight bytes at a time.
+/// Slice `==` calls memcmp, whose call and AVX-512 setup cost more than the compare itself at
+/// these lengths, on every answer.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a, mut b) = (a, b);
+    while let (Some((x, a_next)), Some((y, b_next))) = (a.split_first_chunk::<8>(), b.split_first_chunk::<8>()) {
+        if x != y {
+            return false;
+        }
+        (a, b) = (a_next, b_next);
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Bytes of one index entry: type, covered, fingerprint, offset.
+const INDEX_ENTRY: usize = 12;
+
+/// A condition's fingerprint in the index: 0 for the default, never 0 for a variant. Part of
+/// the on-disk format: changing it changes every index.
+#[inline]
+pub fn fingerprint(cond: &[u8]) -> u32 {
+    if cond.is_empty() {
+        return 0;
+    }
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (cond.len() as u64).wrapping_mul(K);
+    let mut rest = cond;
+    while let Some((chunk, next)) = rest.split_first_chunk::<8>() {
+        h = (h ^ u64::from_le_bytes(*chunk)).wrapping_mul(K).rotate_left(31);
+        rest = next;
+    }
+    if !rest.is_empty() {
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K).rotate_left(31);
+    }
+    ((h >> 32) as u32 ^ h as u32) | 1
+}
+
+/// A GEO section's index over its RRsets.
+#[derive(Clone, Copy)]
+struct Index<'a> {
+    entries: &'a [u8],
+    area: &'a [u8],
+}
+
+impl<'a> Index<'a> {
+    /// (type, covered, fingerprint) of entry `i` as one number that orders like the tuple
+    /// (the entry's first eight bytes, big-endian); past the end, the largest key.
+    #[inline]
+    fn key(&self, i: usize) -> u64 {
+        match self.entries.get(i * INDEX_ENTRY..i * INDEX_ENTRY + 8) {
+            Some(e) => u64::from_be_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]),
+            None => u64::MAX,
+        }
+    }
+
+    /// The search key of (type, covered, fingerprint).
+    #[inline]
+    fn key_of(rtype: u16, covered: u16, fp: u32) -> u64 {
+        (rtype as u64) << 48 | (covered as u64) << 32 | fp as u64
+    }
+
+    /// The RRset entry `i` points at.
+    #[inline]
+    fn rrset(&self, i: usize) -> Option<RrsetView<'a>> {
+        let e = self.entries.get(i * INDEX_ENTRY..i * INDEX_ENTRY + INDEX_ENTRY)?;
+        RrsetIter { body: self.area, pos: be32(e, 8) as usize, left: 1 }.read()
+    }
+
+    /// The first entry at or after `from` whose key is not below `key`. Branch-free halving:
+    /// the comparisons of a binary search over a few entries are unpredictable, and their
+    /// mispredictions cost more than the loads.
+    #[inline]
+    fn lower_bound(&self, from: usize, key: u64) -> usize {
+        let count = self.entries.len() / INDEX_ENTRY;
+        if from >= count {
+            return count;
+        }
+        let (mut base, mut size) = (from, count - from);
+        while size > 1 {
+            let half = size / 2;
+            let mid = base + half;
+            base = if self.key(mid) < key { mid } else { base };
+            size -= half;
+        }
+        base + usize::from(self.key(base) < key)
+    }
+}
+
+/// The variants of one type in an indexed section, found by condition.
+#[derive(Clone, Copy)]
+pub struct Variants<'a> {
+    index: Index<'a>,
+    /// The index entry of the first variant (or where to start searching).
+    from: usize,
+    rtype: u16,
+}
+
+impl<'a> Variants<'a> {
+    /// The variant whose condition is exactly `cond`.
+    #[inline]
+    pub fn find(&self, cond: &[u8]) -> Option<RrsetView<'a>> {
+        self.find_by(cond, fingerprint(cond))
+    }
+
+    /// [`Variants::find`] with the condition's [`fingerprint`] already known.
+    #[inline]
+    pub fn find_by(&self, cond: &[u8], fp: u32) -> Option<RrsetView<'a>> {
+        let key = Index::key_of(self.rtype, 0, fp);
+        let mut at = self.index.lower_bound(self.from, key);
+        // Entries with the same fingerprint (a collision) sit together: check each condition.
+        while self.index.key(at) == key {
+            let found = self.index.rrset(at)?;
+            if same_bytes(found.condition(), cond) {
+                return Some(found);
+            }
+            at += 1;
+        }
+        None
     }
 }
 
@@ -463,8 +668,26 @@ impl Section {
         out.extend_from_slice(&(self.rrsets.len() as u16).to_be_bytes());
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
+        let geo = self.flags & flags::GEO != 0;
+        let index_at = out.len();
+        if geo {
+            out.resize(index_at + INDEX_ENTRY * self.rrsets.len(), 0);
+        }
+        let area_at = out.len();
+        let mut index = Vec::new();
         for rrset in &self.rrsets {
+            if geo {
+                index.push((rrset.rtype, rrset.covered, fingerprint(&rrset.condition), (out.len() - area_at) as u32));
+            }
             rrset.encode(out);
+        }
+        index.sort_unstable();
+        for (i, (rtype, covered, fp, offset)) in index.into_iter().enumerate() {
+            let entry = &mut out[index_at + i * INDEX_ENTRY..index_at + (i + 1) * INDEX_ENTRY];
+            entry[0..2].copy_from_slice(&rtype.to_be_bytes());
+            entry[2..4].copy_from_slice(&covered.to_be_bytes());
+            entry[4..8].copy_from_slice(&fp.to_be_bytes());
+            entry[8..12].copy_from_slice(&offset.to_be_bytes());
         }
         let len = (out.len() - len_at - 4) as u32;
         out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
@@ -587,6 +810,115 @@ mod tests {
             n.to_bytes();
             n
         });
+    }
+
+    /// A name with a default and variants for several types, including an RRSIG (covered type)
+    /// and a type with variants but no default.
+    fn many_variants() -> Section {
+        let mut section = Section::new(2);
+        let countries: Vec<String> = (0..200).map(|i| format!("country={:02X}", i * 7 % 256)).collect();
+        for (rtype, default) in [(1u16, true), (16, false), (28, true)] {
+            if default {
+                let mut d = Rrset::new(rtype, 0, vec![], 300);
+                d.insert(vec![rtype as u8]);
+                section.rrsets.push(d);
+            }
+            for (i, c) in countries.iter().enumerate() {
+                let mut v = Rrset::new(rtype, 0, c.as_bytes().to_vec(), 60);
+                v.insert(vec![rtype as u8, i as u8]);
+                section.rrsets.push(v);
+            }
+        }
+        let mut sig = Rrset::new(46, 1, vec![], 300);
+        sig.insert(vec![0; 20]);
+        section.rrsets.push(sig);
+        let mut mx = Rrset::new(15, 0, vec![], 300);
+        mx.insert(b"\x00\x0a\x00".to_vec());
+        section.rrsets.push(mx);
+        section.refresh_own_flags(false);
+        section
+    }
+
+    #[test]
+    fn indexed_lookups_equal_a_scan() {
+        let mut node = Node { deepest: 2, sections: vec![many_variants()] };
+        let bytes = node.to_bytes();
+        let view = NodeView::parse_strict(&bytes).unwrap();
+        let section = view.section(2).unwrap();
+        assert!(section.has(flags::GEO));
+        let all: Vec<RrsetView<'_>> = section.rrsets().collect();
+        assert_eq!(all.len(), 3 * 200 + 2 + 2);
+        let same = |a: Option<RrsetView<'_>>, b: Option<&RrsetView<'_>>| {
+            assert_eq!(a.map(|r| r.wire().as_ptr()), b.map(|r| r.wire().as_ptr()));
+        };
+        for rtype in [0u16, 1, 2, 15, 16, 27, 28, 29, 46, 65535] {
+            let default = all.iter().find(|r| r.rtype() == rtype && r.condition().is_empty());
+            same(section.rrset(rtype), default);
+            let has_variants = all.iter().any(|r| r.rtype() == rtype && !r.condition().is_empty());
+            let (d, v) = section.rrset_and_variants(rtype);
+            same(d, default);
+            assert_eq!(v.is_some(), has_variants, "type {rtype}");
+            for i in 0..=256 {
+                let cond = format!("country={i:02X}");
+                let scan = all.iter().find(|r| r.rtype() == rtype && r.condition() == cond.as_bytes());
+                same(section.rrset_variant(rtype, cond.as_bytes()), scan);
+                if let Some(v) = v {
+                    same(v.find(cond.as_bytes()), scan);
+                }
+            }
+            same(section.rrset_variant(rtype, b"country="), None);
+            same(section.rrset_variant(rtype, b"zzz=1"), None);
+        }
+        assert_eq!(Section::from_view(&section).rrsets.len(), all.len());
+    }
+
+    #[test]
+    fn a_corrupt_index_never_panics() {
+        let mut node = Node { deepest: 2, sections: vec![many_variants()] };
+        let bytes = node.to_bytes();
+        // The index starts after the node header (2) and the section header (9).
+        for at in (11..11 + INDEX_ENTRY * 20).step_by(5) {
+            for value in [0u8, 0x7f, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] = value;
+                let view = NodeView::parse(&bad).unwrap();
+                let section = view.section(2).unwrap();
+                for rtype in [1u16, 16, 28] {
+                    let _ = section.rrset(rtype);
+                    let _ = section.rrset_and_variants(rtype);
+                    let _ = section.rrset_variant(rtype, b"country=07");
+                }
+                if bad != bytes {
+                    assert!(NodeView::parse_strict(&bad).is_err(), "byte {at} = {value}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_never_zero_for_a_variant() {
+        // Part of the on-disk format: these values must not change without a schema bump.
+        assert_eq!(fingerprint(b""), 0);
+        let pinned = [fingerprint(b"country=DE"), fingerprint(b"pop=fra"), fingerprint(b"asn=3320")];
+        assert_eq!(pinned, [1838202489, 2269844739, 2429555611]);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            let fp = fingerprint(format!("k={i}").as_bytes());
+            assert_ne!(fp, 0);
+            seen.insert(fp);
+        }
+        assert!(seen.len() > 9_990, "{} distinct of 10000", seen.len());
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let words: [&[u8]; 8] =
+            [b"", b"a", b"country=", b"country=DE", b"country=DF", b"country=DEU", b"0123456789abcdef", b"0123456789abcdeg"];
+        for a in words {
+            for b in words {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} == {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
 
 /// Version of the on-disk format written by this build. Bump it for any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Default LMDB map size, shared by loader and server. The file is sparse: this is an upper bound
 /// on the database size, not an allocation.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use heed::RoTxn;
-use lmdb_schema::node::{RrsetView, SectionView};
+use lmdb_schema::node::{fingerprint, same_bytes, RrsetView, SectionView};
 use lmdb_schema::ranges::{RangeCache, RangeHit, RangeTable, Span};
 use lmdb_schema::zone::ZoneMeta;
 use lmdb_schema::Store;
@@ -18,8 +18,6 @@ use crate::query::ClientSubnet;
 
 /// Slots of each per-worker range cache: real traffic comes from a few thousand resolvers.
 const RANGE_CACHE_SLOTS: usize = 16 * 1024;
-/// Policy keys tried per answer (pop, country, continent, asn...: a handful in practice).
-const MAX_POLICY_KEYS: usize = 8;
 
 /// FNV-1a for the worker's small maps (table names, zone apexes): keys are short and local to
 /// one worker, so SipHash's protection against chosen collisions buys nothing here.
@@ -41,45 +39,90 @@ impl std::hash::Hasher for Fnv {
 
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
-/// A range's metadata as the worker keeps it for matching: one buffer of `key=value` entries,
-/// each followed by `\0` — each entry is exactly the condition a variant carries, and one
-/// allocation keeps a lookup to one cache line or two. Numbers and booleans appear in their JSON
-/// form; nested values cannot match a condition and are left out.
-pub struct Metadata {
-    flat: Box<[u8]>,
+/// A range's metadata as the worker keeps it for matching: for each key some policy selects on
+/// with this table (in [`Table::keys`] order), the range's `key=value` condition — exactly what
+/// a variant carries — and its index fingerprint, so a lookup is an array access and the
+/// section search starts with its key ready. Only selecting keys are kept (a GeoLite2 record
+/// has a dozen fields, a policy reads two or three), which usually fits in the cache entry
+/// itself. Numbers and booleans appear in their JSON form; nested values cannot match a
+/// condition and are left out.
+///
+/// Layout: one slot per key, `fingerprint:u32 start:u16 len:u16` (fingerprint 0: the range
+/// has no value for the key), then the conditions' bytes.
+pub enum Metadata {
+    Inline { len: u8, bytes: [u8; METADATA_INLINE] },
+    Heap(Box<[u8]>),
 }
+
+/// Bytes kept in the cache entry: three keys' slots and `country=DE continent=EU pop=fra`.
+const METADATA_INLINE: usize = 62;
+const SLOT: usize = 8;
 
 impl Metadata {
-    /// The `key=value` entry whose key part is `prefix` (`key=`).
+    fn new(buffer: &[u8]) -> Self {
+        if buffer.len() <= METADATA_INLINE {
+            let mut bytes = [0; METADATA_INLINE];
+            bytes[..buffer.len()].copy_from_slice(buffer);
+            Metadata::Inline { len: buffer.len() as u8, bytes }
+        } else {
+            Metadata::Heap(buffer.into())
+        }
+    }
+
     #[inline]
-    pub fn entry(&self, prefix: &[u8]) -> Option<&[u8]> {
-        self.flat.split(|&b| b == 0).find(|e| e.len() > prefix.len() && e.starts_with(prefix))
+    fn buffer(&self) -> &[u8] {
+        match self {
+            Metadata::Inline { len, bytes } => &bytes[..*len as usize],
+            Metadata::Heap(buffer) => buffer,
+        }
+    }
+
+    /// The range's condition for the table's `key`-th selecting key, with its fingerprint.
+    #[inline]
+    pub fn condition(&self, key: usize) -> Option<(&[u8], u32)> {
+        let buffer = self.buffer();
+        let slot = buffer.get(key * SLOT..key * SLOT + SLOT)?;
+        let fp = u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]);
+        let start = u16::from_le_bytes([slot[4], slot[5]]) as usize;
+        let len = u16::from_le_bytes([slot[6], slot[7]]) as usize;
+        (fp != 0).then(|| buffer.get(start..start + len).map(|c| (c, fp)))?
     }
 }
 
-fn flatten(hit: &RangeHit<'_>) -> Metadata {
-    let mut flat = Vec::new();
-    for (k, v) in hit.metadata().unwrap_or_default() {
-        let value = match v {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(b) => b.to_string(),
+/// The conditions of `hit`'s metadata for `keys`.
+fn flatten(hit: &RangeHit<'_>, keys: &[String]) -> Metadata {
+    let metadata = hit.metadata().unwrap_or_default();
+    let mut buffer = vec![0u8; keys.len() * SLOT];
+    for (i, key) in keys.iter().enumerate() {
+        let value = match metadata.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
             _ => continue,
         };
-        flat.extend_from_slice(k.as_bytes());
-        flat.push(b'=');
-        flat.extend_from_slice(value.as_bytes());
-        flat.push(0);
+        let start = buffer.len();
+        buffer.extend_from_slice(key.as_bytes());
+        buffer.push(b'=');
+        buffer.extend_from_slice(value.as_bytes());
+        let (Ok(start16), Ok(len16)) = (u16::try_from(start), u16::try_from(buffer.len() - start)) else {
+            buffer.truncate(start);
+            continue;
+        };
+        let fp = fingerprint(&buffer[start..]);
+        let slot = &mut buffer[i * SLOT..i * SLOT + SLOT];
+        slot[0..4].copy_from_slice(&fp.to_le_bytes());
+        slot[4..6].copy_from_slice(&start16.to_le_bytes());
+        slot[6..8].copy_from_slice(&len16.to_le_bytes());
     }
-    Metadata { flat: flat.into_boxed_slice() }
+    Metadata::new(&buffer)
 }
 
 /// A zone's policy as the worker uses it.
 struct Policy {
     /// Index into [`GeoScratch::tables`]; `None` while the table is not open in this process.
     table: Option<usize>,
-    /// The policy's keys as `key=`, the prefix of the metadata entry each one selects.
-    keys: Vec<Box<[u8]>>,
+    /// The policy's keys, most specific first, as positions in its table's [`Table::keys`].
+    keys: Vec<usize>,
 }
 
 /// One range table as a worker uses it.
@@ -88,6 +131,9 @@ struct Table {
     handle: RangeTable,
     /// Created on first use: most tables are never used for selection.
     cache: Option<RangeCache<Metadata>>,
+    /// The keys of every policy that selected with this table so far: what the cached
+    /// [`Metadata`] keeps.
+    keys: Vec<String>,
 }
 
 /// The range that decided an answer, or the gap around an address that is in no range.
@@ -116,14 +162,15 @@ pub struct GeoScratch {
     pub client: Option<IpAddr>,
     pub subnet: Option<ClientSubnet>,
     /// Set when an answer depended on the client address: the range it fell in, or the gap
-    /// around it when it was in no range (`None` inside when not even that is known).
+    /// around it when it was in no range (`None` inside when not even that is known, or not
+    /// needed because the query has no ECS option to scope).
     pub decided: Option<Option<Decided>>,
 }
 
 impl GeoScratch {
     pub fn new(tables: HashMap<String, RangeTable>) -> Self {
         GeoScratch {
-            tables: tables.into_iter().map(|(name, handle)| Table { name, handle, cache: None }).collect(),
+            tables: tables.into_iter().map(|(name, handle)| Table { name, handle, cache: None, keys: Vec::new() }).collect(),
             policies: FastMap::default(),
             policy_list: Vec::new(),
             policies_snapshot: usize::MAX,
@@ -154,7 +201,7 @@ impl GeoScratch {
         let mut opened = false;
         for name in std::mem::take(&mut self.missing_tables) {
             if let Ok(Some(handle)) = RangeTable::open(store, &name) {
-                self.tables.push(Table { name, handle, cache: None });
+                self.tables.push(Table { name, handle, cache: None, keys: Vec::new() });
                 opened = true;
             }
         }
@@ -192,83 +239,82 @@ impl GeoScratch {
         self.select_variant(store, txn, apex, section, rtype)
     }
 
-    fn select_variant<'t>(&mut self, store: &Store, txn: &RoTxn, apex: &[u8], section: SectionView<'t>, rtype: u16) -> Option<RrsetView<'t>> {
-        // This type's RRsets are stored together, default first, then the variants.
-        let mut of_type = section.rrsets_of(rtype).peekable();
-        let default = of_type.next_if(|r| r.condition().is_empty());
-        if of_type.peek().is_none() {
-            return default;
-        }
-        let Some(client) = self.client else { return default };
-        let Some(policy) = self.policy(store, txn, apex) else { return default };
+    fn select_variant<'t>(
+        &mut self,
+        store: &Store,
+        txn: &RoTxn,
+        apex: &[u8],
+        section: SectionView<'t>,
+        rtype: u16,
+    ) -> Option<RrsetView<'t>> {
+        // The client is looked up before the section is searched: most clients get a variant,
+        // and finding one also proves the type has variants, so the index is searched once.
+        let Some(client) = self.client else { return section.rrset(rtype) };
+        let Some(policy) = self.policy(store, txn, apex) else { return section.rrset(rtype) };
         let policy = &self.policy_list[policy];
-        let Some(table) = policy.table.map(|t| &mut self.tables[t]) else { return default };
+        let Some(table) = policy.table.map(|t| &mut self.tables[t]) else { return section.rrset(rtype) };
         let cache = table.cache.get_or_insert_with(|| RangeCache::new(RANGE_CACHE_SLOTS));
-        let meta = match cache.lookup_span(&table.handle, txn, client, flatten) {
-            Ok(Span::Range(range)) => {
-                self.decided = Some(Some(Decided { start: range.start, end: range.end }));
-                &range.meta
-            }
-            Ok(Span::Gap { start, end }) => {
-                self.decided = Some(Some(Decided { start, end }));
-                return default;
-            }
-            Err(_) => {
-                self.decided = Some(None);
-                return default;
-            }
+        let keys = &table.keys;
+        // The deciding range only matters for an ECS scope.
+        let scoped = self.subnet.is_some();
+        let (decided, meta) = match cache.lookup_span(&table.handle, txn, client, |hit| flatten(hit, keys)) {
+            Ok(Span::Range(range)) => (scoped.then_some(Decided { start: range.start, end: range.end }), Some(&range.meta)),
+            Ok(Span::Gap { start, end }) => (scoped.then_some(Decided { start, end }), None),
+            Err(_) => (None, None),
         };
-        // The client's condition for each policy key, most specific first (entries of its
-        // metadata are conditions already); then one pass over the variants keeps the best.
-        let mut wanted: [&[u8]; MAX_POLICY_KEYS] = [&[]; MAX_POLICY_KEYS];
-        let mut keys = 0;
-        for key in policy.keys.iter().take(MAX_POLICY_KEYS) {
-            wanted[keys] = meta.entry(key).unwrap_or_default();
-            keys += 1;
+        // The client's metadata entries are conditions already: the first policy key whose
+        // entry has a variant wins.
+        let chosen = meta.and_then(|meta| {
+            policy.keys.iter().filter_map(|&key| meta.condition(key)).find_map(|(c, fp)| section.rrset_variant_by(rtype, c, fp))
+        });
+        if chosen.is_some() {
+            self.decided = Some(decided);
+            return chosen;
         }
-        // Variants are stored sorted by condition: past the largest wanted one, none can match.
-        let last = wanted[..keys].iter().copied().max().unwrap_or_default();
-        let mut best: Option<(usize, RrsetView<'t>)> = None;
-        for variant in of_type {
-            let condition = variant.condition();
-            if condition > last {
-                break;
-            }
-            let limit = best.map_or(keys, |(rank, _)| rank);
-            if let Some(rank) = wanted[..limit].iter().position(|w| !w.is_empty() && *w == condition) {
-                best = Some((rank, variant));
-                if rank == 0 {
-                    break;
-                }
-            }
+        // No variant for this client: the default, which depended on the client's address
+        // only if the type has variants here at all.
+        let (default, variants) = section.rrset_and_variants(rtype);
+        if variants.is_some() {
+            self.decided = Some(decided);
         }
-        best.map(|(_, v)| v).or(default)
+        default
     }
 
     /// The zone's policy (an index into `policy_list`), read once per snapshot per worker.
     #[inline]
     fn policy(&mut self, store: &Store, txn: &RoTxn, apex: &[u8]) -> Option<usize> {
-        if self.policies_snapshot == txn.id() && self.recent_apex == apex {
+        let snapshot = txn.id();
+        if self.policies_snapshot == snapshot && same_bytes(&self.recent_apex, apex) {
             return self.recent_policy;
         }
-        if self.policies_snapshot != txn.id() {
+        if self.policies_snapshot != snapshot {
             self.policies.clear();
             self.policy_list.clear();
-            self.policies_snapshot = txn.id();
+            self.policies_snapshot = snapshot;
         }
         let policy = match self.policies.get(apex) {
             Some(&known) => known,
             None => {
-                let read = store
-                    .zones
-                    .get(txn, apex)
-                    .ok()
-                    .flatten()
-                    .and_then(|bytes| ZoneMeta::decode(bytes).ok())
-                    .and_then(|meta| meta.policy);
+                let read =
+                    store.zones.get(txn, apex).ok().flatten().and_then(|bytes| ZoneMeta::decode(bytes).ok()).and_then(|meta| meta.policy);
                 let index = read.map(|p| {
                     let table = self.table_index(&p.table);
-                    let keys = p.keys.iter().map(|k| format!("{k}=").into_bytes().into_boxed_slice()).collect();
+                    let mut keys = Vec::new();
+                    if let Some(table) = table.map(|t| &mut self.tables[t]) {
+                        for key in &p.keys {
+                            let at = match table.keys.iter().position(|k| k == key) {
+                                Some(at) => at,
+                                None => {
+                                    // Cached metadata lacks the new key: start over (once per
+                                    // new key in the worker's life, not per snapshot).
+                                    table.keys.push(key.clone());
+                                    table.cache = None;
+                                    table.keys.len() - 1
+                                }
+                            };
+                            keys.push(at);
+                        }
+                    }
                     self.policy_list.push(Policy { table, keys });
                     self.policy_list.len() - 1
                 });
