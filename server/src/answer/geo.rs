@@ -192,6 +192,12 @@ impl GeoScratch {
         best.map(|(_, v)| v).or(default)
     }
 
+    /// The range table of the policy of the zone with apex key `apex` (its whoami names are
+    /// answered from it), through the per-worker policy cache.
+    pub fn policy_table(&mut self, store: &Store, txn: &RoTxn, apex: &[u8]) -> Option<String> {
+        policy_of(&mut self.policies, &mut self.policies_snapshot, store, txn, apex).map(|p| p.table.clone())
+    }
+
     /// SCOPE PREFIX-LENGTH for the ECS option of this response (RFC 7871 §7.2.1): 0 when the
     /// answer did not depend on the address; otherwise the shortest prefix whose block around
     /// the address lies inside the range that decided it, so a cache may reuse the answer for
