@@ -106,7 +106,7 @@ fn geo(c: &mut Criterion) {
     .unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     let mut txn = store.write_txn().unwrap();
-    let policy = GeoPolicy { table: "geo".into(), keys: vec!["country".into()] };
+    let policy = GeoPolicy { table: "geo".into(), keys: vec!["country".into()], whoami: vec![] };
     replace_zone(&store, &mut txn, zone(), Some(policy)).unwrap();
     txn.commit().unwrap();
     eprintln!("{n} ranges ready in {:.1} s", t.elapsed().as_secs_f64());

@@ -27,6 +27,13 @@
 //! variant for a client is then a binary search over fixed-size integers, with one condition
 //! compared at the end, not a scan. Sections without variants have no index: their few RRsets
 //! are scanned.
+//!
+//! `flags` (see [`flags`]) summarize the section so the server never scans: apex, delegation
+//! point, below a cut or DNAME, wildcard child, DNAME, CNAME, geo variants, and `WHOAMI` — a
+//! name listed in its zone's policy (`zone::GeoPolicy::whoami`) whose answers are synthesized
+//! from the client's address and the policy's range table. A `WHOAMI` section owns no RRsets
+//! (the loader refuses records there), so it looks like an empty non-terminal to a reader that
+//! does not know the flag.
 
 use std::fmt;
 
@@ -49,6 +56,9 @@ pub mod flags {
     /// At least one RRset here has metadata-selected variants; the section starts with an
     /// index of its RRsets.
     pub const GEO: u8 = 0x40;
+    /// This name answers whoami from the zone policy's range table: TXT with the client's
+    /// address and metadata, A/AAAA with its address. The section has no RRsets.
+    pub const WHOAMI: u8 = 0x80;
 }
 
 pub const CLASS_IN: u16 = 1;
@@ -638,10 +648,11 @@ impl Section {
     }
 
     /// Sets the flags that follow from the RRsets alone (everything but `BELOW_CUT`,
-    /// `WILDCARD_CHILD` and `cut`, which depend on other names).
+    /// `WILDCARD_CHILD` and `cut`, which depend on other names, and `WHOAMI`, which depends on
+    /// the zone's policy).
     pub fn refresh_own_flags(&mut self, is_apex: bool) {
         use flags::*;
-        let mut f = self.flags & (BELOW_CUT | WILDCARD_CHILD);
+        let mut f = self.flags & (BELOW_CUT | WILDCARD_CHILD | WHOAMI);
         if is_apex {
             f |= APEX;
         } else if self.has_type(rtype::NS) {
@@ -939,6 +950,20 @@ mod tests {
             }
         }
         seen
+    }
+
+    #[test]
+    fn whoami_section_is_an_empty_section_with_its_flag() {
+        let mut section = Section::new(2);
+        section.flags = flags::WHOAMI;
+        section.refresh_own_flags(false);
+        assert_eq!(section.flags, flags::WHOAMI, "the policy's flag survives a refresh");
+        let mut node = Node { deepest: 2, sections: vec![section] };
+        let bytes = node.to_bytes();
+        let view = NodeView::parse(&bytes).unwrap();
+        let section = view.section(2).unwrap();
+        assert!(section.has(flags::WHOAMI) && section.is_empty_non_terminal());
+        assert_eq!(Node::from_view(&view), node);
     }
 
     #[test]

@@ -24,6 +24,11 @@ pub struct GeoPolicy {
     pub table: String,
     /// Metadata keys to try, most specific first.
     pub keys: Vec<String>,
+    /// Names inside the zone that answer whoami from `table` (absolute, lower case,
+    /// presentation form). Their nodes carry `node::flags::WHOAMI` and own no records. Absent in
+    /// metadata written before the field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub whoami: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,5 +114,18 @@ mod tests {
         assert!(soa_from_rdata(&rdata[..rdata.len() - 1]).is_none());
         let meta = ZoneMeta { apex: "example.".into(), soa, records: 3, last_change: 1, policy: None };
         assert_eq!(ZoneMeta::decode(&meta.encode()).unwrap(), meta);
+    }
+
+    #[test]
+    fn policy_whoami_is_optional_on_disk() {
+        // Metadata written before whoami names existed still decodes.
+        let old: GeoPolicy = serde_json::from_str(r#"{"table":"geo","keys":["country"]}"#).unwrap();
+        assert_eq!(old, GeoPolicy { table: "geo".into(), keys: vec!["country".into()], whoami: vec![] });
+        // An empty list is not written, so such a policy encodes as before.
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"table":"geo","keys":["country"]}"#);
+        let new = GeoPolicy { whoami: vec!["whoami.example.".into()], ..old };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(text, r#"{"table":"geo","keys":["country"],"whoami":["whoami.example."]}"#);
+        assert_eq!(serde_json::from_str::<GeoPolicy>(&text).unwrap(), new);
     }
 }

@@ -493,3 +493,230 @@ fn lib_entry_point_accepts_when() {
     let (_, sets) = env.rrsets("www.example.com.", 2, 1);
     assert_eq!(sets[1], ("pop=fra".into(), 60, vec![vec![192, 0, 2, 77]]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Whoami names of a zone's policy
+// ---------------------------------------------------------------------------------------------
+
+/// A zone with a delegation, a DNAME and a wildcard, for the whoami refusals.
+const WHOAMI_ZONE: &str = "$ORIGIN example.com.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n\
+ns1 A 192.0.2.53\nwww 300 A 192.0.2.1\nsub NS ns.sub\nns.sub A 192.0.2.9\nd DNAME example.net.\n*.wild A 192.0.2.3\n";
+
+fn with_whoami_zone() -> Env {
+    let env = Env::new();
+    let zone = env.write("example.com.zone", WHOAMI_ZONE);
+    env.ok(&["zone", "import", zone.to_str().unwrap()]);
+    env
+}
+
+impl Env {
+    /// The flags of the zone's (depth 2) section at `owner` and its RRset count, if the name
+    /// exists in the zone.
+    fn section(&self, owner: &str) -> Option<(u8, u16)> {
+        let store = self.store();
+        let txn = store.read_txn().unwrap();
+        let bytes = store.names.get(&txn, &key(owner)).unwrap()?;
+        let node = NodeView::parse(bytes).unwrap();
+        node.section(2).map(|s| (s.flags(), s.rrset_count()))
+    }
+}
+
+#[test]
+fn whoami_names_set_change_and_clear_with_the_policy() {
+    let env = with_whoami_zone();
+    let serial = env.meta("example.com.").soa.serial;
+    // A relative name is taken from the apex; an absolute one in any case is stored lower case.
+    let out = env.ok(&[
+        "zone",
+        "policy",
+        "example.com.",
+        "--table",
+        "geo",
+        "--keys",
+        "country",
+        "--whoami",
+        "whoami",
+        "--whoami",
+        "Me.Deep.Example.COM.",
+    ]);
+    assert_eq!(out, "example.com.: policy table geo, keys country, whoami whoami.example.com.,me.deep.example.com.\n");
+    assert_eq!(
+        env.ok(&["zone", "policy", "example.com."]),
+        "{\"table\":\"geo\",\"keys\":[\"country\"],\"whoami\":[\"whoami.example.com.\",\"me.deep.example.com.\"]}\n"
+    );
+    let meta = env.meta("example.com.");
+    assert_eq!(meta.policy.as_ref().unwrap().whoami, ["whoami.example.com.", "me.deep.example.com."]);
+    assert_eq!(meta.soa.serial, serial, "whoami names are not records: the serial stays");
+    // Each name is an empty section flagged WHOAMI; its ancestors are plain empty non-terminals.
+    assert_eq!(env.section("whoami.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(env.section("me.deep.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(env.section("deep.example.com."), Some((0, 0)));
+    assert_eq!(env.section("www.example.com.").unwrap().0 & flags::WHOAMI, 0);
+    // The same policy again changes nothing.
+    let again = env.ok(&[
+        "zone",
+        "policy",
+        "example.com",
+        "--table",
+        "geo",
+        "--keys",
+        "country",
+        "--whoami",
+        "whoami.example.com.",
+        "--whoami",
+        "me.deep",
+    ]);
+    assert!(again.ends_with("(unchanged)\n"), "{again}");
+
+    // A new policy replaces the list: names left out stop being whoami names, nodes and all.
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "me.deep"]);
+    assert_eq!(env.section("whoami.example.com."), None);
+    assert_eq!(env.section("me.deep.example.com."), Some((flags::WHOAMI, 0)));
+    // A record edit elsewhere keeps them (every write rebuilds them from the policy).
+    env.ok(&["record", "add", "new.example.com.", "60", "A", "192.0.2.77"]);
+    assert_eq!(env.section("me.deep.example.com."), Some((flags::WHOAMI, 0)));
+    // A policy without --whoami has none.
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country"]);
+    assert_eq!(env.section("me.deep.example.com."), None);
+    assert_eq!(env.section("deep.example.com."), None, "the empty non-terminal went with it");
+    assert_eq!(env.ok(&["zone", "policy", "example.com."]), "{\"table\":\"geo\",\"keys\":[\"country\"]}\n");
+
+    // Through a changeset, then --clear removes policy and names together.
+    let set = env.write(
+        "whoami.jsonl",
+        r#"{"op":"policy","zone":"example.com.","table":"geo","keys":["country"],"whoami":["whoami.example.com.","v6"]}
+"#,
+    );
+    env.ok(&["apply", set.to_str().unwrap()]);
+    assert_eq!(env.meta("example.com.").policy.unwrap().whoami, ["whoami.example.com.", "v6.example.com."]);
+    assert_eq!(env.section("v6.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(env.ok(&["zone", "policy", "example.com.", "--clear"]), "example.com.: no policy\n");
+    assert_eq!(env.section("whoami.example.com."), None);
+    assert_eq!(env.section("v6.example.com."), None);
+    assert!(env.meta("example.com.").policy.is_none());
+    // --whoami needs the rest of a policy.
+    let err = env.fails(&["zone", "policy", "example.com.", "--whoami", "whoami"]);
+    assert!(err.contains("--table"), "{err}");
+    let err = env.fails(&["zone", "policy", "example.com.", "--clear", "--whoami", "whoami"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn bad_whoami_names_are_refused_and_nothing_is_written() {
+    let env = with_whoami_zone();
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "whoami"]);
+    let before = env.dump();
+    for (names, expect) in [
+        (vec!["@"], "whoami name example.com.: is the zone apex"),
+        (vec!["example.com."], "whoami name example.com.: is the zone apex"),
+        (
+            vec!["www"],
+            "whoami name www.example.com.: owns A records; a whoami name is answered from the client's address; it cannot own records",
+        ),
+        (vec!["sub"], "whoami name sub.example.com.: owns NS records (it is a delegation point)"),
+        (vec!["ns.sub"], "whoami name ns.sub.example.com.: owns A records"),
+        (vec!["x.sub"], "whoami name x.sub.example.com.: is below the delegation point sub.example.com."),
+        (vec!["d"], "whoami name d.example.com.: owns DNAME records"),
+        (vec!["x.y.d"], "whoami name x.y.d.example.com.: is below the DNAME at d.example.com."),
+        (vec!["*.wild"], "whoami name *.wild.example.com.: is a wildcard"),
+        (vec!["*"], "whoami name *.example.com.: is a wildcard"),
+        (vec!["whoami.example.net."], "whoami name whoami.example.net.: is outside the zone example.com."),
+        (vec!["whoami", "WHOAMI.example.com."], "whoami name whoami.example.com.: is listed twice"),
+        (vec!["a..b"], "whoami name a..b: not a valid name"),
+    ] {
+        let mut args = vec!["zone", "policy", "example.com.", "--table", "geo", "--keys", "country"];
+        for n in &names {
+            args.extend(["--whoami", n]);
+        }
+        let err = env.fails(&args);
+        assert!(err.contains(expect), "{names:?}: {err}");
+        assert_eq!(env.dump(), before, "nothing written for {names:?}");
+        // The same through a changeset names the line.
+        let list = names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(",");
+        let set = env.write(
+            "bad.jsonl",
+            &format!(
+                "{{\"op\":\"add\",\"name\":\"ok.example.com.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"192.0.2.7\"}}\n\
+                 {{\"op\":\"policy\",\"zone\":\"example.com.\",\"table\":\"geo\",\"keys\":[\"country\"],\"whoami\":[{list}]}}\n"
+            ),
+        );
+        let err = env.fails(&["apply", set.to_str().unwrap()]);
+        assert!(err.contains(expect), "apply {names:?}: {err}");
+        assert_eq!(env.dump(), before, "nothing written by apply for {names:?}");
+    }
+    // A name inside another zone served here is answered by that zone, never by this policy.
+    let child = env.write("child.example.com.zone", &ZONE.replace("example.com.", "child.example.com."));
+    env.ok(&["zone", "import", child.to_str().unwrap()]);
+    let before = env.dump();
+    let err = env.fails(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "me.child"]);
+    assert!(err.contains("whoami name me.child.example.com.: is inside the zone child.example.com. served here"), "{err}");
+    assert_eq!(env.dump(), before);
+}
+
+#[test]
+fn records_at_a_whoami_name_are_refused_on_every_write() {
+    let env = with_whoami_zone();
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "whoami"]);
+    let before = env.dump();
+    let expect = "whoami name whoami.example.com.: is in the zone's policy, so the A record is refused; a whoami name is answered from the client's address; it cannot own records";
+    let err = env.fails(&["record", "add", "whoami.example.com.", "60", "A", "192.0.2.8"]);
+    assert!(err.contains(expect), "{err}");
+    let err = env.fails(&["record", "add", "--when", "country=DE", "WhoAmI.example.com.", "60", "A", "192.0.2.8"]);
+    assert!(err.contains(expect), "{err}");
+    assert_eq!(env.dump(), before);
+    let set = env.write(
+        "add.jsonl",
+        "{\"op\":\"add\",\"name\":\"ok.example.com.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"192.0.2.7\"}\n\
+         {\"op\":\"add\",\"name\":\"whoami.example.com.\",\"ttl\":60,\"type\":\"TXT\",\"rdata\":\"hi\"}\n",
+    );
+    let err = env.fails(&["apply", set.to_str().unwrap()]);
+    assert!(err.contains("add.jsonl:2") && err.contains("so the TXT record is refused"), "{err}");
+    assert_eq!(env.dump(), before);
+    // A changeset that sets the policy after adding the record is refused when the zone is written.
+    let set = env.write(
+        "late.jsonl",
+        "{\"op\":\"add\",\"name\":\"me.example.com.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"192.0.2.7\"}\n\
+         {\"op\":\"policy\",\"zone\":\"example.com.\",\"table\":\"geo\",\"keys\":[\"country\"],\"whoami\":[\"whoami\",\"me\"]}\n",
+    );
+    let err = env.fails(&["apply", set.to_str().unwrap()]);
+    assert!(err.contains("whoami name me.example.com.: owns A records; a whoami name is answered"), "{err}");
+    assert_eq!(env.dump(), before);
+    // A zone file re-imported with data at the name (no side file: the stored policy holds).
+    let zone = env.write("example.com.zone", &format!("{WHOAMI_ZONE}whoami 60 AAAA 2001:db8::1\n"));
+    let err = env.fails(&["zone", "import", zone.to_str().unwrap()]);
+    assert!(err.contains("whoami name whoami.example.com.: owns AAAA records"), "{err}");
+    assert_eq!(env.dump(), before);
+    // Names below a whoami name are ordinary names.
+    env.ok(&["record", "add", "x.whoami.example.com.", "60", "A", "192.0.2.8"]);
+    assert_eq!(env.section("whoami.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(env.section("x.whoami.example.com.").unwrap().1, 1);
+}
+
+#[test]
+fn whoami_names_survive_export_and_import() {
+    let env = with_whoami_zone();
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "whoami", "--whoami", "me.deep"]);
+    env.ok(&["record", "add", "--when", "country=DE", "www.example.com.", "60", "A", "198.51.100.1"]);
+    let (zone_text, side) = export(&env, "example.com.");
+    assert!(!zone_text.contains("whoami"), "whoami names own no records: {zone_text}");
+    let side = side.unwrap();
+    assert_eq!(
+        side.lines().next().unwrap(),
+        r#"{"op":"policy","zone":"example.com.","table":"geo","keys":["country"],"whoami":["whoami.example.com.","me.deep.example.com."]}"#
+    );
+    let dir = env.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("example.com.zone"), &zone_text).unwrap();
+    std::fs::write(dir.join("example.com.geo.jsonl"), &side).unwrap();
+    let other = Env::new();
+    other.ok(&["zone", "import", dir.join("example.com.zone").to_str().unwrap()]);
+    assert_eq!(other.meta("example.com.").policy, env.meta("example.com.").policy);
+    assert_eq!(other.section("whoami.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(other.section("me.deep.example.com."), Some((flags::WHOAMI, 0)));
+    assert_eq!(export(&other, "example.com."), (zone_text, Some(side.clone())));
+    // A side file naming a whoami name that the zone file gives records is refused.
+    std::fs::write(dir.join("example.com.geo.jsonl"), side.replace("me.deep.example.com.", "www.example.com.")).unwrap();
+    let third = Env::new();
+    let err = third.fails(&["zone", "import", dir.join("example.com.zone").to_str().unwrap()]);
+    assert!(err.contains("whoami name www.example.com.: owns A records"), "{err}");
+}

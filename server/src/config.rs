@@ -130,7 +130,9 @@ pub struct Cli {
     pub ecs: Option<bool>,
 
     /// A name that answers with the client's own address and range metadata: TXT gives JSON
-    /// (address, ECS subnet, metadata), A/AAAA give the address. Repeatable.
+    /// (address, ECS subnet, metadata), A/AAAA give the address. Repeatable. (Whoami names of a
+    /// zone, answered from its policy's table with its SOA, are set with `lmdns-loader zone
+    /// policy --whoami` instead.)
     #[arg(long, value_name = "NAME")]
     pub whoami: Vec<String>,
 

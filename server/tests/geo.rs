@@ -38,6 +38,7 @@ fn zone() -> Vec<Rr> {
         rr("cdn.example.com.", 5, wire("de.cdn.example.net."), "country=DE"),
         rr("only-de.example.com.", 1, vec![192, 0, 2, 40], "country=DE"),
         rr("plain.example.com.", 1, vec![192, 0, 2, 50], ""),
+        rr("myip.example.com.", 5, wire("me.example.com."), ""),
     ]
 }
 
@@ -55,31 +56,43 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// A second table, for the zone whoami names of a policy that names it.
+const ISP_RANGES: &str = "start,end,isp
+10.0.0.0,10.0.255.255,fra-net
+10.1.0.0,10.1.255.255,fr-net
+";
+
 fn fixture(config: AnswerConfig) -> Fixture {
+    fixture_with(config, GeoPolicy { table: "geo".into(), keys: vec!["pop".into(), "country".into(), "continent".into()], whoami: vec![] })
+}
+
+/// The zone with `policy`, the range tables `geo` (RANGES) and `isp` (ISP_RANGES).
+fn fixture_with(config: AnswerConfig, policy: GeoPolicy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
-    let csv = dir.path().join("geo.csv");
-    std::fs::write(&csv, RANGES).unwrap();
     let store = Store::open(&db, &OpenOptions { map_size: 64 << 20, read_only: false }).unwrap();
-    let code = lmdns_loader::cli::run_args([
-        "--db",
-        db.to_str().unwrap(),
-        "--map-size",
-        "64M",
-        "ranges",
-        "import",
-        "--table",
-        "geo",
-        csv.to_str().unwrap(),
-    ])
-    .unwrap();
-    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    for (table, rows) in [("geo", RANGES), ("isp", ISP_RANGES)] {
+        let csv = dir.path().join(format!("{table}.csv"));
+        std::fs::write(&csv, rows).unwrap();
+        let code = lmdns_loader::cli::run_args([
+            "--db",
+            db.to_str().unwrap(),
+            "--map-size",
+            "64M",
+            "ranges",
+            "import",
+            "--table",
+            table,
+            csv.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(code, std::process::ExitCode::SUCCESS);
+    }
     let mut txn = store.write_txn().unwrap();
     let mut tree = ZoneTree::new(&wire("example.com.")).unwrap();
     for r in zone() {
         tree.insert(&r).unwrap();
     }
-    let policy = GeoPolicy { table: "geo".into(), keys: vec!["pop".into(), "country".into(), "continent".into()] };
     zones::replace_zone(&store, &mut txn, tree, Some(policy)).unwrap();
     txn.commit().unwrap();
     Fixture { engine: Engine::new(store, config), store, _dir: dir }
@@ -271,4 +284,172 @@ fn one_worker_never_serves_one_clients_variant_to_another() {
         let r = Message::from_vec(&out).unwrap();
         assert_eq!(r.answers[0].data.to_string(), expected, "client {source}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whoami names of a zone's policy
+// ---------------------------------------------------------------------------------------------
+
+/// The zone's policy reads `isp` and makes me.example.com. a whoami name; the server's own
+/// `--whoami` name whoami.example.com. reads `geo`.
+fn zone_whoami_fixture() -> Fixture {
+    let config = AnswerConfig { whoami_keys: vec![name_key("whoami.example.com.").unwrap()], ..AnswerConfig::default() };
+    fixture_with(config, GeoPolicy { table: "isp".into(), keys: vec!["country".into()], whoami: vec!["me.example.com.".into()] })
+}
+
+/// Rcode, AA, answers as text with their TTLs, and the authority types.
+fn summary(r: &Message) -> (ResponseCode, bool, Vec<(String, u32)>, Vec<RecordType>) {
+    (
+        r.metadata.response_code,
+        r.metadata.authoritative,
+        r.answers.iter().map(|a| (a.data.to_string(), a.ttl)).collect(),
+        r.authorities.iter().map(|a| a.record_type()).collect(),
+    )
+}
+
+#[test]
+fn zone_whoami_answers_from_the_policy_table_over_udp_and_tcp() {
+    let f = zone_whoami_fixture();
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let r = f.ask_from("10.1.9.9", transport, &query("Me.Example.com.", RecordType::TXT, None));
+        assert_eq!((r.metadata.response_code, r.metadata.authoritative), (ResponseCode::NoError, true));
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].ttl, 0);
+        let doc = txt(&r);
+        assert_eq!(doc, serde_json::json!({"ip": "10.1.9.9", "start": "10.1.0.0", "end": "10.1.255.255", "meta": {"isp": "fr-net"}}));
+        // The server's --whoami name keeps its own table.
+        let r = f.ask_from("10.1.9.9", transport, &query("whoami.example.com.", RecordType::TXT, None));
+        assert_eq!(txt(&r)["meta"]["country"], "FR");
+        assert!(txt(&r)["meta"].get("isp").is_none());
+    }
+    // An address in no range of the table: the metadata is null.
+    let r = f.ask_from("192.168.1.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, None));
+    assert_eq!(txt(&r), serde_json::json!({"ip": "192.168.1.1", "meta": null}));
+    // ANY gets the TXT (RFC 8482: one RRset stands for all).
+    let r = f.ask_from("10.0.0.5", Transport::Tcp, &query("me.example.com.", RecordType::ANY, None));
+    assert_eq!(txt(&r)["meta"]["isp"], "fra-net");
+}
+
+#[test]
+fn zone_whoami_address_records_and_nodata() {
+    let f = zone_whoami_fixture();
+    let ask = |source: &str, rtype: RecordType| summary(&f.ask_from(source, Transport::Udp, &query("me.example.com.", rtype, None)));
+    let nodata = (ResponseCode::NoError, true, vec![], vec![RecordType::SOA]);
+    assert_eq!(ask("127.0.0.1", RecordType::A), (ResponseCode::NoError, true, vec![("127.0.0.1".into(), 0)], vec![]));
+    assert_eq!(ask("2001:db8::5", RecordType::AAAA), (ResponseCode::NoError, true, vec![("2001:db8::5".into(), 0)], vec![]));
+    // The other family, or any other type: NODATA with the zone's SOA, as for any name of it.
+    assert_eq!(ask("127.0.0.1", RecordType::AAAA), nodata);
+    assert_eq!(ask("2001:db8::5", RecordType::A), nodata);
+    assert_eq!(ask("127.0.0.1", RecordType::MX), nodata);
+    assert_eq!(ask("127.0.0.1", RecordType::CNAME), nodata);
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::MX, None));
+    assert_eq!(r.authorities[0].name.to_string(), "example.com.");
+    // Below the name there is nothing.
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("x.me.example.com.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    // A CNAME in the zone leads to it like to any name.
+    let r = f.ask_from("10.1.9.9", Transport::Udp, &query("myip.example.com.", RecordType::A, None));
+    let answers: Vec<(String, String)> = r.answers.iter().map(|a| (a.name.to_string(), a.data.to_string())).collect();
+    assert_eq!(answers, [("myip.example.com.".into(), "me.example.com.".into()), ("me.example.com.".into(), "10.1.9.9".into())]);
+}
+
+#[test]
+fn zone_whoami_with_ecs_reports_the_scope_of_the_range() {
+    let f = zone_whoami_fixture();
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, Some(("10.0.1.0", 24))));
+    let doc = txt(&r);
+    assert_eq!(
+        (doc["ip"].as_str(), doc["ecs"].as_str(), doc["meta"]["isp"].as_str()),
+        (Some("127.0.0.1"), Some("10.0.1.0/24"), Some("fra-net"))
+    );
+    assert_eq!(scope(&r), Some(16), "the isp range 10.0.0.0/16 decided");
+    // In no range: the answer holds for the source prefix only.
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, Some(("192.168.7.0", 24))));
+    assert_eq!((txt(&r)["meta"].is_null(), scope(&r)), (true, Some(24)));
+    // The address answer is the resolver's, as for --whoami: scope 0.
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::A, Some(("10.0.1.0", 24))));
+    assert_eq!((r.answers[0].data.to_string(), scope(&r)), ("127.0.0.1".to_string(), Some(0)));
+}
+
+#[test]
+fn zone_whoami_answers_are_never_cached() {
+    // One worker (one answer cache) answers clients in turn: each gets its own address. Each
+    // question comes twice from the first client (the cache admits a question on its second
+    // sighting), then from the second.
+    let f = zone_whoami_fixture();
+    let txn = f.engine.read_txn().unwrap();
+    let mut scratch = f.engine.scratch();
+    let mut out = Vec::new();
+    for (source, rtype, expected) in [
+        ("10.0.0.5", RecordType::A, Some("10.0.0.5")),
+        ("10.0.0.5", RecordType::A, Some("10.0.0.5")),
+        ("10.1.0.1", RecordType::A, Some("10.1.0.1")),
+        ("10.0.0.5", RecordType::TXT, Some("fra-net")),
+        ("10.0.0.5", RecordType::TXT, Some("fra-net")),
+        ("10.1.0.1", RecordType::TXT, Some("fr-net")),
+        ("10.0.0.5", RecordType::AAAA, None),
+        ("10.0.0.5", RecordType::AAAA, None),
+        ("2001:db8::9", RecordType::AAAA, Some("2001:db8::9")),
+    ] {
+        let client = Client { addr: SocketAddr::new(IpAddr::from_str(source).unwrap(), 40000), transport: Transport::Udp };
+        let q = query("me.example.com.", rtype, None);
+        assert!(f.engine.answer(&txn, &mut scratch, &q, &client, &mut out));
+        let r = Message::from_vec(&out).unwrap();
+        let got = match rtype {
+            RecordType::TXT => txt(&r)["meta"]["isp"].as_str().map(str::to_string),
+            _ => r.answers.first().map(|a| a.data.to_string()),
+        };
+        assert_eq!(got.as_deref(), expected, "{source} {rtype}");
+    }
+}
+
+#[test]
+fn a_zone_whoami_name_added_by_the_loader_is_answered_on_the_next_query() {
+    // The real server on loopback, the real loader beside it.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let loader = |args: &[&str]| {
+        let mut all = vec!["--db", db.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let code = lmdns_loader::cli::run_args(all.clone()).unwrap_or_else(|e| panic!("lmdns-loader {all:?}: {e:#}"));
+        assert_eq!(code, std::process::ExitCode::SUCCESS, "lmdns-loader {all:?}");
+    };
+    let csv = dir.path().join("isp.csv");
+    std::fs::write(&csv, "start,end,isp\n127.0.0.0,127.255.255.255,loopback-net\n").unwrap();
+    loader(&["ranges", "import", "--table", "isp", csv.to_str().unwrap()]);
+    let zone = dir.path().join("example.com.zone");
+    std::fs::write(&zone, "$ORIGIN example.com.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n")
+        .unwrap();
+    loader(&["zone", "import", zone.to_str().unwrap()]);
+    loader(&["zone", "policy", "example.com.", "--table", "isp", "--keys", "isp"]);
+    let server = common::LmdnsCommand::new(&db).args(["--listen", "127.0.0.1:0", "--threads", "1"]).attempts(3).start();
+    let ask = |rtype: RecordType, tcp: bool| {
+        let q = DnsQuery::new(11, "whoami.example.com.", rtype).bytes();
+        let reply = if tcp { common::exchange_tcp(server.addr(), &q) } else { common::exchange_udp(server.addr(), &q) };
+        Message::from_vec(&reply.expect("the server answers")).unwrap()
+    };
+    for tcp in [false, true] {
+        assert_eq!(ask(RecordType::TXT, tcp).metadata.response_code, ResponseCode::NXDomain);
+    }
+
+    loader(&["zone", "policy", "example.com.", "--table", "isp", "--keys", "isp", "--whoami", "whoami"]);
+    for tcp in [false, true] {
+        let r = ask(RecordType::TXT, tcp);
+        assert_eq!((r.metadata.response_code, r.metadata.authoritative), (ResponseCode::NoError, true), "tcp {tcp}");
+        assert_eq!(
+            txt(&r),
+            serde_json::json!({"ip": "127.0.0.1", "start": "127.0.0.0", "end": "127.255.255.255", "meta": {"isp": "loopback-net"}})
+        );
+        let r = ask(RecordType::A, tcp);
+        assert_eq!(summary(&r), (ResponseCode::NoError, true, vec![("127.0.0.1".into(), 0)], vec![]), "tcp {tcp}");
+        let r = ask(RecordType::MX, tcp);
+        assert_eq!(summary(&r), (ResponseCode::NoError, true, vec![], vec![RecordType::SOA]), "tcp {tcp}");
+    }
+
+    // Cleared again: the name is gone on the next query.
+    loader(&["zone", "policy", "example.com.", "--clear"]);
+    for tcp in [false, true] {
+        assert_eq!(ask(RecordType::TXT, tcp).metadata.response_code, ResponseCode::NXDomain);
+    }
+    drop(server);
 }

@@ -9,6 +9,7 @@
 //! {"op":"add","name":"www.example.com.","ttl":60,"type":"A","rdata":"198.51.100.1","when":{"country":"DE"}}
 //! {"op":"delete","name":"www.example.com.","type":"A","when":{"country":"DE"}}  (the DE variant only)
 //! {"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}
+//! {"op":"policy","zone":"example.com.","table":"geo","keys":["country"],"whoami":["whoami.example.com."]}
 //! ```
 //!
 //! The same add and policy lines make up the geo side file of `zone export`/`zone import`.
@@ -34,7 +35,8 @@ pub struct ApplyArgs {
     /// skipped): op "add" (name, ttl, type, rdata), "delete" (name, type, optional rdata: without
     /// it the whole RRset goes), both with an optional "when":{"KEY":"VALUE"} selecting a geo
     /// variant instead of the default RRset; "delete-zone" (zone); "policy" (zone, table, keys:
-    /// the range table and metadata keys that select variants). Any bad line fails the whole
+    /// the range table and metadata keys that select variants; optional whoami: names answered
+    /// with the client's address and metadata from that table). Any bad line fails the whole
     /// changeset and nothing is written.
     #[arg(value_name = "FILE|-")]
     pub file: PathBuf,
@@ -68,6 +70,9 @@ pub(crate) enum Change {
         zone: String,
         table: String,
         keys: Vec<String>,
+        /// Whoami names answered from `table` (absolute, or relative to the zone).
+        #[serde(default)]
+        whoami: Vec<String>,
     },
 }
 
@@ -99,11 +104,13 @@ pub(crate) fn add_record(name: &str, ttl: Ttl, rtype: &str, rdata: &str, when: O
     Ok(rr)
 }
 
-/// The apex (wire) and checked policy of a policy op.
-pub(crate) fn policy_op(zone: &str, table: String, keys: Vec<String>) -> anyhow::Result<(Vec<u8>, GeoPolicy)> {
+/// The apex (wire) and checked policy of a policy op, its whoami names made absolute (relative
+/// ones are taken from the zone). Whether they fit the zone is checked when it is written.
+pub(crate) fn policy_op(zone: &str, table: String, keys: Vec<String>, whoami: Vec<String>) -> anyhow::Result<(Vec<u8>, GeoPolicy)> {
     let key = name_key(zone)?;
-    let policy = GeoPolicy { table, keys };
+    let mut policy = GeoPolicy { table, keys, whoami };
     geo::check_policy(&policy).map_err(|e| anyhow!("policy of {zone}: {e}"))?;
+    geo::normalize_whoami(&key, &mut policy).map_err(|e| anyhow!("policy of {zone}: {e}"))?;
     Ok((lmdb_schema::name::key_to_wire(&key), policy))
 }
 
@@ -138,8 +145,8 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
                     return Err(anyhow!("no {} record at {name} matches{variant}", rtype.to_uppercase())).with_context(at);
                 }
             }
-            Change::Policy { zone, table, keys } => {
-                let (apex, policy) = policy_op(&zone, table, keys).with_context(at)?;
+            Change::Policy { zone, table, keys, whoami } => {
+                let (apex, policy) = policy_op(&zone, table, keys, whoami).with_context(at)?;
                 edits.set_policy(store, &txn, &apex, Some(policy)).with_context(at)?;
             }
             Change::DeleteZone { zone } => {

@@ -67,12 +67,16 @@ pub enum ZoneCommand {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Show, set or clear how geo variants are selected in a zone.
+    /// Show, set or clear how geo variants are selected in a zone, and its whoami names.
     ///
     /// With --table and --keys, sets the policy: the IP-range table whose metadata is matched and
     /// the metadata keys to try, most specific first (`--table geo --keys pop,country,continent`).
-    /// With --clear, removes it (variants are then never served). Alone, prints the policy as
-    /// JSON (`null` if none). The SOA serial is not changed: no record changes.
+    /// Each --whoami NAME makes NAME a whoami name of the zone, answered from the client's
+    /// address: TXT with {"ip","ecs","start","end","meta"} from that table, A or AAAA with the
+    /// address itself, TTL 0 (as the server's --whoami flag, but per zone and its table). The
+    /// whole policy is replaced: names not given again stop being whoami names. With --clear,
+    /// removes the policy and its whoami names (variants are then never served). Alone, prints
+    /// the policy as JSON (`null` if none). The SOA serial is not changed: no record changes.
     Policy {
         /// The zone's apex.
         #[arg(value_name = "NAME")]
@@ -83,7 +87,14 @@ pub enum ZoneCommand {
         /// Metadata keys, comma-separated, most specific first.
         #[arg(long, value_name = "KEY,...", value_delimiter = ',', requires = "table", conflicts_with = "clear")]
         keys: Vec<String>,
-        /// Remove the zone's policy.
+        /// A whoami name answered from TABLE (repeatable). A name not ending in '.' is relative to
+        /// the zone apex, as in zone files (`--whoami whoami` in example.com is
+        /// whoami.example.com.). It must be strictly inside the zone, not a wildcard, not at or
+        /// below a delegation point or DNAME, and own no records (adding one there is refused
+        /// while it is a whoami name).
+        #[arg(long, value_name = "NAME", requires = "table", conflicts_with = "clear")]
+        whoami: Vec<String>,
+        /// Remove the zone's policy (its whoami names too).
         #[arg(long)]
         clear: bool,
     },
@@ -184,11 +195,18 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ZoneCommand::Policy { name: text, table, keys, clear } => policy(store, &text, table, keys, clear),
+        ZoneCommand::Policy { name: text, table, keys, whoami, clear } => policy(store, &text, table, keys, whoami, clear),
     }
 }
 
-fn policy(store: &Store, text: &str, table: Option<String>, keys: Vec<String>, clear: bool) -> anyhow::Result<ExitCode> {
+fn policy(
+    store: &Store,
+    text: &str,
+    table: Option<String>,
+    keys: Vec<String>,
+    whoami: Vec<String>,
+    clear: bool,
+) -> anyhow::Result<ExitCode> {
     let key = name_key(text)?;
     let apex = absolute(text);
     let new = match (table, clear) {
@@ -199,8 +217,7 @@ fn policy(store: &Store, text: &str, table: Option<String>, keys: Vec<String>, c
             return Ok(ExitCode::SUCCESS);
         }
         (Some(table), _) => {
-            let policy = GeoPolicy { table, keys };
-            geo::check_policy(&policy).map_err(|e| anyhow::anyhow!("policy of {apex}: {e}"))?;
+            let (_, policy) = apply::policy_op(&apex, table, keys, whoami)?;
             Some(policy)
         }
         (None, true) => None,
@@ -217,7 +234,10 @@ fn policy(store: &Store, text: &str, table: Option<String>, keys: Vec<String>, c
     }
     let state = if changed { "" } else { " (unchanged)" };
     match &new {
-        Some(p) => println!("{apex}: policy table {}, keys {}{state}", p.table, p.keys.join(",")),
+        Some(p) => {
+            let whoami = if p.whoami.is_empty() { String::new() } else { format!(", whoami {}", p.whoami.join(",")) };
+            println!("{apex}: policy table {}, keys {}{whoami}{state}", p.table, p.keys.join(","))
+        }
         None => println!("{apex}: no policy{state}"),
     }
     warn_missing_tables(store, new.iter());
@@ -382,8 +402,8 @@ fn read_side_file(path: &Path, tree: &mut ZoneTree) -> anyhow::Result<Option<Geo
                 let rr = apply::add_record(&name, ttl, &rtype, &rdata, when.as_ref()).with_context(at)?;
                 tree.insert(&rr).with_context(at)?;
             }
-            Change::Policy { zone, table, keys } => {
-                let (apex, p) = apply::policy_op(&zone, table, keys).with_context(at)?;
+            Change::Policy { zone, table, keys, whoami } => {
+                let (apex, p) = apply::policy_op(&zone, table, keys, whoami).with_context(at)?;
                 if name::key_from_wire(&apex)? != tree.apex_key {
                     bail!("{}: policy for zone {zone}, but this side file belongs to {}", at(), tree.apex_text());
                 }

@@ -1,6 +1,7 @@
 //! Turning a zone's records into name-tree sections, with the per-name summary the server uses:
 //! empty non-terminals, delegation points and what they occlude, DNAME occlusion, wildcard
-//! children. Computed here, once per write, so that answering never scans.
+//! children, and the whoami names of the zone's policy. Computed here, once per write, so that
+//! answering never scans.
 
 use std::collections::BTreeMap;
 
@@ -43,7 +44,12 @@ pub enum BuildError {
     BadCondition { owner: String, error: String },
     #[error("{owner}: {rtype} cannot have variants (only default data)")]
     NoVariants { owner: String, rtype: &'static str },
+    #[error("whoami name {name}: {reason}")]
+    Whoami { name: String, reason: String },
 }
+
+/// Why a whoami name can have no records of its own.
+pub const WHOAMI_NO_RECORDS: &str = "a whoami name is answered from the client's address; it cannot own records";
 
 /// A zone's names, keyed by name key, in canonical order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +165,14 @@ impl ZoneTree {
     /// Drops names left without data, then adds empty non-terminals and computes every flag.
     /// Checks the invariants the server relies on: SOA and NS at the apex.
     pub fn finish(&mut self) -> Result<(), BuildError> {
+        self.finish_with_whoami(&[])
+    }
+
+    /// As [`finish`](Self::finish), for a zone whose policy lists the whoami names with keys
+    /// `whoami`: each gets an empty section flagged `WHOAMI` (its ancestors become empty
+    /// non-terminals as usual). Each must be strictly inside the zone, listed once, not a
+    /// wildcard, not at or below a delegation point or DNAME, and own no records.
+    pub fn finish_with_whoami(&mut self, whoami: &[Vec<u8>]) -> Result<(), BuildError> {
         self.names.retain(|_, s| !s.rrsets.is_empty());
         for (key, section) in &self.names {
             check_name(key, section, &self.apex_key)?;
@@ -169,6 +183,10 @@ impl ZoneTree {
         }
         if apex.is_none_or(|s| s.find(2, 0, b"").is_none()) {
             return Err(BuildError::NoApexNs { apex: self.apex_text() });
+        }
+        for (i, key) in whoami.iter().enumerate() {
+            self.check_whoami(key, &whoami[..i])?;
+            self.names.insert(key.clone(), Section::new(self.depth));
         }
         // Empty non-terminals: every ancestor between a name and the apex exists.
         let mut missing = Vec::new();
@@ -186,6 +204,47 @@ impl ZoneTree {
             self.names.entry(key).or_insert_with(|| Section::new(self.depth));
         }
         self.compute_flags();
+        for key in whoami {
+            let section = self.names.get_mut(key).expect("inserted above");
+            section.flags |= flags::WHOAMI;
+            if section.flags & flags::BELOW_CUT != 0 {
+                // The occluding owner is an ancestor with `cut` labels: a delegation or a DNAME.
+                let owner = name::ancestor(key, section.cut as usize);
+                let what = match self.names.get(owner) {
+                    Some(s) if s.flags & flags::CUT != 0 => "the delegation point",
+                    _ => "the DNAME at",
+                };
+                return Err(whoami_error(
+                    key,
+                    format!("is below {what} {}; a whoami name must be answered by this zone", name::key_to_text(owner)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks on one whoami name that need no flags (`earlier`: the names listed before it).
+    fn check_whoami(&self, key: &[u8], earlier: &[Vec<u8>]) -> Result<(), BuildError> {
+        if !name::is_at_or_below(key, &self.apex_key) {
+            return Err(whoami_error(key, format!("is outside the zone {}", self.apex_text())));
+        }
+        if key == self.apex_key {
+            return Err(whoami_error(key, "is the zone apex; a whoami name must be a name strictly inside the zone".into()));
+        }
+        if name::is_wildcard(key) {
+            return Err(whoami_error(key, "is a wildcard; a whoami name must be an ordinary name".into()));
+        }
+        if earlier.iter().any(|k| k == key) {
+            return Err(whoami_error(key, "is listed twice".into()));
+        }
+        if let Some(section) = self.names.get(key).filter(|s| !s.rrsets.is_empty()) {
+            let mut codes: Vec<u16> = section.rrsets.iter().map(|r| r.rtype).collect();
+            codes.sort_unstable();
+            codes.dedup();
+            let types: Vec<String> = codes.into_iter().map(crate::zonefile::type_name).collect();
+            let cut = if section.has_type(rtype::NS) { " (it is a delegation point)" } else { "" };
+            return Err(whoami_error(key, format!("owns {} records{cut}; {WHOAMI_NO_RECORDS}", types.join(", "))));
+        }
         Ok(())
     }
 
@@ -252,6 +311,10 @@ impl ZoneTree {
             })
         })
     }
+}
+
+fn whoami_error(key: &[u8], reason: String) -> BuildError {
+    BuildError::Whoami { name: name::key_to_text(key), reason }
 }
 
 /// The rules that hold per name: CNAME alone (but for its DNSSEC records), one CNAME, one

@@ -13,7 +13,7 @@ use lmdb_schema::name;
 use lmdb_schema::zone::GeoPolicy;
 use serde::{Deserialize, Serialize};
 
-use super::ZoneTree;
+use super::{BuildError, ZoneTree};
 use crate::zonefile;
 
 /// Longest stored condition (`condlen` is one byte).
@@ -114,6 +114,26 @@ pub fn check_policy(policy: &GeoPolicy) -> Result<(), String> {
     Ok(())
 }
 
+/// The name key of a whoami name of the zone with apex key `apex_key`: a name ending in '.' is
+/// absolute, any other is relative to the apex (as in zone files).
+pub fn whoami_key(apex_key: &[u8], text: &str) -> Result<Vec<u8>, BuildError> {
+    let invalid = |e: String| BuildError::Whoami { name: text.to_string(), reason: format!("not a valid name: {e}") };
+    let wire = zonefile::parse_name(text, &name::key_to_wire(apex_key)).map_err(invalid)?;
+    name::key_from_wire(&wire).map_err(|e| invalid(e.to_string()))
+}
+
+/// Rewrites the policy's whoami names as absolute lower-case presentation names (relative ones
+/// taken from the apex), the form they are stored and compared in. Returns their keys.
+pub fn normalize_whoami(apex_key: &[u8], policy: &mut GeoPolicy) -> Result<Vec<Vec<u8>>, BuildError> {
+    let mut keys = Vec::with_capacity(policy.whoami.len());
+    for text in &mut policy.whoami {
+        let key = whoami_key(apex_key, text)?;
+        *text = name::key_to_text(&key);
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 /// One variant RRset of a zone, for warnings.
 #[derive(Debug, Clone)]
 pub struct VariantRef {
@@ -195,6 +215,8 @@ struct PolicyLine<'a> {
     zone: &'a str,
     table: &'a str,
     keys: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    whoami: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -215,7 +237,7 @@ pub fn side_lines(tree: &ZoneTree, policy: Option<&GeoPolicy>) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(p) = policy {
         let apex = tree.apex_text();
-        let line = PolicyLine { op: "policy", zone: &apex, table: &p.table, keys: &p.keys };
+        let line = PolicyLine { op: "policy", zone: &apex, table: &p.table, keys: &p.keys, whoami: &p.whoami };
         lines.push(serde_json::to_string(&line).expect("serializes"));
     }
     for rr in tree.records().filter(|r| !r.condition.is_empty()) {

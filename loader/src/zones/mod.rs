@@ -76,17 +76,23 @@ pub fn replace_zone_with_policy(store: &Store, txn: &mut RwTxn, tree: ZoneTree, 
 
 /// `policy`: None keeps the stored policy, Some(p) sets it to `p`.
 fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option<Option<GeoPolicy>>) -> Result<ZoneMeta, ZoneError> {
-    tree.finish()?;
-    let depth = tree.depth;
-    let records = tree.record_count();
-    let soa = tree.soa().and_then(soa_from_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
-    let policy = match policy {
+    let mut policy = match policy {
         Some(policy) => policy,
         None => match store.zones.get(txn, &tree.apex_key).map_err(lmdb(store))? {
             Some(bytes) => ZoneMeta::decode(bytes).ok().and_then(|m| m.policy),
             None => None,
         },
     };
+    // The policy's whoami names are checked against the zone on every write, whatever changed.
+    let whoami = match policy.as_mut() {
+        Some(p) => geo::normalize_whoami(&tree.apex_key, p)?,
+        None => Vec::new(),
+    };
+    tree.finish_with_whoami(&whoami)?;
+    check_whoami_zones(store, txn, &tree.apex_key, &whoami)?;
+    let depth = tree.depth;
+    let records = tree.record_count();
+    let soa = tree.soa().and_then(soa_from_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
 
     // Merge with what is stored under the apex: other zones' sections stay (a child zone below
     // us, the parent's glue), ours are replaced. Only names whose bytes change are written.
@@ -129,6 +135,22 @@ fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option
     store.zones.put(txn, &tree.apex_key, &meta.encode()).map_err(lmdb(store))?;
     store.bump_change_counter(txn)?;
     Ok(meta)
+}
+
+/// A whoami name at or below the apex of a deeper zone served here would be answered by that
+/// zone, never by this one's policy.
+fn check_whoami_zones(store: &Store, txn: &RwTxn, apex_key: &[u8], whoami: &[Vec<u8>]) -> Result<(), ZoneError> {
+    for key in whoami {
+        let mut at = Some(key.as_slice());
+        while let Some(k) = at.filter(|k| k.len() > apex_key.len()) {
+            if store.zones.get(txn, k).map_err(lmdb(store))?.is_some() {
+                let reason = format!("is inside the zone {} served here, which answers for it", name::key_to_text(k));
+                return Err(BuildError::Whoami { name: name::key_to_text(key), reason }.into());
+            }
+            at = name::parent(k);
+        }
+    }
+    Ok(())
 }
 
 /// Removes a zone: its sections go; names that other zones still hold stay.
@@ -239,6 +261,15 @@ impl ZoneEdits {
     /// Adds a record to the zone that holds its owner. Returns false if it was already there.
     pub fn add(&mut self, store: &Store, txn: &RwTxn, rr: &Rr) -> Result<bool, ZoneError> {
         let zone = self.zone_mut(store, txn, &rr.owner)?;
+        // Refused here too (not only when the zone is written) so the caller can name the change.
+        if let Some(policy) = zone.policy.as_ref().filter(|p| !p.whoami.is_empty()) {
+            let owner = name::key_from_wire(&rr.owner).map(|k| name::key_to_text(&k)).unwrap_or_default();
+            if policy.whoami.contains(&owner) {
+                let rtype = crate::zonefile::type_name(rr.rtype);
+                let reason = format!("is in the zone's policy, so the {rtype} record is refused; {}", build::WHOAMI_NO_RECORDS);
+                return Err(BuildError::Whoami { name: owner, reason }.into());
+            }
+        }
         if rr.rtype == 6 && rr.condition.is_empty() {
             // One SOA per zone: a new one replaces the old.
             zone.tree.remove(&rr.owner, 6, None, b"")?;

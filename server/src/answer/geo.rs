@@ -121,6 +121,7 @@ fn flatten(hit: &RangeHit<'_>, keys: &[String]) -> Metadata {
 struct Policy {
     /// Index into [`GeoScratch::tables`]; `None` while the table is not open in this process.
     table: Option<usize>,
+    table_name: String,
     /// The policy's keys, most specific first, as positions in its table's [`Table::keys`].
     keys: Vec<usize>,
 }
@@ -315,7 +316,7 @@ impl GeoScratch {
                             keys.push(at);
                         }
                     }
-                    self.policy_list.push(Policy { table, keys });
+                    self.policy_list.push(Policy { table, table_name: p.table, keys });
                     self.policy_list.len() - 1
                 });
                 self.policies.insert(apex.to_vec(), index);
@@ -326,6 +327,13 @@ impl GeoScratch {
         self.recent_apex.extend_from_slice(apex);
         self.recent_policy = policy;
         policy
+    }
+
+    /// The range table of the policy of the zone with apex key `apex` (its whoami names are
+    /// answered from it), through the per-worker policy cache.
+    pub fn policy_table(&mut self, store: &Store, txn: &RoTxn, apex: &[u8]) -> Option<String> {
+        let policy = self.policy(store, txn, apex)?;
+        Some(self.policy_list[policy].table_name.clone())
     }
 
     /// SCOPE PREFIX-LENGTH for the ECS option of this response (RFC 7871 §7.2.1): 0 when the

@@ -3,7 +3,10 @@
 //!
 //! Every lookup is one LMDB get on a name key. An exact hit costs one get; a miss walks up the
 //! question's ancestors (prefixes of its key) to the closest encloser. The per-name flags the
-//! loader computed (cut, below-cut, wildcard child, DNAME) decide the rest without scanning.
+//! loader computed (cut, below-cut, wildcard child, DNAME, whoami) decide the rest without
+//! scanning.
+
+use std::net::IpAddr;
 
 use heed::RoTxn;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
@@ -111,11 +114,16 @@ impl ResolveScratch {
 pub struct Outcome {
     pub rcode: u16,
     pub aa: bool,
+    /// The answer is built from the client's address (a whoami name of the zone's policy),
+    /// whatever the type asked for: never to be given to another client.
+    pub per_client: bool,
 }
 
 pub struct Internet<'t> {
     pub store: &'t Store,
     pub txn: &'t RoTxn<'t>,
+    /// The address the query came from (whoami names answer A/AAAA with it).
+    pub source: IpAddr,
 }
 
 impl<'t> Internet<'t> {
@@ -211,7 +219,7 @@ impl<'t> Internet<'t> {
         scratch.visited_ends.clear();
         scratch.additional_targets.clear();
         scratch.marks.clear();
-        let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false };
+        let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false, per_client: false };
         let mut zone_depth = 0;
         for hop in 0..MAX_CHAIN {
             // Chains are followed only inside the zone that answered the question, as Knot does:
@@ -275,6 +283,16 @@ impl<'t> Internet<'t> {
                 Found::Name { section, .. } => section,
             };
             outcome.aa = true;
+            if section.has(flags::WHOAMI) {
+                // A whoami name of the zone's policy: synthesized from the client's address and
+                // the policy's table; other types get the zone's NODATA.
+                outcome.per_client = true;
+                let table = geo.policy_table(self.store, self.txn, &scratch.apex).ok_or(LookupFailed)?;
+                if !super::meta::whoami_records(self.txn, geo, &table, self.source, qtype, owner, w) {
+                    self.soa(scratch, zone, w)?;
+                }
+                break;
+            }
             if qtype != rtype::CNAME && qtype != rtype::ANY && section.has(flags::CNAME) {
                 if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, rtype::CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);

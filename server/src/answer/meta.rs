@@ -1,6 +1,9 @@
 //! Metadata as answers: whoami names (the client's own address and its range metadata) and the
 //! IP-lookup zone (`4.3.2.1.<zone> TXT` → metadata of 1.2.3.4), in the spirit of
 //! `whoami.akamai.net` and Team Cymru's `origin.asn.cymru.com`, from the operator's own tables.
+//! Whoami names come from the server's `--whoami` flag (answered here) or from a zone's policy
+//! (answered by [`super::internet`] in that zone); both build their records with
+//! [`whoami_records`].
 //!
 //! These answers are synthesized, so they allocate (JSON text); they are not the hot path.
 
@@ -84,10 +87,26 @@ fn txt_rdata(text: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// Answers a whoami name: TXT with the client's address, its ECS subnet and its metadata;
-/// A or AAAA with the address the query came from. TTL 0: the answer is per client.
+/// Answers a `--whoami` name (see [`whoami_records`]) from `--whoami-table`: NOERROR and AA
+/// whatever the type, as no zone holds the name.
 pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: IpAddr, qtype: u16, w: &mut Writer<'_>) -> (u16, bool) {
-    let owner = Owner::At(12);
+    whoami_records(txn, geo, &config.whoami_table, source, qtype, Owner::At(12), w);
+    (RCODE_NOERROR as u16, true)
+}
+
+/// The answer of a whoami name, shared by `--whoami` names and the whoami names of a zone's
+/// policy: TXT (or ANY) with the client's address, its ECS subnet and its range and metadata in
+/// `table`; A or AAAA with the address the query came from when the family matches. TTL 0: the
+/// answer is per client. Returns false when there is no record for `qtype` (NODATA).
+pub fn whoami_records(
+    txn: &RoTxn,
+    geo: &mut GeoScratch,
+    table: &str,
+    source: IpAddr,
+    qtype: u16,
+    owner: Owner,
+    w: &mut Writer<'_>,
+) -> bool {
     match qtype {
         rtype::TXT | rtype::ANY => {
             let client = geo.client.unwrap_or(source);
@@ -95,7 +114,7 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
             if let Some(subnet) = geo.subnet {
                 doc["ecs"] = json!(format!("{}/{}", subnet.ip(), subnet.source_prefix));
             }
-            let found = geo.lookup_json(txn, &config.whoami_table, client);
+            let found = geo.lookup_json(txn, table, client);
             geo.decided = Some(found.as_ref().map(|(d, _)| *d));
             match found {
                 Some((range, meta)) => {
@@ -108,20 +127,24 @@ pub fn whoami(config: &AnswerConfig, txn: &RoTxn, geo: &mut GeoScratch, source: 
             let mut rdata = Vec::new();
             txt_rdata(&doc.to_string(), &mut rdata);
             w.record(Section::Answer, owner, rtype::TXT, 0, &[&rdata]);
+            true
         }
-        rtype::A => {
-            if let IpAddr::V4(a) = lmdb_schema::ranges::normalize(source) {
+        rtype::A => match lmdb_schema::ranges::normalize(source) {
+            IpAddr::V4(a) => {
                 w.record(Section::Answer, owner, rtype::A, 0, &[&a.octets()]);
+                true
             }
-        }
-        rtype::AAAA => {
-            if let IpAddr::V6(a) = source {
+            IpAddr::V6(_) => false,
+        },
+        rtype::AAAA => match source {
+            IpAddr::V6(a) => {
                 w.record(Section::Answer, owner, rtype::AAAA, 0, &[&a.octets()]);
+                true
             }
-        }
-        _ => {}
+            IpAddr::V4(_) => false,
+        },
+        _ => false,
     }
-    (RCODE_NOERROR as u16, true)
 }
 
 /// Answers a name below the lookup zone: TXT with the range and metadata of the address it

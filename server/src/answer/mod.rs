@@ -116,14 +116,15 @@ pub fn respond(
         let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, &[]);
         return Some(w.finish(&query, rcode, aa, tc, opt));
     }
-    let internet = Internet { store, txn };
+    let internet = Internet { store, txn, source };
     Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
         Ok(outcome) => {
             let opt = with_scope(opt, geo);
             let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, scratch.additional_marks());
             let answered = w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
-            // geo.decided: the client's metadata chose (or could have chosen) this answer.
-            if cacheable && geo.decided.is_none() {
+            // geo.decided: the client's metadata chose (or could have chosen) this answer;
+            // per_client: the client's address is in it (a zone's whoami name).
+            if cacheable && geo.decided.is_none() && !outcome.per_client {
                 scratch.remember(txn.id(), w.buf, answered);
             }
             answered
