@@ -475,17 +475,19 @@ pub struct CachedRange<M> {
     pub meta: M,
 }
 
-/// What a cached lookup found: the range holding the address, or the gap between ranges it
-/// falls in (the widest span of addresses that are in no range either).
+/// What a cached lookup found: the range holding the address, or that it is in no range, with
+/// the gap between ranges it falls in (the widest span of addresses in no range either) when
+/// that was asked for.
 #[derive(Debug)]
 pub enum Span<'c, M> {
     Range(&'c CachedRange<M>),
-    Gap { start: IpAddr, end: IpAddr },
+    Gap(Option<(IpAddr, IpAddr)>),
 }
 
 enum Entry<M> {
     Range(CachedRange<M>),
-    Gap { start: IpAddr, end: IpAddr },
+    /// The gap's bounds cost two more cursor moves: found when first asked for.
+    Gap(Option<(IpAddr, IpAddr)>),
 }
 
 /// Ways per set. A Zipf(1) mix of 5000 resolvers (simulated) misses 4.5% of lookups in 16k
@@ -493,12 +495,15 @@ enum Entry<M> {
 /// 16-byte tags plus the snapshot are one cache line, the only one a hit reads before its entry.
 const WAYS: usize = 3;
 
-/// One set's tags: which addresses its ways hold, most recently filled first.
+/// One set's tags: which addresses its ways hold.
 #[repr(C, align(64))]
 struct Tags {
     /// LMDB snapshot (read transaction id) the ways were filled in; `usize::MAX` = empty.
     snapshot: usize,
-    filled: usize,
+    /// Ways in use (they fill in order).
+    filled: u32,
+    /// The way the next fill replaces once all are in use: the oldest (FIFO).
+    oldest: u32,
     /// Tags of the filled ways (see [`tag`]).
     tags: [u128; WAYS],
 }
@@ -520,7 +525,7 @@ fn tag(ip: IpAddr) -> u128 {
 /// Why: a floor search in LMDB costs a cursor open/seek/close (hundreds of ns), while real
 /// traffic comes from a few thousand resolvers, heavily skewed. A hit reads one cache line of
 /// tags and then its entry — no lock (the cache is owned by one worker), no allocation, no
-/// write. A miss evicts the set's oldest entry (FIFO: nearly as good as LRU here, and hits
+/// write. A miss replaces the set's oldest entry (FIFO: nearly as good as LRU here, and hits
 /// stay read-only).
 ///
 /// Consistency: LMDB stays the source of truth. Every set records the id of the read
@@ -540,7 +545,7 @@ impl<M> RangeCache<M> {
     /// A cache of about `slots` entries (sets rounded up to a power of two, at least one).
     pub fn new(slots: usize) -> Self {
         let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
-        let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, tags: [0; WAYS] }).collect();
+        let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
         let entries = (0..n).map(|_| [None, None, None]).collect();
         RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0 }
     }
@@ -563,20 +568,21 @@ impl<M> RangeCache<M> {
         ip: IpAddr,
         parse: impl FnOnce(&RangeHit<'_>) -> M,
     ) -> Result<Option<&'c CachedRange<M>>, StoreError> {
-        Ok(match self.lookup_span(table, txn, ip, parse)? {
+        Ok(match self.lookup_span(table, txn, ip, false, parse)? {
             Span::Range(range) => Some(range),
-            Span::Gap { .. } => None,
+            Span::Gap(_) => None,
         })
     }
 
-    /// Like [`RangeCache::lookup`], and for an address in no range also tells the gap around
-    /// it (what an answer for that address also holds for).
+    /// Like [`RangeCache::lookup`]; for an address in no range, with `gap`, also tells the gap
+    /// around it (what an answer for that address also holds for).
     #[inline]
     pub fn lookup_span<'c>(
         &'c mut self,
         table: &RangeTable,
         txn: &RoTxn,
         ip: IpAddr,
+        gap: bool,
         parse: impl FnOnce(&RangeHit<'_>) -> M,
     ) -> Result<Span<'c, M>, StoreError> {
         let ip = normalize(ip);
@@ -584,7 +590,7 @@ impl<M> RangeCache<M> {
         let snapshot = txn.id();
         let i = self.index(tag);
         let set = &self.tags[i];
-        let way = if set.snapshot == snapshot { set.tags[..set.filled].iter().position(|&t| t == tag) } else { None };
+        let way = if set.snapshot == snapshot { set.tags[..set.filled as usize].iter().position(|&t| t == tag) } else { None };
         let way = match way {
             Some(way) => {
                 self.hits += 1;
@@ -594,28 +600,39 @@ impl<M> RangeCache<M> {
                 self.misses += 1;
                 let entry = match table.lookup(txn, ip)? {
                     Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
-                    None => {
-                        let (start, end) = table.gap(txn, ip)?;
-                        Entry::Gap { start, end }
-                    }
+                    None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
                 };
-                let (set, entries) = (&mut self.tags[i], &mut self.entries[i]);
+                let set = &mut self.tags[i];
                 if set.snapshot != snapshot {
+                    // Entries of an old snapshot are overwritten as the ways refill.
                     set.snapshot = snapshot;
                     set.filled = 0;
-                    *entries = [None, None, None];
+                    set.oldest = 0;
                 }
-                set.tags.copy_within(..WAYS - 1, 1);
-                entries.rotate_right(1);
-                set.tags[0] = tag;
-                entries[0] = Some(entry);
-                set.filled = (set.filled + 1).min(WAYS);
-                0
+                // Only the replaced way is written: a miss on a random address touches as few
+                // cache lines as it can.
+                let way = if (set.filled as usize) < WAYS {
+                    set.filled += 1;
+                    set.filled as usize - 1
+                } else {
+                    let oldest = set.oldest as usize;
+                    set.oldest = ((oldest + 1) % WAYS) as u32;
+                    oldest
+                };
+                set.tags[way] = tag;
+                self.entries[i][way] = Some(entry);
+                way
             }
         };
-        Ok(match &self.entries[i][way] {
+        let entry = &mut self.entries[i][way];
+        if gap {
+            if let Some(Entry::Gap(bounds @ None)) = entry {
+                *bounds = Some(table.gap(txn, ip)?);
+            }
+        }
+        Ok(match entry {
             Some(Entry::Range(range)) => Span::Range(range),
-            Some(Entry::Gap { start, end }) => Span::Gap { start: *start, end: *end },
+            Some(Entry::Gap(bounds)) => Span::Gap(*bounds),
             None => unreachable!("a filled way holds an entry"),
         })
     }
@@ -630,6 +647,7 @@ impl<M> RangeCache<M> {
         for set in self.tags.iter_mut() {
             set.snapshot = usize::MAX;
             set.filled = 0;
+            set.oldest = 0;
         }
         for entries in self.entries.iter_mut() {
             *entries = [None, None, None];
@@ -719,9 +737,14 @@ mod tests {
         assert_eq!(table.gap(&rtxn, ip("2001:db8::100")).unwrap(), (ip("2001:db8::100"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
         assert_eq!(table.gap(&rtxn, ip("::1")).unwrap(), (ip("::"), ip("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff")));
         assert!(table.gap(&rtxn, ip("1.0.0.1")).is_err(), "an address inside a range has no gap");
-        match cache.lookup_span(&table, &rtxn, ip("9.9.9.9"), |_| unreachable!()).unwrap() {
-            Span::Gap { start, end } => assert_eq!((start, end), (ip("1.0.129.1"), ip("255.255.255.255"))),
+        // Cached as a miss without its gap (lookup), the gap is found when first asked for.
+        match cache.lookup_span(&table, &rtxn, ip("9.9.9.9"), true, |_| unreachable!()).unwrap() {
+            Span::Gap(bounds) => assert_eq!(bounds, Some((ip("1.0.129.1"), ip("255.255.255.255")))),
             Span::Range(r) => panic!("9.9.9.9 is in no range, got {:?}", r.start),
+        }
+        match cache.lookup_span(&table, &rtxn, ip("7.7.7.7"), false, |_| unreachable!()).unwrap() {
+            Span::Gap(bounds) => assert_eq!(bounds, None),
+            Span::Range(r) => panic!("7.7.7.7 is in no range, got {:?}", r.start),
         }
         // One set of three ways: the fourth address evicts the first filled, the others stay.
         let mut small: RangeCache<()> = RangeCache::new(3);

@@ -258,9 +258,9 @@ impl GeoScratch {
         let keys = &table.keys;
         // The deciding range only matters for an ECS scope.
         let scoped = self.subnet.is_some();
-        let (decided, meta) = match cache.lookup_span(&table.handle, txn, client, |hit| flatten(hit, keys)) {
+        let (decided, meta) = match cache.lookup_span(&table.handle, txn, client, scoped, |hit| flatten(hit, keys)) {
             Ok(Span::Range(range)) => (scoped.then_some(Decided { start: range.start, end: range.end }), Some(&range.meta)),
-            Ok(Span::Gap { start, end }) => (scoped.then_some(Decided { start, end }), None),
+            Ok(Span::Gap(bounds)) => (bounds.map(|(start, end)| Decided { start, end }), None),
             Err(_) => (None, None),
         };
         // The client's metadata entries are conditions already: the first policy key whose
