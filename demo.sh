@@ -18,7 +18,8 @@ serving on 127.0.0.1:$port (and [::1]:$port), HTTP lookups on 127.0.0.1:$http_po
   dig @127.0.0.1 -p $port www.example.com A
   dig @127.0.0.1 -p $port www.geo.example A                          # your pop (ams) variant
   dig @127.0.0.1 -p $port www.geo.example A +subnet=127.0.1.0/24     # the US variant, ECS scope 24
-  dig @127.0.0.1 -p $port whoami.geo.example TXT +short
+  dig @127.0.0.1 -p $port whoami.geo.example TXT +short             # --whoami name
+  dig @127.0.0.1 -p $port me.geo.example TXT +short                  # the zone policy's whoami name
   dig @127.0.0.1 -p $port 0.0.0.200.ip.geo.example TXT +short
   curl -s http://127.0.0.1:$http_port/lookup/1.0.128.1
 EOT
