@@ -453,3 +453,47 @@ fn a_zone_whoami_name_added_by_the_loader_is_answered_on_the_next_query() {
     }
     drop(server);
 }
+
+#[test]
+fn a_table_created_after_start_never_leaves_a_default_cached_for_everyone() {
+    // The zone's policy names a table that does not exist when the engine starts; it is
+    // imported afterwards. The worker notices the table only between batches, so its first
+    // answer is the default — and that answer must not be cached for every client.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let store = Store::open(&db, &OpenOptions { map_size: 64 << 20, read_only: false }).unwrap();
+    let mut txn = store.write_txn().unwrap();
+    let mut tree = ZoneTree::new(&wire("example.com.")).unwrap();
+    for r in zone() {
+        tree.insert(&r).unwrap();
+    }
+    let policy = GeoPolicy { table: "late".into(), keys: vec!["pop".into()], whoami: vec![] };
+    zones::replace_zone(&store, &mut txn, tree, Some(policy)).unwrap();
+    txn.commit().unwrap();
+    let engine = Engine::new(store, AnswerConfig::default());
+    assert!(AnswerConfig::default().answer_cache_slots > 0, "the answer cache is on");
+    let csv = dir.path().join("late.csv");
+    std::fs::write(&csv, RANGES).unwrap();
+    let args = ["--db", db.to_str().unwrap(), "--map-size", "64M", "ranges", "import", "--table", "late", csv.to_str().unwrap()];
+    assert_eq!(lmdns_loader::cli::run_args(args).unwrap(), std::process::ExitCode::SUCCESS);
+
+    let mut scratch = engine.scratch();
+    let packet = query("www.example.com.", RecordType::A, None);
+    let client = Client { addr: SocketAddr::new(IpAddr::from_str("10.0.0.5").unwrap(), 40000), transport: Transport::Udp };
+    let mut ask = |scratch: &mut _| {
+        let txn = engine.read_txn().unwrap();
+        let mut out = Vec::new();
+        assert!(engine.answer(&txn, scratch, &packet, &client, &mut out));
+        let id = txn.id();
+        (Message::from_vec(&out).unwrap().answers.iter().map(|a| a.data.to_string()).collect::<Vec<_>>(), id)
+    };
+    // Asked three times: the cache admits a question on its second sighting.
+    let (first, first_snapshot) = ask(&mut scratch);
+    assert_eq!(first, vec!["192.0.2.1"], "the table is not open in this worker yet: the default");
+    assert_eq!(ask(&mut scratch).0, first);
+    assert_eq!(ask(&mut scratch).0, first);
+    engine.after_batch(&mut scratch);
+    let (second, second_snapshot) = ask(&mut scratch);
+    assert_eq!(first_snapshot, second_snapshot, "no commit in between: only the cache could differ");
+    assert_eq!(second, vec!["192.0.2.30"], "the client's pop=fra variant, not a cached default");
+}

@@ -249,25 +249,36 @@ impl GeoScratch {
         rtype: u16,
     ) -> Option<RrsetView<'t>> {
         // The client is looked up before the section is searched: most clients get a variant,
-        // and finding one also proves the type has variants, so the index is searched once.
-        let Some(client) = self.client else { return section.rrset(rtype) };
+        // and finding one proves the type has variants, so such an answer costs one search.
         let Some(policy) = self.policy(store, txn, apex) else { return section.rrset(rtype) };
         let policy = &self.policy_list[policy];
-        let Some(table) = policy.table.map(|t| &mut self.tables[t]) else { return section.rrset(rtype) };
-        let cache = table.cache.get_or_insert_with(|| RangeCache::new(RANGE_CACHE_SLOTS));
-        let keys = &table.keys;
-        // The deciding range only matters for an ECS scope.
-        let scoped = self.subnet.is_some();
-        let (decided, meta) = match cache.lookup_span(&table.handle, txn, client, scoped, |hit| flatten(hit, keys)) {
-            Ok(Span::Range(range)) => (scoped.then_some(Decided { start: range.start, end: range.end }), Some(&range.meta)),
-            Ok(Span::Gap(bounds)) => (bounds.map(|(start, end)| Decided { start, end }), None),
-            Err(_) => (None, None),
-        };
-        // The client's metadata entries are conditions already: the first policy key whose
-        // entry has a variant wins.
-        let chosen = meta.and_then(|meta| {
-            policy.keys.iter().filter_map(|&key| meta.condition(key)).find_map(|(c, fp)| section.rrset_variant_by(rtype, c, fp))
-        });
+        // The range (or gap) that decided, when known and wanted (only an ECS scope needs it).
+        let mut decided = None;
+        let mut chosen = None;
+        // A table not open in this worker yet (created after start) selects nothing this time,
+        // but the answer still counts as client-dependent below: it must not be cached.
+        if let (Some(client), Some(table)) = (self.client, policy.table) {
+            let table = &mut self.tables[table];
+            let cache = table.cache.get_or_insert_with(|| RangeCache::new(RANGE_CACHE_SLOTS));
+            let keys = &table.keys;
+            let scoped = self.subnet.is_some();
+            let meta = match cache.lookup_span(&table.handle, txn, client, scoped, |hit| flatten(hit, keys)) {
+                Ok(Span::Range(range)) => {
+                    decided = scoped.then_some(Decided { start: range.start, end: range.end });
+                    Some(&range.meta)
+                }
+                Ok(Span::Gap(bounds)) => {
+                    decided = bounds.map(|(start, end)| Decided { start, end });
+                    None
+                }
+                Err(_) => None,
+            };
+            // The client's metadata entries are conditions already: the first policy key whose
+            // entry has a variant wins.
+            chosen = meta.and_then(|meta| {
+                policy.keys.iter().filter_map(|&key| meta.condition(key)).find_map(|(c, fp)| section.rrset_variant_by(rtype, c, fp))
+            });
+        }
         if chosen.is_some() {
             self.decided = Some(decided);
             return chosen;
