@@ -344,6 +344,10 @@ fn zone_whoami_address_records_and_nodata() {
     assert_eq!(ask("127.0.0.1", RecordType::CNAME), nodata);
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::MX, None));
     assert_eq!(r.authorities[0].name.to_string(), "example.com.");
+    // Negative answers too are per client (whether A exists depends on the family asking):
+    // TTL 0, so no resolver caches one client's NODATA for another.
+    let r = f.ask_from("2001:db8::5", Transport::Udp, &query("me.example.com.", RecordType::A, None));
+    assert_eq!(r.authorities[0].ttl, 0);
     // Below the name there is nothing.
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("x.me.example.com.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);

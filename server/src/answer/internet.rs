@@ -257,7 +257,7 @@ impl<'t> Internet<'t> {
                 Found::NxDomain { .. } => {
                     outcome.aa = true;
                     outcome.rcode = RCODE_NXDOMAIN as u16;
-                    self.soa(scratch, zone, w)?;
+                    self.soa(scratch, zone, w, u32::MAX)?;
                     break;
                 }
                 Found::Referral { cut, section, .. } if qtype == rtype::DS && cut as usize == labels => section,
@@ -271,6 +271,9 @@ impl<'t> Internet<'t> {
                     outcome.aa = true;
                     let dname_owner = Owner::At(scratch.current.ancestor_offset(dname_labels as usize).unwrap_or(12));
                     let target_at = w.rrset(Section::Answer, dname_owner, &rrset, None);
+                    if target_at == 0 {
+                        return Err(LookupFailed);
+                    }
                     let Some(cname_target) = self.synthesize_cname(scratch, dname_labels, target_at, rrset.ttl(), owner, w) else {
                         outcome.rcode = RCODE_YXDOMAIN as u16;
                         break;
@@ -289,13 +292,18 @@ impl<'t> Internet<'t> {
                 outcome.per_client = true;
                 let table = geo.policy_table(self.store, self.txn, &scratch.apex).ok_or(LookupFailed)?;
                 if !super::meta::whoami_records(self.txn, geo, &table, self.source, qtype, owner, w) {
-                    self.soa(scratch, zone, w)?;
+                    // TTL 0 like the records: whether A or AAAA exists depends on the client.
+                    self.soa(scratch, zone, w, 0)?;
                 }
                 break;
             }
             if qtype != rtype::CNAME && qtype != rtype::ANY && section.has(flags::CNAME) {
                 if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, rtype::CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);
+                    if target == 0 {
+                        // No record framed (a corrupt value): nothing to follow.
+                        return Err(LookupFailed);
+                    }
                     if !self.follow(scratch, w, target) {
                         break;
                     }
@@ -312,7 +320,7 @@ impl<'t> Internet<'t> {
             };
             if !answered {
                 // NODATA, also at the end of a chain (RFC 2308 §2.2).
-                self.soa(scratch, zone, w)?;
+                self.soa(scratch, zone, w, u32::MAX)?;
             }
             self.additional(scratch, zone, w)?;
             break;
@@ -380,15 +388,17 @@ impl<'t> Internet<'t> {
         }
     }
 
-    /// The zone's SOA in the authority section, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
-    fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+    /// The zone's SOA in the authority section, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3), and
+    /// at most `ttl_cap`.
+    fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>, ttl_cap: u32) -> Result<(), LookupFailed> {
         let current = &scratch.current;
         let apex = self.node(current.ancestor_key(zone as usize))?.and_then(|n| n.section(zone)).ok_or(LookupFailed)?;
         let soa = apex.rrset(rtype::SOA).ok_or(LookupFailed)?;
         let rdata = soa.rdatas().next().ok_or(LookupFailed)?;
-        let minimum = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().map_err(|_| LookupFailed)?);
+        let minimum = rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+        let minimum = minimum.ok_or(LookupFailed)?;
         let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
-        w.rrset(Section::Authority, owner, &soa, Some(soa.ttl().min(minimum)));
+        w.rrset(Section::Authority, owner, &soa, Some(soa.ttl().min(minimum).min(ttl_cap)));
         Ok(())
     }
 
