@@ -229,7 +229,8 @@ fn whoami_over_udp_and_tcp() {
         (doc["ip"].as_str(), doc["ecs"].as_str(), doc["meta"]["pop"].as_str()),
         (Some("127.0.0.1"), Some("10.0.1.0/24"), Some("fra"))
     );
-    assert_eq!(scope(&r), Some(16));
+    // The range is a /16, but the TXT spells out the /24 it was asked for: scope 24.
+    assert_eq!(scope(&r), Some(24));
     let r = f.ask_from("10.1.9.9", Transport::Udp, &query("whoami.example.com.", RecordType::A, None));
     assert_eq!(r.answers[0].data.to_string(), "10.1.9.9");
     let r = f.ask_from("2001:db8::5", Transport::Tcp, &query("whoami.example.com.", RecordType::AAAA, None));
@@ -358,7 +359,7 @@ fn zone_whoami_address_records_and_nodata() {
 }
 
 #[test]
-fn zone_whoami_with_ecs_reports_the_scope_of_the_range() {
+fn zone_whoami_with_ecs_reports_the_scope_of_the_range_and_the_subnet() {
     let f = zone_whoami_fixture();
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, Some(("10.0.1.0", 24))));
     let doc = txt(&r);
@@ -366,7 +367,10 @@ fn zone_whoami_with_ecs_reports_the_scope_of_the_range() {
         (doc["ip"].as_str(), doc["ecs"].as_str(), doc["meta"]["isp"].as_str()),
         (Some("127.0.0.1"), Some("10.0.1.0/24"), Some("fra-net"))
     );
-    assert_eq!(scope(&r), Some(16), "the isp range 10.0.0.0/16 decided");
+    assert_eq!(scope(&r), Some(24), "the isp range is 10.0.0.0/16, but the TXT names the /24");
+    // A range narrower than the source prefix narrows the scope further.
+    let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, Some(("10.0.0.0", 15))));
+    assert_eq!(scope(&r), Some(16), "10.0.0.0/15 spans two isp ranges: the answer holds for the /16");
     // In no range: the answer holds for the source prefix only.
     let r = f.ask_from("127.0.0.1", Transport::Udp, &query("me.example.com.", RecordType::TXT, Some(("192.168.7.0", 24))));
     assert_eq!((txt(&r)["meta"].is_null(), scope(&r)), (true, Some(24)));

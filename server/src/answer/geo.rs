@@ -166,6 +166,9 @@ pub struct GeoScratch {
     /// around it when it was in no range (`None` inside when not even that is known, or not
     /// needed because the query has no ECS option to scope).
     pub decided: Option<Option<Decided>>,
+    /// The answer spells out the client subnet itself (a whoami TXT): it holds for no block
+    /// wider than the source prefix, whatever the range.
+    pub echoes_subnet: bool,
 }
 
 impl GeoScratch {
@@ -181,6 +184,7 @@ impl GeoScratch {
             client: None,
             subnet: None,
             decided: None,
+            echoes_subnet: false,
         }
     }
 
@@ -194,6 +198,7 @@ impl GeoScratch {
             _ => client,
         });
         self.decided = None;
+        self.echoes_subnet = false;
     }
 
     /// Opens tables that were missing (a table created after start). Called between batches,
@@ -360,6 +365,7 @@ impl GeoScratch {
         match self.decided {
             None => 0,
             Some(None) => subnet.source_prefix,
+            Some(Some(range)) if self.echoes_subnet => scope_within(subnet.ip(), range.start, range.end).max(subnet.source_prefix),
             Some(Some(range)) => scope_within(subnet.ip(), range.start, range.end),
         }
     }

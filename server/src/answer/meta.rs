@@ -116,6 +116,7 @@ pub fn whoami_records(
             }
             let found = geo.lookup_json(txn, table, client);
             geo.decided = Some(found.as_ref().map(|(d, _)| *d));
+            geo.echoes_subnet = geo.subnet.is_some();
             match found {
                 Some((range, meta)) => {
                     doc["start"] = json!(range.start.to_string());
