@@ -654,6 +654,29 @@ fn bad_whoami_names_are_refused_and_nothing_is_written() {
 }
 
 #[test]
+fn a_zone_that_would_take_over_a_whoami_name_is_refused() {
+    let env = with_whoami_zone();
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "me.kid"]);
+    let before = env.dump();
+    // kid.example.com. would answer me.kid.example.com. and hide the parent's whoami name.
+    for apex in ["kid.example.com.", "me.kid.example.com."] {
+        let kid = env.write("kid.zone", &ZONE.replace("example.com.", apex));
+        let err = env.fails(&["zone", "import", kid.to_str().unwrap()]);
+        let expect = format!(
+            "whoami name me.kid.example.com.: is a whoami name of the policy of example.com., and the zone {apex} would answer for it"
+        );
+        assert!(err.contains(&expect), "{apex}: {err}");
+        assert_eq!(env.dump(), before, "nothing written for {apex}");
+    }
+    // A sibling zone is fine, and so is the child once the policy no longer names it.
+    let other = env.write("other.zone", &ZONE.replace("example.com.", "other.example.com."));
+    env.ok(&["zone", "import", other.to_str().unwrap()]);
+    env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country"]);
+    let kid = env.write("kid.zone", &ZONE.replace("example.com.", "kid.example.com."));
+    env.ok(&["zone", "import", kid.to_str().unwrap()]);
+}
+
+#[test]
 fn records_at_a_whoami_name_are_refused_on_every_write() {
     let env = with_whoami_zone();
     env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country", "--whoami", "whoami"]);

@@ -90,6 +90,7 @@ fn write_zone(store: &Store, txn: &mut RwTxn, mut tree: ZoneTree, policy: Option
     };
     tree.finish_with_whoami(&whoami)?;
     check_whoami_zones(store, txn, &tree.apex_key, &whoami)?;
+    check_enclosing_whoami(store, txn, &tree.apex_key)?;
     let depth = tree.depth;
     let records = tree.record_count();
     let soa = tree.soa().and_then(soa_from_rdata).ok_or_else(|| ZoneError::Corrupt(format!("malformed SOA at {}", tree.apex_text())))?;
@@ -149,6 +150,29 @@ fn check_whoami_zones(store: &Store, txn: &RwTxn, apex_key: &[u8], whoami: &[Vec
             }
             at = name::parent(k);
         }
+    }
+    Ok(())
+}
+
+/// The other side of [`check_whoami_zones`]: a zone at or above a whoami name of an enclosing
+/// zone's policy would take that name over (and leave the enclosing zone unwritable).
+fn check_enclosing_whoami(store: &Store, txn: &RwTxn, apex_key: &[u8]) -> Result<(), ZoneError> {
+    let mut at = name::parent(apex_key);
+    while let Some(key) = at {
+        if let Some(bytes) = store.zones.get(txn, key).map_err(lmdb(store))? {
+            let policy = ZoneMeta::decode(bytes).ok().and_then(|m| m.policy);
+            for whoami in policy.iter().flat_map(|p| &p.whoami) {
+                if name::key_from_dotted(whoami).is_ok_and(|k| k.starts_with(apex_key)) {
+                    let reason = format!(
+                        "is a whoami name of the policy of {}, and the zone {} would answer for it; take it out of that policy first",
+                        name::key_to_text(key),
+                        name::key_to_text(apex_key)
+                    );
+                    return Err(BuildError::Whoami { name: whoami.clone(), reason }.into());
+                }
+            }
+        }
+        at = name::parent(key);
     }
     Ok(())
 }
