@@ -298,12 +298,6 @@ impl<'a> SectionView<'a> {
         (default, has_variants.then_some(Variants { index, from, rtype }))
     }
 
-    /// The RRsets of one type, default first then variants, stopping past that type.
-    #[inline]
-    pub fn rrsets_of(&self, rtype: u16) -> impl Iterator<Item = RrsetView<'a>> + 'a {
-        self.rrsets().skip_while(move |r| r.rtype() < rtype).take_while(move |r| r.rtype() == rtype)
-    }
-
     /// The RRset of a type whose variant condition is exactly `cond` (`b""` for the default).
     #[inline]
     pub fn rrset_variant(&self, rtype: u16, cond: &[u8]) -> Option<RrsetView<'a>> {

@@ -525,7 +525,7 @@ fn tag(ip: IpAddr) -> u128 {
 /// Why: a floor search in LMDB costs a cursor open/seek/close (hundreds of ns), while real
 /// traffic comes from a few thousand resolvers, heavily skewed. A hit reads one cache line of
 /// tags and then its entry — no lock (the cache is owned by one worker), no allocation, no
-/// write. A miss replaces the set's oldest entry (FIFO: nearly as good as LRU here, and hits
+/// write but a counter. A miss replaces the set's oldest entry (FIFO: nearly as good as LRU here, and hits
 /// stay read-only).
 ///
 /// Consistency: LMDB stays the source of truth. Every set records the id of the read
@@ -542,11 +542,12 @@ pub struct RangeCache<M> {
 }
 
 impl<M> RangeCache<M> {
-    /// A cache of about `slots` entries (sets rounded up to a power of two, at least one).
+    /// A cache of at least `slots` entries: `slots / WAYS` sets rounded up to a power of two
+    /// (16k slots make 8192 sets, 24,576 entries).
     pub fn new(slots: usize) -> Self {
         let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
         let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
-        let entries = (0..n).map(|_| [None, None, None]).collect();
+        let entries = (0..n).map(|_| std::array::from_fn(|_| None)).collect();
         RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0 }
     }
 
@@ -650,7 +651,7 @@ impl<M> RangeCache<M> {
             set.oldest = 0;
         }
         for entries in self.entries.iter_mut() {
-            *entries = [None, None, None];
+            *entries = std::array::from_fn(|_| None);
         }
     }
 }

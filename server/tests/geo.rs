@@ -488,7 +488,7 @@ fn a_table_created_after_start_never_leaves_a_default_cached_for_everyone() {
     let mut scratch = engine.scratch();
     let packet = query("www.example.com.", RecordType::A, None);
     let client = Client { addr: SocketAddr::new(IpAddr::from_str("10.0.0.5").unwrap(), 40000), transport: Transport::Udp };
-    let mut ask = |scratch: &mut _| {
+    let ask = |scratch: &mut _| {
         let txn = engine.read_txn().unwrap();
         let mut out = Vec::new();
         assert!(engine.answer(&txn, scratch, &packet, &client, &mut out));

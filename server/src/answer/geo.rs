@@ -16,7 +16,8 @@ use lmdb_schema::Store;
 
 use crate::query::ClientSubnet;
 
-/// Slots of each per-worker range cache: real traffic comes from a few thousand resolvers.
+/// Entries of each per-worker range cache, at least (24,576 with three ways; about 2.5 MB):
+/// real traffic comes from a few thousand resolvers.
 const RANGE_CACHE_SLOTS: usize = 16 * 1024;
 
 /// FNV-1a for the worker's small maps (table names, zone apexes): keys are short and local to
