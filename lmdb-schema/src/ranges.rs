@@ -597,33 +597,7 @@ impl<M> RangeCache<M> {
                 self.hits += 1;
                 way
             }
-            None => {
-                self.misses += 1;
-                let entry = match table.lookup(txn, ip)? {
-                    Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
-                    None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
-                };
-                let set = &mut self.tags[i];
-                if set.snapshot != snapshot {
-                    // Entries of an old snapshot are overwritten as the ways refill.
-                    set.snapshot = snapshot;
-                    set.filled = 0;
-                    set.oldest = 0;
-                }
-                // Only the replaced way is written: a miss on a random address touches as few
-                // cache lines as it can.
-                let way = if (set.filled as usize) < WAYS {
-                    set.filled += 1;
-                    set.filled as usize - 1
-                } else {
-                    let oldest = set.oldest as usize;
-                    set.oldest = ((oldest + 1) % WAYS) as u32;
-                    oldest
-                };
-                set.tags[way] = tag;
-                self.entries[i][way] = Some(entry);
-                way
-            }
+            None => self.fill(table, txn, ip, gap, parse)?,
         };
         let entry = &mut self.entries[i][way];
         if gap {
@@ -636,6 +610,47 @@ impl<M> RangeCache<M> {
             Some(Entry::Gap(bounds)) => Span::Gap(*bounds),
             None => unreachable!("a filled way holds an entry"),
         })
+    }
+
+    /// A miss: looks `ip` up in LMDB and fills the way it replaces in set `i`. Kept out of line
+    /// so the hit path stays small.
+    #[cold]
+    #[inline(never)]
+    fn fill(
+        &mut self,
+        table: &RangeTable,
+        txn: &RoTxn,
+        ip: IpAddr,
+        gap: bool,
+        parse: impl FnOnce(&RangeHit<'_>) -> M,
+    ) -> Result<usize, StoreError> {
+        let (tag, snapshot) = (tag(ip), txn.id());
+        let i = self.index(tag);
+        self.misses += 1;
+        let entry = match table.lookup(txn, ip)? {
+            Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
+            None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
+        };
+        let set = &mut self.tags[i];
+        if set.snapshot != snapshot {
+            // Entries of an old snapshot are overwritten as the ways refill.
+            set.snapshot = snapshot;
+            set.filled = 0;
+            set.oldest = 0;
+        }
+        // Only the replaced way is written: a miss on a random address touches as few
+        // cache lines as it can.
+        let way = if (set.filled as usize) < WAYS {
+            set.filled += 1;
+            set.filled as usize - 1
+        } else {
+            let oldest = set.oldest as usize;
+            set.oldest = ((oldest + 1) % WAYS) as u32;
+            oldest
+        };
+        set.tags[way] = tag;
+        self.entries[i][way] = Some(entry);
+        Ok(way)
     }
 
     /// (hits, misses) since creation.

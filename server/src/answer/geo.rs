@@ -90,7 +90,9 @@ impl Metadata {
     }
 }
 
-/// The conditions of `hit`'s metadata for `keys`.
+/// The conditions of `hit`'s metadata for `keys` (on a range-cache miss only).
+#[cold]
+#[inline(never)]
 fn flatten(hit: &RangeHit<'_>, keys: &[String]) -> Metadata {
     let metadata = hit.metadata().unwrap_or_default();
     let mut buffer = vec![0u8; keys.len() * SLOT];
@@ -305,6 +307,14 @@ impl GeoScratch {
         if self.policies_snapshot == snapshot && same_bytes(&self.recent_apex, apex) {
             return self.recent_policy;
         }
+        self.policy_slow(store, txn, snapshot, apex)
+    }
+
+    /// [`GeoScratch::policy`] for another zone than the last, or a new snapshot: kept out of
+    /// line so the common case stays small.
+    #[cold]
+    #[inline(never)]
+    fn policy_slow(&mut self, store: &Store, txn: &RoTxn, snapshot: usize, apex: &[u8]) -> Option<usize> {
         if self.policies_snapshot != snapshot {
             self.policies.clear();
             self.policy_list.clear();
