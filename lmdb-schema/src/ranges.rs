@@ -612,8 +612,8 @@ impl<M> RangeCache<M> {
         })
     }
 
-    /// A miss: looks `ip` up in LMDB and fills the way it replaces in set `i`. Kept out of line
-    /// so the hit path stays small.
+    /// A miss: looks `ip` (normalized) up in LMDB and fills the way it replaces in its set.
+    /// Kept out of line so the hit path stays small.
     #[cold]
     #[inline(never)]
     fn fill(
