@@ -107,7 +107,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends every record of an RRset under `owner`. With `ttl`, that TTL replaces the stored
-    /// one (negative answers, RFC 2308 §3). Returns the offset of the first record's RDATA.
+    /// one (negative answers, RFC 2308 §3). Returns the offset of the first record's RDATA
+    /// (0 when no record frames: a corrupt value).
     pub fn rrset(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, ttl: Option<u32>) -> usize {
         let mut first_rdata = 0;
         // Counted as written, not taken from the stored count: a corrupt value may frame fewer.
