@@ -126,39 +126,24 @@ impl<'a> NodeView<'a> {
                 return Err(CorruptNode("section shorter than its index"));
             }
             let mut expected_index = Vec::new();
-            let mut at = 0;
+            // The reader's own framing, with a miss made an error instead of an early end.
+            let mut rrsets = RrsetIter { body, pos: 0, left: section.rrset_count() };
             for _ in 0..section.rrset_count() {
-                if geo {
-                    let rrset = RrsetIter { body, pos: at, left: 1 }.read().ok_or(CorruptNode("short rrset"))?;
-                    expected_index.push(((rrset.rtype(), rrset.covered(), fingerprint(rrset.condition())), at as u32));
+                let at = rrsets.pos;
+                let rrset = rrsets.read().ok_or(CorruptNode("rrset overruns section"))?;
+                let (mut framed, mut framed_len) = (0, 0);
+                for record in rrset.records() {
+                    framed += 1;
+                    framed_len += record.len();
                 }
-                if body.len() < at + RRSET_HEADER {
-                    return Err(CorruptNode("short rrset header"));
-                }
-                let cond_len = body[at + 10] as usize;
-                let wl_at = at + RRSET_HEADER + cond_len;
-                if body.len() < wl_at + 4 {
-                    return Err(CorruptNode("short rrset"));
-                }
-                let wire_len = be32(body, wl_at) as usize;
-                let end = wl_at + 4 + wire_len;
-                if body.len() < end {
-                    return Err(CorruptNode("rrset overruns section"));
-                }
-                let wire = &body[wl_at + 4..end];
-                let mut w = 0;
-                for _ in 0..be16(body, at + 8) {
-                    if wire.len() < w + 10 {
-                        return Err(CorruptNode("short rr"));
-                    }
-                    w += 10 + be16(wire, w + 8) as usize;
-                }
-                if w != wire.len() {
+                if framed != rrset.rr_count() as usize || framed_len != rrset.wire().len() {
                     return Err(CorruptNode("rr count does not match wire length"));
                 }
-                at = end;
+                if geo {
+                    expected_index.push(((rrset.rtype(), rrset.covered(), fingerprint(rrset.condition())), at as u32));
+                }
             }
-            if at != body.len() {
+            if rrsets.pos != body.len() {
                 return Err(CorruptNode("section length mismatch"));
             }
             if geo {
