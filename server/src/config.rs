@@ -12,8 +12,8 @@ use anyhow::{bail, ensure, Context};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use crate::acl::Acl;
-use crate::rrl;
+use crate::ops::acl::Acl;
+use crate::ops::rrl;
 
 /// Largest batch for recvmmsg/sendmmsg: buffers are sized from it once per worker, and beyond 64
 /// the syscall savings are negligible while the latency of the last packet in a batch grows.

@@ -26,9 +26,9 @@ pub struct AnswerConfig {
     /// Slots of each worker's cache of whole responses (0: no cache).
     pub answer_cache_slots: usize,
     /// Sources that may query (others get REFUSED before any lookup).
-    pub allow_query: crate::acl::Acl,
+    pub allow_query: crate::ops::acl::Acl,
     /// Sources that may transfer zones (transfers are not served yet: AXFR/IXFR stay REFUSED).
-    pub allow_transfer: crate::acl::Acl,
+    pub allow_transfer: crate::ops::acl::Acl,
     /// QTYPE ANY over UDP gets an empty TC=1 answer.
     pub any_to_tcp: bool,
 }
@@ -43,8 +43,8 @@ impl Default for AnswerConfig {
             lookup_zone_key: None,
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             answer_cache_slots: DEFAULT_ANSWER_CACHE_SLOTS,
-            allow_query: crate::acl::Acl::any(),
-            allow_transfer: crate::acl::Acl::none(),
+            allow_query: crate::ops::acl::Acl::any(),
+            allow_transfer: crate::ops::acl::Acl::none(),
             any_to_tcp: false,
         }
     }

@@ -12,7 +12,7 @@ use socket2::Socket;
 
 use crate::config::Config;
 use crate::engine::{name_key, AnswerConfig, Engine};
-use crate::{tcp, udp};
+use crate::transport::{tcp, udp};
 
 /// Set by the SIGTERM/SIGINT handler; an atomic store is all a signal handler may safely do.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
@@ -104,7 +104,7 @@ fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let signalled = install_signal_handlers()?;
-    crate::querylog::install_sighup()?;
+    crate::ops::querylog::install_sighup()?;
     run_until(config, signalled)
 }
 
@@ -112,7 +112,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// embedders can pass their own).
 pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     // Refuse root / resolve --user before opening anything; privileges drop once all is bound.
-    let drop_to = crate::privdrop::plan(&config)?;
+    let drop_to = crate::ops::privdrop::plan(&config)?;
     let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
     let zones = {
@@ -138,26 +138,26 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             any_to_tcp: config.any_to_tcp,
         },
     );
-    let rrl = crate::rrl::from_config(&config);
+    let rrl = crate::ops::rrl::from_config(&config);
 
     let bound = bind_all(&config)?;
     raise_fd_limit(config.tcp_max_connections + bound.fds() + 64);
     let listen = bound.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
     let Bound { udp: udp_sockets, tcp: listeners, .. } = bound;
-    let http_listener = config.http.map(crate::http::bind).transpose()?;
+    let http_listener = config.http.map(crate::transport::http::bind).transpose()?;
     if let Some(target) = &drop_to {
-        crate::privdrop::apply(target)?;
+        crate::ops::privdrop::apply(target)?;
     }
     // Query log and counters (see querylog.rs, metrics.rs): one queue and one slot per UDP
     // worker, plus the TCP thread's (the last).
     let (query_log, mut log_queues) = match &config.query_log {
         Some(path) => {
-            let (log, queues) = crate::querylog::QueryLog::open(path, config.chroot.as_deref(), config.threads + 1)?;
+            let (log, queues) = crate::ops::querylog::QueryLog::open(path, config.chroot.as_deref(), config.threads + 1)?;
             (Some(log), queues.into_iter().map(Some).collect())
         }
         None => (None, (0..=config.threads).map(|_| None).collect::<Vec<_>>()),
     };
-    let mut metrics = crate::metrics::Metrics::new(config.threads, query_log.as_ref().map(|l| l.stats()));
+    let mut metrics = crate::ops::metrics::Metrics::new(config.threads, query_log.as_ref().map(|l| l.stats()));
     if let Some(rrl) = &rrl {
         metrics.set_rrl(rrl.stats_handle());
     }
@@ -215,7 +215,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             let (store, stop_ref, metrics) = (engine.store(), &stop, &metrics);
             let http_handle = std::thread::Builder::new().name("http".into()).spawn_scoped(scope, move || {
                 let _guard = StopOnExit(stop_ref);
-                crate::http::serve(store, listener, stop_ref, Some(metrics))
+                crate::transport::http::serve(store, listener, stop_ref, Some(metrics))
             });
             match http_handle {
                 Ok(h) => handles.push(h),

@@ -387,7 +387,7 @@ fn privileges_are_dropped_to_the_user_after_binding() {
         assert!(stderr.contains("--user nobody needs the server to be started as root"), "{stderr}");
         return;
     }
-    let (uid, gid) = lmdns_server::privdrop::lookup_user("nobody").expect("the nobody user exists");
+    let (uid, gid) = lmdns_server::ops::privdrop::lookup_user("nobody").expect("the nobody user exists");
     assert_ne!(uid, 0);
     // A chroot with a log directory the user may write to; the database lies outside it.
     let root = dir.path().join("root");

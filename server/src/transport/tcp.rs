@@ -16,7 +16,7 @@ use heed::{RoTxn, WithTls};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
-use crate::metrics::Recorder;
+use crate::ops::metrics::Recorder;
 use crate::server::{RateLimit, Stop};
 
 /// Two length bytes and the largest DNS message.

@@ -31,7 +31,7 @@ use anyhow::Context;
 
 use crate::answer::Answered;
 use crate::engine::{Client, Transport};
-use crate::metrics::{qtype_name, rcode_name, CachePadded};
+use crate::ops::metrics::{qtype_name, rcode_name, CachePadded};
 use crate::query::ClientSubnet;
 use crate::server::{RateLimit, Stop};
 

@@ -30,12 +30,12 @@ use lmdb_schema::zone::ZoneMeta;
 use lmdb_schema::Store;
 
 use crate::engine::{Client, Scratch, Transport};
-use crate::http::Response;
-use crate::querylog::{Producer, QueryLogStats};
+use crate::transport::http::Response;
+use crate::ops::querylog::{Producer, QueryLogStats};
 
 /// Response rate limiting counters: the limiter's own, handed to [`Metrics::set_rrl`] only when
 /// RRL is configured, so the RRL series exist exactly then.
-pub use crate::rrl::RrlStats;
+pub use crate::ops::rrl::RrlStats;
 
 /// Query types counted by name; any other is counted as `other`.
 pub const KNOWN_QTYPES: &[(u16, &str)] = &[

@@ -20,7 +20,7 @@
 //!   `ip` is reported unnormalized). `404 {"error":"not in any range","ip":…}`,
 //!   `404 {"error":"no such table","table":…}`, `400` for a bad address or table name.
 //! * `GET /health` — `200 {"status":"ok"}`.
-//! * `GET /metrics` — Prometheus text format 0.0.4 (see [`crate::metrics`]).
+//! * `GET /metrics` — Prometheus text format 0.0.4 (see [`crate::ops::metrics`]).
 //! * other paths `404`, other methods on a known path `405` (with `Allow: GET`).
 //!
 //! Every request reads in a fresh LMDB read transaction, so a range import committed by the
@@ -59,14 +59,14 @@ const ACCEPT_BATCH: usize = 64;
 /// Binds the HTTP listener (an error names the address) and logs `http listening on ADDR` with
 /// the effective address (port 0 resolved).
 pub fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = crate::tcp::bind_listener(addr).with_context(|| format!("cannot serve HTTP on {addr}"))?;
+    let listener = crate::transport::tcp::bind_listener(addr).with_context(|| format!("cannot serve HTTP on {addr}"))?;
     let local = listener.local_addr().with_context(|| format!("cannot serve HTTP on {addr}"))?;
     tracing::info!("http listening on {local}");
     Ok(listener)
 }
 
 /// Serves `listener` on the calling thread until `stop` is requested.
-pub fn serve(store: &Store, listener: TcpListener, stop: &Stop, metrics: Option<&crate::metrics::Metrics>) -> anyhow::Result<()> {
+pub fn serve(store: &Store, listener: TcpListener, stop: &Stop, metrics: Option<&crate::ops::metrics::Metrics>) -> anyhow::Result<()> {
     listener.set_nonblocking(true).context("cannot make the HTTP listener non-blocking")?;
     let mut handler = Handler::new(store);
     handler.metrics = metrics;
@@ -388,7 +388,7 @@ pub struct Handler<'s> {
     tables_db: Option<Database<'static, Bytes, Bytes>>,
     db_errors: RateLimit,
     /// Served at `/metrics` when set.
-    pub metrics: Option<&'s crate::metrics::Metrics>,
+    pub metrics: Option<&'s crate::ops::metrics::Metrics>,
 }
 
 impl<'s> Handler<'s> {
@@ -406,7 +406,7 @@ impl<'s> Handler<'s> {
         match (first, rest) {
             ("health", None) => get(request, || Response::json(200, json!({ "status": "ok" }))),
             ("lookup", Some(ip)) => get(request, || self.lookup(ip, request.query)),
-            ("metrics", None) => get(request, || crate::metrics::http_response(self.metrics, self.store)),
+            ("metrics", None) => get(request, || crate::ops::metrics::http_response(self.metrics, self.store)),
             _ => Response::error(404, "not found"),
         }
     }

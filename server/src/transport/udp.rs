@@ -20,7 +20,7 @@ use anyhow::Context;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
-use crate::metrics::Recorder;
+use crate::ops::metrics::Recorder;
 use crate::server::{RateLimit, Stop};
 
 /// Receive buffer per packet. Queries are small (one question of at most 255+4 bytes, an OPT RR
@@ -174,7 +174,7 @@ pub struct Worker<'e> {
     pollfds: Vec<libc::pollfd>,
     txn_errors: RateLimit,
     io_errors: RateLimit,
-    rrl: Option<&'e crate::rrl::Rrl>,
+    rrl: Option<&'e crate::ops::rrl::Rrl>,
     recorder: Recorder<'e>,
 }
 
@@ -197,7 +197,7 @@ impl<'e> Worker<'e> {
     }
 
     /// Applies response rate limiting (shared by all workers) to this worker's replies.
-    pub fn with_rrl(mut self, rrl: Option<&'e crate::rrl::Rrl>) -> Self {
+    pub fn with_rrl(mut self, rrl: Option<&'e crate::ops::rrl::Rrl>) -> Self {
         self.rrl = rrl;
         self
     }
@@ -286,7 +286,7 @@ impl<'e> Worker<'e> {
             }
             self.recorder.record(&self.scratch, query, &client, out.len());
             if let Some(rrl) = self.rrl {
-                if !crate::rrl::apply(rrl, rrl_now, addr.ip(), &self.scratch.answered, out) {
+                if !crate::ops::rrl::apply(rrl, rrl_now, addr.ip(), &self.scratch.answered, out) {
                     continue;
                 }
             }

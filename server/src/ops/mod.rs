@@ -1,0 +1,13 @@
+//! Operations around answering: what an operator configures, watches and limits.
+//!
+//! * [`acl`]: who may query and transfer.
+//! * [`rrl`]: response rate limiting.
+//! * [`metrics`]: counters for `/metrics` (Prometheus).
+//! * [`querylog`]: the JSON-lines query log.
+//! * [`privdrop`]: binding as root, then serving as an unprivileged user.
+
+pub mod acl;
+pub mod metrics;
+pub mod privdrop;
+pub mod querylog;
+pub mod rrl;

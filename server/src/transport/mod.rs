@@ -1,0 +1,11 @@
+//! Transports: they move bytes and call [`crate::engine::Engine::answer`]; they know nothing of
+//! DNS beyond framing.
+//!
+//! * [`udp`]: one worker per core, each with its own `SO_REUSEPORT` socket, `recvmmsg`/`sendmmsg`
+//!   batches and one read transaction per batch.
+//! * [`tcp`]: one epoll event loop for every TCP connection (RFC 7766 framing, pipelining).
+//! * [`http`]: the side channel: `/lookup/<ip>`, `/health`, `/metrics`.
+
+pub mod http;
+pub mod tcp;
+pub mod udp;
