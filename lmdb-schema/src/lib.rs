@@ -7,7 +7,15 @@
 //! * [`lookup`]: read-side lookups shared by server, loader and tools.
 //! * [`ranges`]: IP-range tables for client metadata.
 //! * [`rtype`]: record type codes.
+//! * [`journal`]: the per-zone IXFR journal; [`changes`]: which zones each commit changed.
+//! * [`keys`]: TSIG keys; [`catalog`]: catalog-zone members; [`geo_rr`]: the private RR types
+//!   that carry geo variants between lmdns servers.
 
+pub mod catalog;
+pub mod changes;
+pub mod geo_rr;
+pub mod journal;
+pub mod keys;
 pub mod lookup;
 pub mod name;
 pub mod node;
@@ -16,4 +24,4 @@ pub mod rtype;
 pub mod store;
 pub mod zone;
 
-pub use store::{OpenOptions, Store, StoreError, DEFAULT_MAP_SIZE, SCHEMA_VERSION};
+pub use store::{meta_keys, OpenOptions, Store, StoreError, DEFAULT_MAP_SIZE, SCHEMA_VERSION};

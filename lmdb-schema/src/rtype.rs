@@ -33,3 +33,10 @@ pub const MAILB: u16 = 253;
 pub const MAILA: u16 = 254;
 pub const ANY: u16 = 255;
 pub const CAA: u16 = 257;
+pub const TSIG: u16 = 250;
+/// Private use (RFC 6895): a geo variant record in transfers between lmdns servers and in the
+/// journal (see `geo_rr`).
+pub const LMDNS_VARIANT: u16 = 65400;
+/// Private use (RFC 6895): a zone's geo policy in transfers between lmdns servers and in the
+/// journal (see `geo_rr`).
+pub const LMDNS_POLICY: u16 = 65401;

@@ -7,7 +7,12 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
 
 /// Version of the on-disk format written by this build. Bump it for any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+///
+/// 3 added the journal, the change log, TSIG keys and the catalog member list to version 2;
+/// a writer opening a version 2 database upgrades it in place (see [`Store::open`]).
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest version a writer upgrades in place.
+const UPGRADABLE_FROM: u32 = 2;
 
 /// Default LMDB map size, shared by loader and server. The file is sparse: this is an upper bound
 /// on the database size, not an allocation.
@@ -21,6 +26,16 @@ pub mod db_names {
     pub const NAMES: &str = "names";
     /// Apex name key → zone metadata (JSON).
     pub const ZONES: &str = "zones";
+    /// Per-zone IXFR journal (see `journal`).
+    pub const JOURNAL: &str = "journal";
+    /// Change counter → zones changed by that commit (see `changes`).
+    pub const CHANGES: &str = "changes";
+    /// TSIG key name key → key (see `keys`).
+    pub const TSIG_KEYS: &str = "tsig_keys";
+    /// Catalog member ID → member (see `catalog`).
+    pub const CATALOG_MEMBERS: &str = "catalog_members";
+    /// Zone-set version → member changes (see `catalog`).
+    pub const CATALOG_LOG: &str = "catalog_log";
 }
 
 /// Keys in the `meta` database.
@@ -30,9 +45,16 @@ pub mod meta_keys {
     /// u64 big-endian: incremented by every committed zone change, so readers can tell cheaply
     /// that something changed since a commit they saw.
     pub const CHANGE_COUNTER: &[u8] = b"change_counter";
+    /// u64 big-endian: entries kept per zone journal (default `journal::DEFAULT_MAX_CHANGES`).
+    pub const JOURNAL_MAX_CHANGES: &[u8] = b"journal_max_changes";
+    /// u64 big-endian: bytes kept per zone journal (default `journal::DEFAULT_MAX_BYTES`).
+    pub const JOURNAL_MAX_BYTES: &[u8] = b"journal_max_bytes";
+    /// u64 big-endian: bumped by each commit that adds or removes a zone or changes a catalog
+    /// group; the serial of generated catalogs (see `catalog`).
+    pub const ZONE_SET_VERSION: &[u8] = b"zone_set_version";
 }
 
-/// Upper bound on named databases: 3 fixed plus two per range table.
+/// Upper bound on named databases: 8 fixed plus two per range table.
 const MAX_DBS: u32 = 2048;
 /// Reader slots: one per server worker and transient tools, generously.
 const MAX_READERS: u32 = 1024;
@@ -47,6 +69,8 @@ pub enum StoreError {
     NotInitialized { path: PathBuf },
     #[error("{path} has schema version {found}, this build reads version {expected}; re-import the zones with a matching lmdns-loader")]
     VersionMismatch { path: PathBuf, found: u32, expected: u32 },
+    #[error("{path} has schema version {found}; this build reads version {expected}: upgrade it in place with `lmdns-loader --db {path} db upgrade` (any write command does it too)")]
+    NeedsUpgrade { path: PathBuf, found: u32, expected: u32 },
     #[error("database full: raise --map-size (currently {map_size} bytes); nothing was committed")]
     MapFull { map_size: usize },
     #[error("corrupt database: {0}")]
@@ -91,7 +115,25 @@ pub struct Store {
     pub meta: Database<'static, Bytes, Bytes>,
     pub names: Database<'static, Bytes, Bytes>,
     pub zones: Database<'static, Bytes, Bytes>,
+    pub journal: Database<'static, Bytes, Bytes>,
+    pub changes: Database<'static, Bytes, Bytes>,
+    pub tsig_keys: Database<'static, Bytes, Bytes>,
+    pub catalog_members: Database<'static, Bytes, Bytes>,
+    pub catalog_log: Database<'static, Bytes, Bytes>,
 }
+
+/// The fixed databases, in [`db_names`] order.
+type Fixed = [Database<'static, Bytes, Bytes>; 8];
+const FIXED: [&str; 8] = [
+    db_names::META,
+    db_names::NAMES,
+    db_names::ZONES,
+    db_names::JOURNAL,
+    db_names::CHANGES,
+    db_names::TSIG_KEYS,
+    db_names::CATALOG_MEMBERS,
+    db_names::CATALOG_LOG,
+];
 
 impl Store {
     /// Opens (and for writers, creates) the database at `path`.
@@ -131,37 +173,66 @@ impl Store {
 
         let store = if options.read_only {
             let rtxn = env.read_txn().map_err(lmdb)?;
+            let mut version = None;
             let opened = env
                 .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-                    let meta = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::META))?;
-                    let names = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::NAMES))?;
-                    let zones = opener.open_database::<Bytes, Bytes>(rtxn, Some(db_names::ZONES))?;
-                    Ok(heed::CommitOrAbort::<_, ()>::Commit((meta, names, zones)))
+                    let mut dbs: [Option<Database<'static, Bytes, Bytes>>; 8] = [None; 8];
+                    for (db, name) in dbs.iter_mut().zip(FIXED) {
+                        *db = opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?;
+                    }
+                    if let Some(meta) = dbs[0] {
+                        version =
+                            meta.get(rtxn, meta_keys::SCHEMA_VERSION)?.and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_be_bytes);
+                    }
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit(dbs))
                 })
                 .map_err(lmdb)?
                 .unwrap_commit();
-            match opened {
-                (Some(meta), Some(names), Some(zones)) => Store { env, map_size: options.map_size, meta, names, zones },
-                _ => return Err(StoreError::NotInitialized { path: path.into() }),
+            match version {
+                Some(found) if (UPGRADABLE_FROM..SCHEMA_VERSION).contains(&found) => {
+                    return Err(StoreError::NeedsUpgrade { path: path.into(), found, expected: SCHEMA_VERSION });
+                }
+                Some(found) if found != SCHEMA_VERSION => {
+                    return Err(StoreError::VersionMismatch { path: path.into(), found, expected: SCHEMA_VERSION });
+                }
+                _ => {}
             }
+            let Some(dbs) = opened.into_iter().collect::<Option<Vec<_>>>() else {
+                return Err(StoreError::NotInitialized { path: path.into() });
+            };
+            Store::from_fixed(env, options.map_size, dbs.try_into().expect("one per name"))
         } else {
             let wtxn = env.write_txn().map_err(lmdb)?;
-            let (meta, names, zones) = env
+            let dbs = env
                 .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
-                    let meta = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::META))?;
-                    let names = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::NAMES))?;
-                    let zones = opener.create_database::<Bytes, Bytes>(wtxn, Some(db_names::ZONES))?;
-                    if meta.get(wtxn, meta_keys::SCHEMA_VERSION)?.is_none() && names.is_empty(wtxn)? && zones.is_empty(wtxn)? {
-                        meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+                    let mut dbs = Vec::with_capacity(FIXED.len());
+                    for name in FIXED {
+                        dbs.push(opener.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                     }
-                    Ok(heed::CommitOrAbort::<_, ()>::Commit((meta, names, zones)))
+                    let dbs: Fixed = dbs.try_into().expect("one per name");
+                    let [meta, names, zones, ..] = dbs;
+                    let version = meta.get(wtxn, meta_keys::SCHEMA_VERSION)?.map(<[u8]>::to_vec);
+                    if version.is_none() && names.is_empty(wtxn)? && zones.is_empty(wtxn)? {
+                        meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+                    } else if let Some(found) = version.as_deref().and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_be_bytes) {
+                        if (UPGRADABLE_FROM..SCHEMA_VERSION).contains(&found) {
+                            upgrade_from_2(wtxn, &dbs)?;
+                            meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
+                        }
+                    }
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit(dbs))
                 })
                 .map_err(lmdb)?
                 .unwrap_commit();
-            Store { env, map_size: options.map_size, meta, names, zones }
+            Store::from_fixed(env, options.map_size, dbs)
         };
         store.check_version(path)?;
         Ok(store)
+    }
+
+    fn from_fixed(env: &'static Env, map_size: usize, dbs: Fixed) -> Store {
+        let [meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log] = dbs;
+        Store { env, map_size, meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log }
     }
 
     fn check_version(&self, path: &Path) -> Result<(), StoreError> {
@@ -209,12 +280,40 @@ impl Store {
         })
     }
 
+    /// A u64 record of `meta` (`default` when absent).
+    pub fn meta_u64(&self, txn: &RoTxn, key: &[u8], default: u64) -> Result<u64, StoreError> {
+        Ok(match self.meta.get(txn, key).map_err(|e| self.error(e))? {
+            Some(v) if v.len() == 8 => u64::from_be_bytes(v.try_into().expect("8 bytes")),
+            _ => default,
+        })
+    }
+
+    pub fn put_meta_u64(&self, wtxn: &mut RwTxn, key: &[u8], value: u64) -> Result<(), StoreError> {
+        self.meta.put(wtxn, key, &value.to_be_bytes()).map_err(|e| self.error(e))
+    }
+
     /// Increments the change counter inside a write transaction.
     pub fn bump_change_counter(&self, wtxn: &mut RwTxn) -> Result<u64, StoreError> {
         let next = self.change_counter(wtxn)? + 1;
         self.meta.put(wtxn, meta_keys::CHANGE_COUNTER, &next.to_be_bytes()).map_err(|e| self.error(e))?;
         Ok(next)
     }
+}
+
+/// Version 2 → 3: the new databases are empty, which is right for the journal, change log and
+/// keys; the catalog member list is filled from the zones present.
+fn upgrade_from_2(wtxn: &mut RwTxn, dbs: &Fixed) -> Result<(), heed::Error> {
+    let [_, _, zones, _, _, _, members, _] = dbs;
+    let mut found = Vec::new();
+    for item in zones.iter(wtxn)? {
+        let (apex, _) = item?;
+        found.push(apex.to_vec());
+    }
+    for apex in found {
+        let member = crate::catalog::Member { zone: crate::name::key_to_text(&apex), group: None };
+        members.put(wtxn, &crate::catalog::member_id(&apex), &member.encode())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -237,6 +336,36 @@ mod tests {
         assert!(matches!(reader, Err(StoreError::Open { .. })), "LMDB refuses a second env on one file");
         let reader = Store::open(&path, &OpenOptions { read_only: true, ..small() }).unwrap();
         assert_eq!(reader.change_counter(&reader.read_txn().unwrap()).unwrap(), 1);
+    }
+
+    #[test]
+    fn upgrade_from_2_lists_every_zone_as_a_catalog_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &small()).unwrap();
+        let mut wtxn = store.write_txn().unwrap();
+        for apex in [&b"\0com\0example\0"[..], b"\0net\0example\0"] {
+            store.zones.put(&mut wtxn, apex, b"{}").unwrap();
+        }
+        let dbs = [
+            store.meta,
+            store.names,
+            store.zones,
+            store.journal,
+            store.changes,
+            store.tsig_keys,
+            store.catalog_members,
+            store.catalog_log,
+        ];
+        upgrade_from_2(&mut wtxn, &dbs).unwrap();
+        let member = store.catalog_members.get(&wtxn, &crate::catalog::member_id(b"\0com\0example\0")).unwrap().unwrap();
+        assert_eq!(crate::catalog::Member::decode(member).unwrap().zone, "example.com.");
+        assert_eq!(store.catalog_members.len(&wtxn).unwrap(), 2);
+    }
+
+    #[test]
+    fn needs_upgrade_names_the_command() {
+        let err = StoreError::NeedsUpgrade { path: "/var/lib/lmdns".into(), found: 2, expected: 3 };
+        assert!(err.to_string().contains("lmdns-loader --db /var/lib/lmdns db upgrade"), "{err}");
     }
 
     #[test]

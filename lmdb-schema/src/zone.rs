@@ -31,6 +31,35 @@ pub struct GeoPolicy {
     pub whoami: Vec<String>,
 }
 
+/// Where a zone's journal entries are (`journal` database): sequence numbers `first..next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JournalState {
+    /// Sequence number of the oldest entry kept.
+    pub first: u64,
+    /// Sequence number the next entry gets.
+    pub next: u64,
+    /// Bytes of the entries kept.
+    pub bytes: u64,
+}
+
+impl JournalState {
+    pub fn entries(&self) -> u64 {
+        self.next - self.first
+    }
+}
+
+/// A secondary the server sends NOTIFY to when the zone's serial changes (RFC 1996).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyTarget {
+    /// `ADDR:PORT`.
+    pub addr: std::net::SocketAddr,
+    /// TSIG key name (absolute, lower case) to sign the NOTIFY with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Fields are added over time; a field this build does not know is kept as it was when the
+/// metadata is written back (`extra`), so an older writer never drops a newer one's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZoneMeta {
     /// Apex in presentation form, lower case, absolute.
@@ -42,6 +71,37 @@ pub struct ZoneMeta {
     pub last_change: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<GeoPolicy>,
+    /// The database change counter of the commit that last changed this zone's content.
+    #[serde(default)]
+    pub changed_at: u64,
+    #[serde(default)]
+    pub journal: JournalState,
+    /// Per-zone NOTIFY targets (besides the server's `--notify`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyTarget>,
+    /// Catalog group (RFC 9432 §4.4.2), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ZoneMeta {
+    /// Metadata of a zone just created, before any journal or settings.
+    pub fn new(apex: String, soa: SoaFields, records: u64, last_change: u64, policy: Option<GeoPolicy>) -> Self {
+        ZoneMeta {
+            apex,
+            soa,
+            records,
+            last_change,
+            policy,
+            changed_at: 0,
+            journal: JournalState::default(),
+            notify: Vec::new(),
+            group: None,
+            extra: serde_json::Map::new(),
+        }
+    }
 }
 
 impl ZoneMeta {
@@ -112,8 +172,14 @@ mod tests {
         assert_eq!(soa.minimum, 300);
         assert_eq!(soa_serial_offset(&rdata), Some(27));
         assert!(soa_from_rdata(&rdata[..rdata.len() - 1]).is_none());
-        let meta = ZoneMeta { apex: "example.".into(), soa, records: 3, last_change: 1, policy: None };
+        let meta = ZoneMeta::new("example.".into(), soa, 3, 1, None);
         assert_eq!(ZoneMeta::decode(&meta.encode()).unwrap(), meta);
+        // A field written by a newer build survives being decoded and encoded again.
+        let mut newer: serde_json::Value = serde_json::from_slice(&meta.encode()).unwrap();
+        newer["future_setting"] = serde_json::json!({"on": true});
+        let decoded = ZoneMeta::decode(newer.to_string().as_bytes()).unwrap();
+        let again: serde_json::Value = serde_json::from_slice(&decoded.encode()).unwrap();
+        assert_eq!(again["future_setting"], serde_json::json!({"on": true}));
     }
 
     #[test]

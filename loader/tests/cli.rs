@@ -770,7 +770,7 @@ fn record_add_and_delete_go_to_the_longest_matching_zone() {
 }
 
 #[test]
-fn serial_bump_wraps_and_can_be_skipped() {
+fn serial_bump_wraps_and_a_change_never_keeps_the_serial() {
     let db = Db::new();
     let file = write(db.tmp(), "wrap.test.zone", &zone_text("wrap.test.", u32::MAX, ""));
     db.import(&file);
@@ -782,13 +782,64 @@ fn serial_bump_wraps_and_can_be_skipped() {
     assert_eq!(soa.len(), 1);
     assert_eq!(&soa[0].3[soa[0].3.len() - 20..soa[0].3.len() - 16], &[0, 0, 0, 0], "the SOA RDATA carries the new serial");
 
-    let out = db.ok(&["record", "add", "--no-serial-bump", "b.wrap.test.", "300", "A", "192.0.2.2"]);
-    assert_eq!(out, "wrap.test.: serial 0, 5 records\n");
-    db.ok(&["record", "delete", "--no-serial-bump", "a.wrap.test.", "A", "192.0.2.1"]);
-    assert_eq!(db.serial("wrap.test."), 0);
-    assert!(!db.export("wrap.test.").contains("a.wrap.test."));
+    // A change at the same serial would never reach a secondary: refused, nothing written.
+    let before = db.snapshot();
+    let stderr = db.fail(&["record", "add", "--no-serial-bump", "b.wrap.test.", "300", "A", "192.0.2.2"]);
+    assert!(stderr.contains("--no-serial-bump would change the zone at serial 0"), "{stderr}");
+    let stderr = db.fail(&["record", "delete", "--no-serial-bump", "a.wrap.test.", "A", "192.0.2.1"]);
+    assert!(stderr.contains("secondaries would"), "{stderr}");
+    assert_eq!(db.snapshot(), before);
+
+    // With an SOA of its own that moves the serial forward, the change keeps that serial.
+    let changes = write(
+        db.tmp(),
+        "soa.jsonl",
+        concat!(
+            r#"{"op":"add","name":"wrap.test.","ttl":300,"type":"SOA","rdata":"ns1.wrap.test. hostmaster.wrap.test. 7 3600 900 604800 300"}"#,
+            "\n",
+            r#"{"op":"add","name":"b.wrap.test.","ttl":300,"type":"A","rdata":"192.0.2.2"}"#,
+            "\n"
+        ),
+    );
+    let out = db.ok(&[OsStr::new("apply"), OsStr::new("--no-serial-bump"), changes.as_os_str()]);
+    assert!(out.starts_with("wrap.test.: serial 7, 5 records\n"), "{out}");
+    // An SOA that does not move it forward is refused.
+    let back = write(
+        db.tmp(),
+        "back.jsonl",
+        r#"{"op":"add","name":"wrap.test.","ttl":300,"type":"SOA","rdata":"ns1.wrap.test. hostmaster.wrap.test. 6 3600 900 604800 300"}"#,
+    );
+    let stderr = db.fail(&[OsStr::new("apply"), back.as_os_str()]);
+    assert!(stderr.contains("the new SOA has serial 6, not ahead of the served serial 7"), "{stderr}");
     db.ok(&["record", "delete", "b.wrap.test.", "A"]);
-    assert_eq!(db.serial("wrap.test."), 1);
+    assert_eq!(db.serial("wrap.test."), 8);
+}
+
+#[test]
+fn import_of_a_served_zone_moves_the_serial_forward_or_is_refused() {
+    let db = Db::new();
+    let v3 = write(db.tmp(), "fwd.test.zone", &zone_text("fwd.test.", 3, "www A 192.0.2.10\n"));
+    db.import(&v3);
+    // The same content again: nothing is written, the serial stays.
+    let before = db.snapshot();
+    let out = db.ok(&[OsStr::new("zone"), OsStr::new("import"), v3.as_os_str()]);
+    assert!(out.contains("fwd.test.: unchanged") && out.contains("imported 0 zones (1 unchanged)"), "{out}");
+    assert_eq!(db.snapshot(), before);
+    // Other content at a lower serial (3 -> 1 used to move the zone back): refused.
+    let v1 = write(db.tmp(), "fwd.test.zone", &zone_text("fwd.test.", 1, "www A 192.0.2.11\n"));
+    let stderr = db.fail(&[OsStr::new("zone"), OsStr::new("import"), v1.as_os_str()]);
+    assert!(stderr.contains("serial 1, not ahead of the served serial 3") && stderr.contains("--bump-serial"), "{stderr}");
+    assert_eq!(db.snapshot(), before);
+    // The same serial with other content is refused too; --bump-serial serves it as 3 + 1.
+    let same = write(db.tmp(), "fwd.test.zone", &zone_text("fwd.test.", 3, "www A 192.0.2.12\n"));
+    db.fail(&[OsStr::new("zone"), OsStr::new("import"), same.as_os_str()]);
+    let out = db.ok(&[OsStr::new("zone"), OsStr::new("import"), OsStr::new("--bump-serial"), same.as_os_str()]);
+    assert!(out.contains("fwd.test.: 4 records, serial 4"), "{out}");
+    assert!(db.export("fwd.test.").contains("192.0.2.12"));
+    // A higher serial is taken as given.
+    let v9 = write(db.tmp(), "fwd.test.zone", &zone_text("fwd.test.", 9, "www A 192.0.2.13\n"));
+    db.import(&v9);
+    assert_eq!(db.serial("fwd.test."), 9);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use common::{replace_zones, wire, DnsQuery};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneEdits};
+use lmdns_loader::zones::{self, Rr, ZoneWriter};
 use lmdns_server::engine::{AnswerConfig, Client, Engine, Transport};
 
 fn rr(owner: &str, ttl: u32, rtype: u16, rdata: Vec<u8>) -> Rr {
@@ -359,11 +359,11 @@ fn any_is_minimal_over_udp_and_tcp() {
 fn edits_are_visible_to_the_next_transaction() {
     let f = load(&[("example.com.", example_zone())]);
     let mut txn = f.store.write_txn().unwrap();
-    let mut edits = ZoneEdits::default();
-    edits.add(&f.store, &txn, &a("new.example.com.", [192, 0, 2, 77])).unwrap();
-    edits.delete(&f.store, &txn, &wire("www.example.com."), 1, Some(&[192, 0, 2, 1]), b"").unwrap();
-    edits.add(&f.store, &txn, &a("*.example.com.", [192, 0, 2, 78])).unwrap();
-    let summary = edits.commit(&f.store, &mut txn, true).unwrap();
+    let mut edits = ZoneWriter::new(&f.store, &mut txn);
+    edits.add(&a("new.example.com.", [192, 0, 2, 77])).unwrap();
+    edits.delete(&wire("www.example.com."), 1, Some(&[192, 0, 2, 1]), b"").unwrap();
+    edits.add(&a("*.example.com.", [192, 0, 2, 78])).unwrap();
+    let summary = edits.finish(true).unwrap();
     txn.commit().unwrap();
     assert_eq!(summary[0].serial, 2024010102, "serial bumped once");
     assert_eq!(answers(&f.ask("new.example.com.", RecordType::A)), vec!["new.example.com. A 192.0.2.77"]);

@@ -14,7 +14,7 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{RData, RecordType};
 use lmdb_schema::zone::GeoPolicy;
 use lmdb_schema::{OpenOptions, Store};
-use lmdns_loader::zones::{self, Rr, ZoneEdits, ZoneTree};
+use lmdns_loader::zones::{self, Rr, ZoneTree, ZoneWriter};
 use lmdns_server::engine::{name_key, AnswerConfig, Client, Engine, Transport};
 
 fn rr(owner: &str, rtype: u16, rdata: Vec<u8>, when: &str) -> Rr {
@@ -262,9 +262,9 @@ fn a_variant_added_by_the_loader_is_served_on_the_next_query() {
     let f = fixture(AnswerConfig::default());
     assert_eq!(f.a("10.2.0.9", "www.example.com.", None).0, vec!["192.0.2.1"]);
     let mut txn = f.store.write_txn().unwrap();
-    let mut edits = ZoneEdits::default();
-    edits.add(&f.store, &txn, &rr("www.example.com.", 1, vec![192, 0, 2, 99], "country=US")).unwrap();
-    edits.commit(&f.store, &mut txn, true).unwrap();
+    let mut edits = ZoneWriter::new(&f.store, &mut txn);
+    edits.add(&rr("www.example.com.", 1, vec![192, 0, 2, 99], "country=US")).unwrap();
+    edits.finish(true).unwrap();
     txn.commit().unwrap();
     assert_eq!(f.a("10.2.0.9", "www.example.com.", None).0, vec!["192.0.2.99"]);
 }

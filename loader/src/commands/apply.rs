@@ -27,7 +27,7 @@ use serde::Deserialize;
 use super::record::{parse_record, SerialArgs};
 use super::zone::name_key;
 use crate::zones::geo::{self, When};
-use crate::zones::{self, Rr, ZoneEdits};
+use crate::zones::{Rr, ZoneWriter};
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
@@ -122,7 +122,7 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
         (args.file.display().to_string(), Box::new(file))
     };
     let mut txn = store.write_txn()?;
-    let mut edits = ZoneEdits::default();
+    let mut edits = ZoneWriter::new(store, &mut txn);
     let mut applied = 0usize;
     for (index, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = index + 1;
@@ -135,31 +135,30 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
         match change {
             Change::Add { name, ttl, rtype, rdata, when } => {
                 let rr = add_record(&name, ttl, &rtype, &rdata, when.as_ref()).with_context(at)?;
-                edits.add(store, &txn, &rr).with_context(at)?;
+                edits.add(&rr).with_context(at)?;
             }
             Change::Delete { name, rtype, rdata, when } => {
                 let (rr, rdata) = parse_record(&name, None, &rtype, rdata.as_deref()).with_context(at)?;
                 let cond = when_condition(when.as_ref()).with_context(at)?;
-                if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata.as_deref(), &cond).with_context(at)? == 0 {
+                if edits.delete(&rr.owner, rr.rtype, rdata.as_deref(), &cond).with_context(at)? == 0 {
                     let variant = if cond.is_empty() { String::new() } else { format!(" (when {})", String::from_utf8_lossy(&cond)) };
                     return Err(anyhow!("no {} record at {name} matches{variant}", rtype.to_uppercase())).with_context(at);
                 }
             }
             Change::Policy { zone, table, keys, whoami } => {
                 let (apex, policy) = policy_op(&zone, table, keys, whoami).with_context(at)?;
-                edits.set_policy(store, &txn, &apex, Some(policy)).with_context(at)?;
+                edits.set_policy(&apex, Some(policy)).with_context(at)?;
             }
             Change::DeleteZone { zone } => {
                 let key = name_key(&zone).with_context(at)?;
-                edits.forget(&key);
-                zones::delete_zone(store, &mut txn, &key).with_context(at)?;
+                edits.delete_zone(&key).with_context(at)?;
             }
         }
         applied += 1;
     }
-    let summaries = edits.commit(store, &mut txn, !args.serial.no_serial_bump)?;
+    let summaries = edits.finish(!args.serial.no_serial_bump)?;
     txn.commit().map_err(|e| store.error(e))?;
-    for s in &summaries {
+    for s in summaries.iter().filter(|s| s.changed) {
         for warning in &s.warnings {
             eprintln!("warning: {warning}");
         }

@@ -22,8 +22,25 @@ pub enum DbCommand {
     /// missing, usable as --db). Safe while the server and other loaders run: the copy is one
     /// read transaction.
     Backup {
+        /// Directory to write the copy into (must not hold a data.mdb yet).
         #[arg(value_name = "DEST")]
         dest: PathBuf,
+    },
+    /// Upgrade a database written by an older lmdns-loader to this build's schema version, in
+    /// place and in one transaction (additions only: no zone is rewritten). Any write command
+    /// does the same; lmdns-server refuses an old database until then.
+    Upgrade,
+    /// Show or set the IXFR journal bounds: how many changes and bytes of history each zone
+    /// keeps (the oldest go first, in the commit that adds a new one). A secondary further
+    /// behind than the journal gets a full transfer (AXFR) instead. New bounds apply from the
+    /// next change of each zone.
+    Journal {
+        /// Changes kept per zone (default 1000).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_changes: Option<u64>,
+        /// Bytes kept per zone, with K, M or G suffixes (default 16M).
+        #[arg(long, value_name = "BYTES", value_parser = crate::cli::parse_size)]
+        max_bytes: Option<usize>,
     },
 }
 
@@ -38,6 +55,11 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
             let page = store.names.stat(&txn).map_err(|e| store.error(e))?.page_size as u64;
             let used = (info.last_page_number as u64 + 1) * page;
             let change_counter = store.change_counter(&txn)?;
+            let limits = zones::JournalLimits::read(store, &txn)?;
+            let journal_entries: u64 = list.iter().map(|z| z.journal.entries()).sum();
+            let journal_bytes: u64 = list.iter().map(|z| z.journal.bytes).sum();
+            let tsig_keys = store.tsig_keys.len(&txn).map_err(|e| store.error(e))?;
+            let zone_set_version = store.meta_u64(&txn, lmdb_schema::meta_keys::ZONE_SET_VERSION, 0)?;
             let facts = serde_json::json!({
                 "path": path.display().to_string(),
                 "schema_version": SCHEMA_VERSION,
@@ -46,6 +68,12 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
                 "zones": list.len(),
                 "records": records,
                 "change_counter": change_counter,
+                "journal_max_changes": limits.max_changes,
+                "journal_max_bytes": limits.max_bytes,
+                "journal_entries": journal_entries,
+                "journal_bytes": journal_bytes,
+                "tsig_keys": tsig_keys,
+                "zone_set_version": zone_set_version,
                 "last_txn_id": info.last_txn_id,
                 "readers": info.number_of_readers,
                 "max_readers": info.maximum_number_of_readers,
@@ -70,6 +98,26 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
                 .copy_to_path(&file, CompactionOption::Enabled)
                 .with_context(|| format!("copying the database to {}", file.display()))?;
             println!("backed up {} to {}", path.display(), dest.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Upgrade => {
+            // Opening the store for writing upgraded it already (see `Store::open`).
+            println!("{}: schema version {SCHEMA_VERSION}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Journal { max_changes, max_bytes } => {
+            let mut txn = store.write_txn()?;
+            let mut limits = zones::JournalLimits::read(store, &txn)?;
+            if max_changes.is_none() && max_bytes.is_none() {
+                drop(txn);
+                println!("journal: max {} changes, max {} bytes per zone", limits.max_changes, limits.max_bytes);
+                return Ok(ExitCode::SUCCESS);
+            }
+            limits.max_changes = max_changes.unwrap_or(limits.max_changes);
+            limits.max_bytes = max_bytes.map_or(limits.max_bytes, |b| b as u64);
+            limits.write(store, &mut txn)?;
+            txn.commit().map_err(|e| store.error(e))?;
+            println!("journal: max {} changes, max {} bytes per zone", limits.max_changes, limits.max_bytes);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use lmdb_schema::Store;
 
 use crate::zonefile;
-use crate::zones::{Rr, ZoneEdits};
+use crate::zones::{Rr, ZoneWriter};
 
 #[derive(Subcommand, Debug)]
 pub enum RecordCommand {
@@ -49,7 +49,10 @@ pub enum RecordCommand {
 
 #[derive(Args, Debug)]
 pub struct SerialArgs {
-    /// Leave the zone's SOA serial as it is (by default it is incremented, RFC 1982).
+    /// Do not increment the zone's SOA serial (by default each changed zone's serial goes up
+    /// by one, RFC 1982). A change must still move the serial forward, or secondaries would
+    /// never pick it up: with this flag it is refused unless the same change adds an SOA with
+    /// a higher serial.
     #[arg(long)]
     pub no_serial_bump: bool,
 }
@@ -113,12 +116,12 @@ pub fn parse_record(name: &str, ttl: Option<&str>, rtype: &str, rdata: Option<&s
 
 pub fn run(store: &Store, command: RecordCommand) -> anyhow::Result<ExitCode> {
     let mut txn = store.write_txn()?;
-    let mut edits = ZoneEdits::default();
+    let mut writer = ZoneWriter::new(store, &mut txn);
     let bump = match &command {
         RecordCommand::Add { serial, when, name, ttl, rtype, rdata } => {
             let (mut rr, _) = parse_record(name, Some(ttl), rtype, Some(&rdata.join(" ")))?;
             rr.condition = when.condition();
-            if !edits.add(store, &txn, &rr)? {
+            if !writer.add(&rr)? {
                 bail!("{} {} {} is already present{}", absolute(name), rtype.to_uppercase(), rdata.join(" "), when_suffix(&rr.condition));
             }
             !serial.no_serial_bump
@@ -127,13 +130,13 @@ pub fn run(store: &Store, command: RecordCommand) -> anyhow::Result<ExitCode> {
             let joined = rdata.join(" ");
             let (rr, rdata_wire) = parse_record(name, None, rtype, (!rdata.is_empty()).then_some(joined.as_str()))?;
             let cond = when.condition();
-            if edits.delete(store, &txn, &rr.owner, rr.rtype, rdata_wire.as_deref(), &cond)? == 0 {
+            if writer.delete(&rr.owner, rr.rtype, rdata_wire.as_deref(), &cond)? == 0 {
                 bail!("no {} record at {} matches{}", rtype.to_uppercase(), absolute(name), when_suffix(&cond));
             }
             !serial.no_serial_bump
         }
     };
-    let summaries = edits.commit(store, &mut txn, bump)?;
+    let summaries = writer.finish(bump)?;
     txn.commit().map_err(|e| store.error(e))?;
     for s in summaries {
         for warning in &s.warnings {

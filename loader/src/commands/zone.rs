@@ -33,14 +33,19 @@ pub enum ZoneCommand {
         /// Origin of the zone (only with a single FILE).
         #[arg(long, value_name = "NAME")]
         origin: Option<String>,
+        #[command(flatten)]
+        serial: ImportSerialArgs,
     },
     /// Import every `*.zone` file in a directory in one transaction (zone name from the file
     /// name, `example.com.zone` → `example.com.`, unless the file sets $ORIGIN), each with its
     /// geo side file `X.geo.jsonl` if present. One bad file fails the whole command. Shows a
     /// progress bar on a terminal.
     ImportDir {
+        /// Directory holding the `*.zone` files.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        #[command(flatten)]
+        serial: ImportSerialArgs,
     },
     /// Delete zones (all named zones or none).
     Delete {
@@ -76,7 +81,8 @@ pub enum ZoneCommand {
     /// address itself, TTL 0 (as the server's --whoami flag, but per zone and its table). The
     /// whole policy is replaced: names not given again stop being whoami names. With --clear,
     /// removes the policy and its whoami names (variants are then never served). Alone, prints
-    /// the policy as JSON (`null` if none). The SOA serial is not changed: no record changes.
+    /// the policy as JSON (`null` if none). A changed policy changes what is served, so the
+    /// zone's SOA serial goes up by one (lmdns secondaries get the policy by IXFR).
     Policy {
         /// The zone's apex.
         #[arg(value_name = "NAME")]
@@ -100,16 +106,37 @@ pub enum ZoneCommand {
     },
 }
 
+/// How an import of a zone already served treats its serial.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct ImportSerialArgs {
+    /// A zone already served whose content changed must come with a higher SOA serial (RFC
+    /// 1982), else the import is refused: secondaries would never pick the change up. With this
+    /// flag such a zone is served with the old serial plus one instead. An unchanged zone is
+    /// left as it is either way (nothing is written, its serial stays).
+    #[arg(long)]
+    pub bump_serial: bool,
+}
+
+impl ImportSerialArgs {
+    fn rule(self) -> zones::ImportSerial {
+        if self.bump_serial {
+            zones::ImportSerial::BumpIfBehind
+        } else {
+            zones::ImportSerial::MustAdvance
+        }
+    }
+}
+
 pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ZoneCommand::Import { files, origin } => {
+        ZoneCommand::Import { files, origin, serial } => {
             if origin.is_some() && files.len() > 1 {
                 bail!("--origin applies to one zone file; {} were given", files.len());
             }
             let origin = origin.map(|o| zonefile::parse_name(&o, &[0]).map_err(|e| anyhow::anyhow!("--origin {o}: {e}"))).transpose()?;
-            import(store, &files, origin.as_deref())
+            import(store, &files, origin.as_deref(), serial.rule())
         }
-        ZoneCommand::ImportDir { dir } => {
+        ZoneCommand::ImportDir { dir, serial } => {
             let mut files = Vec::new();
             for entry in std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))? {
                 let path = entry.with_context(|| format!("reading directory {}", dir.display()))?.path();
@@ -121,14 +148,16 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             if files.is_empty() {
                 bail!("no *.zone files in {}", dir.display());
             }
-            import(store, &files, None)
+            import(store, &files, None, serial.rule())
         }
         ZoneCommand::Delete { names } => {
             let mut txn = store.write_txn()?;
+            let mut writer = zones::ZoneWriter::new(store, &mut txn);
             for text in &names {
                 let key = name_key(text)?;
-                zones::delete_zone(store, &mut txn, &key)?;
+                writer.delete_zone(&key)?;
             }
+            writer.finish(true)?;
             txn.commit().map_err(|e| store.error(e))?;
             for text in &names {
                 println!("deleted {}", absolute(text));
@@ -223,16 +252,19 @@ fn policy(
         (None, true) => None,
     };
     let mut txn = store.write_txn()?;
-    let mut edits = zones::ZoneEdits::default();
-    let changed = edits.set_policy(store, &txn, &name::key_to_wire(&key), new.clone())?;
-    let summaries = edits.commit(store, &mut txn, false)?;
+    let mut edits = zones::ZoneWriter::new(store, &mut txn);
+    let changed = edits.set_policy(&name::key_to_wire(&key), new.clone())?;
+    let summaries = edits.finish(true)?;
     txn.commit().map_err(|e| store.error(e))?;
     for s in &summaries {
         for warning in &s.warnings {
             eprintln!("warning: {warning}");
         }
     }
-    let state = if changed { "" } else { " (unchanged)" };
+    let state = match summaries.first() {
+        Some(s) if changed => format!(", serial {}", s.serial),
+        _ => " (unchanged)".to_string(),
+    };
     match &new {
         Some(p) => {
             let whoami = if p.whoami.is_empty() { String::new() } else { format!(", whoami {}", p.whoami.join(",")) };
@@ -290,7 +322,7 @@ pub fn name_key(text: &str) -> anyhow::Result<Vec<u8>> {
 /// Zone files parsed per batch: bounds memory on huge imports while keeping both cores busy.
 const BATCH: usize = 256;
 
-fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Result<ExitCode> {
+fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones::ImportSerial) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let progress = if std::io::stderr().is_terminal() && files.len() > 1 {
         let bar = ProgressBar::new(files.len() as u64);
@@ -300,11 +332,10 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
         ProgressBar::hidden()
     };
     let mut txn = store.write_txn()?;
+    let mut writer = zones::ZoneWriter::new(store, &mut txn);
     let mut seen = std::collections::HashMap::<Vec<u8>, PathBuf>::new();
-    let (mut zone_count, mut record_count) = (0u64, 0u64);
-    let mut summaries = Vec::new();
+    let mut side_files = std::collections::HashMap::<String, (usize, PathBuf)>::new();
     let mut warnings = Vec::new();
-    let mut policies = Vec::new();
     for batch in files.chunks(BATCH) {
         // Parse and build in parallel; write in file order in the one transaction.
         let zones: Vec<(PathBuf, ImportedZone)> =
@@ -314,42 +345,63 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>) -> anyhow::Re
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
             }
             let variants = geo::variants(&tree);
+            let (apex, apex_key) = (tree.apex_text(), tree.apex_key.clone());
             // Store errors (a full map) concern the whole transaction, not this file.
-            let meta = match zones::replace_zone(store, &mut txn, tree, policy) {
-                Ok(meta) => meta,
+            match writer.replace_zone(tree, policy.map(Some), serial).and_then(|()| writer.check_serial(&apex_key)) {
+                Ok(()) => {}
                 Err(e @ zones::ZoneError::Store(_)) => return Err(e.into()),
                 Err(e) => return Err(anyhow::Error::new(e).context(path.display().to_string())),
-            };
-            warnings.extend(geo::unmatchable(&meta.apex, &variants, meta.policy.as_ref()));
+            }
+            let policy = writer.pending_policy(&apex_key);
+            warnings.extend(geo::unmatchable(&apex, &variants, policy.as_ref()));
             if let Some(side) = side_file {
-                if files.len() <= 20 {
-                    summaries.push(format!("{}: {} geo variant RRsets from {}", meta.apex, variants.len(), side.display()));
-                }
-            }
-            if let Some(p) = meta.policy {
-                policies.push(p);
-            }
-            zone_count += 1;
-            record_count += meta.records;
-            if files.len() <= 20 {
-                summaries.push(format!("{}: {} records, serial {}", meta.apex, meta.records, meta.soa.serial));
+                side_files.insert(apex, (variants.len(), side));
             }
             progress.inc(1);
         }
     }
+    let summaries = writer.finish(true)?;
     txn.commit().map_err(|e| store.error(e))?;
     progress.finish_and_clear();
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
-    for line in summaries {
-        println!("{line}");
+    let (mut changed, mut unchanged, mut records) = (0u64, 0u64, 0u64);
+    let mut policies = Vec::new();
+    let summary_by_apex: std::collections::HashMap<&str, &zones::ZoneSummary> = summaries.iter().map(|s| (s.apex.as_str(), s)).collect();
+    for path in files {
+        let Some((apex, _)) = seen.iter().find(|(_, p)| *p == path) else { continue };
+        let apex = name::key_to_text(apex);
+        match summary_by_apex.get(apex.as_str()) {
+            Some(s) => {
+                changed += 1;
+                records += s.records;
+                if files.len() <= 20 {
+                    if let Some((count, side)) = side_files.get(&apex) {
+                        println!("{apex}: {count} geo variant RRsets from {}", side.display());
+                    }
+                    println!("{apex}: {} records, serial {}", s.records, s.serial);
+                }
+                policies.extend(s.policy.clone());
+            }
+            None => {
+                unchanged += 1;
+                if files.len() <= 20 {
+                    println!("{apex}: unchanged");
+                }
+            }
+        }
     }
     policies.sort_by(|a: &GeoPolicy, b| a.table.cmp(&b.table));
     policies.dedup_by(|a, b| a.table == b.table);
     warn_missing_tables(store, policies.iter());
     let secs = started.elapsed().as_secs_f64();
-    println!("imported {zone_count} zones, {record_count} records in {secs:.2} s ({:.0} records/s)", record_count as f64 / secs.max(1e-9));
+    let zones_word = if changed == 1 { "zone" } else { "zones" };
+    let unchanged = if unchanged > 0 { format!(" ({unchanged} unchanged)") } else { String::new() };
+    println!(
+        "imported {changed} {zones_word}{unchanged}, {records} records in {secs:.2} s ({:.0} records/s)",
+        records as f64 / secs.max(1e-9)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

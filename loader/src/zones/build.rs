@@ -80,21 +80,7 @@ impl ZoneTree {
     pub fn insert(&mut self, rr: &Rr) -> Result<bool, BuildError> {
         let key = self.key_in_zone(&rr.owner)?;
         if !rr.condition.is_empty() {
-            super::geo::check_condition_bytes(&rr.condition)
-                .map_err(|error| BuildError::BadCondition { owner: name::wire_to_text(&rr.owner), error })?;
-            // The zone's structure (its SOA, delegations and their DS, DNAME rewrites) is the same
-            // for every client: the server decides cuts and occlusion from it before any client
-            // metadata is consulted.
-            let structural = match rr.rtype {
-                rtype::NS => Some("NS"),
-                rtype::SOA => Some("SOA"),
-                rtype::DNAME => Some("DNAME"),
-                rtype::DS => Some("DS"),
-                _ => None,
-            };
-            if let Some(rtype) = structural {
-                return Err(BuildError::NoVariants { owner: name::wire_to_text(&rr.owner), rtype });
-            }
+            check_variant_record(rr)?;
         }
         let section = self.names.entry(key).or_insert_with(|| Section::new(self.depth));
         let covered = covered_type(rr.rtype, &rr.rdata);
@@ -313,14 +299,35 @@ impl ZoneTree {
     }
 }
 
-fn whoami_error(key: &[u8], reason: String) -> BuildError {
+/// The checks of a variant record (non-empty condition): a valid condition, and not one of the
+/// types that shape the zone for every client.
+pub(super) fn check_variant_record(rr: &Rr) -> Result<(), BuildError> {
+    super::geo::check_condition_bytes(&rr.condition)
+        .map_err(|error| BuildError::BadCondition { owner: name::wire_to_text(&rr.owner), error })?;
+    // The zone's structure (its SOA, delegations and their DS, DNAME rewrites) is the same
+    // for every client: the server decides cuts and occlusion from it before any client
+    // metadata is consulted.
+    let structural = match rr.rtype {
+        rtype::NS => Some("NS"),
+        rtype::SOA => Some("SOA"),
+        rtype::DNAME => Some("DNAME"),
+        rtype::DS => Some("DS"),
+        _ => None,
+    };
+    match structural {
+        Some(rtype) => Err(BuildError::NoVariants { owner: name::wire_to_text(&rr.owner), rtype }),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn whoami_error(key: &[u8], reason: String) -> BuildError {
     BuildError::Whoami { name: name::key_to_text(key), reason }
 }
 
 /// The rules that hold per name: CNAME alone (but for its DNSSEC records), one CNAME, one
 /// DNAME, SOA only at the apex. Checked per RRset variant: a geo variant of a CNAME and a
 /// default A are different answers, never given together.
-fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), BuildError> {
+pub(super) fn check_name(key: &[u8], section: &Section, apex_key: &[u8]) -> Result<(), BuildError> {
     let owner = || name::key_to_text(key);
     for rrset in &section.rrsets {
         let singleton = match rrset.rtype {
@@ -363,7 +370,7 @@ fn rdata_name_offset(rtype: u16) -> Option<usize> {
 }
 
 /// RDATA equality as DNS means it: exact, except that embedded names ignore ASCII case.
-fn rdata_equal(rtype: u16, a: &[u8], b: &[u8]) -> bool {
+pub(super) fn rdata_equal(rtype: u16, a: &[u8], b: &[u8]) -> bool {
     match rdata_name_offset(rtype) {
         Some(at) if a.len() == b.len() && a.len() >= at => a[..at] == b[..at] && a[at..].eq_ignore_ascii_case(&b[at..]),
         _ => a == b,
@@ -372,7 +379,7 @@ fn rdata_equal(rtype: u16, a: &[u8], b: &[u8]) -> bool {
 
 /// RRSIG sets are kept per covered type (RFC 4034 §3), so DNSSEC answers can find the
 /// signature of exactly the RRset they return.
-fn covered_type(rtype: u16, rdata: &[u8]) -> u16 {
+pub(super) fn covered_type(rtype: u16, rdata: &[u8]) -> u16 {
     if rtype == rtype::RRSIG && rdata.len() >= 2 {
         u16::from_be_bytes([rdata[0], rdata[1]])
     } else {

@@ -30,8 +30,8 @@ use lmdb_schema::zone::ZoneMeta;
 use lmdb_schema::Store;
 
 use crate::engine::{Client, Scratch, Transport};
-use crate::transport::http::Response;
 use crate::ops::querylog::{Producer, QueryLogStats};
+use crate::transport::http::Response;
 
 /// Response rate limiting counters: the limiter's own, handed to [`Metrics::set_rrl`] only when
 /// RRL is configured, so the RRL series exist exactly then.

@@ -665,7 +665,7 @@ pub fn example_zone(apex: &str) -> Vec<Rr> {
 
 /// Writes (or replaces) each `(apex, records)` zone the way lmdns-loader does, all in one
 /// transaction, without committing it.
-pub fn replace_zones(store: &Store, txn: &mut heed::RwTxn, zones: &[(&str, Vec<Rr>)]) {
+pub fn replace_zones(store: &Store, txn: &mut heed::RwTxn<'static>, zones: &[(&str, Vec<Rr>)]) {
     for (apex, records) in zones {
         let mut tree = ZoneTree::new(&wire(apex)).unwrap();
         for r in records {
