@@ -346,16 +346,8 @@ mod tests {
         for apex in [&b"\0com\0example\0"[..], b"\0net\0example\0"] {
             store.zones.put(&mut wtxn, apex, b"{}").unwrap();
         }
-        let dbs = [
-            store.meta,
-            store.names,
-            store.zones,
-            store.journal,
-            store.changes,
-            store.tsig_keys,
-            store.catalog_members,
-            store.catalog_log,
-        ];
+        let dbs =
+            [store.meta, store.names, store.zones, store.journal, store.changes, store.tsig_keys, store.catalog_members, store.catalog_log];
         upgrade_from_2(&mut wtxn, &dbs).unwrap();
         let member = store.catalog_members.get(&wtxn, &crate::catalog::member_id(b"\0com\0example\0")).unwrap().unwrap();
         assert_eq!(crate::catalog::Member::decode(member).unwrap().zone, "example.com.");

@@ -46,6 +46,9 @@ pub enum Command {
     /// Database facts and consistent backups.
     #[command(subcommand)]
     Db(commands::db::DbCommand),
+    /// TSIG keys (RFC 8945) for transfers, NOTIFY and UPDATE: add, import, list, delete.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
     /// IP-range tables: client metadata by address.
     #[command(subcommand)]
     Ranges(crate::ranges::cli::RangesCommand),
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record(command) => commands::record::run(&store, command),
         Command::Apply(args) => commands::apply::run(&store, args),
         Command::Db(command) => commands::db::run(&store, &cli.db, command),
+        Command::Key(command) => commands::key::run(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
     }
 }

@@ -617,8 +617,15 @@ fn zone_list_text_and_json() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     for (row, (name, serial, records)) in rows.iter().zip(expected) {
         let obj = row.as_object().expect("an object per zone");
-        assert_eq!(obj.keys().map(String::as_str).collect::<BTreeSet<_>>(), BTreeSet::from(["last_change", "name", "records", "serial"]));
+        assert_eq!(
+            obj.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+            BTreeSet::from(["last_change", "name", "records", "serial", "kind", "journal", "notify", "group", "catalog_id"])
+        );
         assert_eq!(obj["name"], name);
+        assert_eq!(obj["kind"], "primary");
+        assert_eq!(obj["journal"], serde_json::json!({"entries": 0, "bytes": 0}));
+        assert_eq!((obj["notify"].clone(), obj["group"].clone()), (serde_json::json!([]), serde_json::Value::Null));
+        assert_eq!(obj["catalog_id"].as_str().map(str::len), Some(16));
         assert_eq!(obj["serial"], serial);
         assert_eq!(obj["records"].as_u64(), Some(records as u64));
         let changed = obj["last_change"].as_u64().expect("last_change in seconds");
@@ -653,8 +660,17 @@ fn db_info_reports_the_database() {
         "last_txn_id",
         "readers",
         "max_readers",
+        "journal_max_changes",
+        "journal_max_bytes",
+        "journal_entries",
+        "journal_bytes",
+        "tsig_keys",
+        "zone_set_version",
     ]);
     assert_eq!(keys, expected_keys);
+    assert_eq!((info["journal_max_changes"].as_u64(), info["journal_max_bytes"].as_u64()), (Some(1000), Some(16 << 20)));
+    assert_eq!(info["journal_entries"], 0, "new zones have no history yet");
+    assert_eq!(info["zone_set_version"], 2, "each import added a zone");
     assert_eq!(info["path"], s(&db.path));
     assert_eq!(info["schema_version"], lmdb_schema::SCHEMA_VERSION);
     assert_eq!(info["map_size"], 256u64 << 20);

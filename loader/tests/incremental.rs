@@ -113,7 +113,7 @@ fn random_edit(store: &Store, rng: &mut Rng) -> bool {
     let result = match rng.next() % 12 {
         0 | 1 => writer.add(&rr(owner, ttl, rtype::A, vec![192, 0, 2, (rng.next() % 3) as u8])),
         2 => writer.add(&rr(owner, ttl, rtype::TXT, vec![1, b'a' + (rng.next() % 2) as u8])),
-        3 => writer.add(&rr(owner, 3600, rtype::NS, wire(*rng.pick(&["ns.sub.example.", "ns.other.net."])))),
+        3 => writer.add(&rr(owner, 3600, rtype::NS, wire(rng.pick(&["ns.sub.example.", "ns.other.net."])))),
         4 => writer.add(&rr(owner, 300, rtype::DNAME, wire("target.net."))),
         5 => writer.add(&rr(owner, 300, rtype::CNAME, wire("www.example."))),
         6 => {
@@ -136,11 +136,11 @@ fn random_edit(store: &Store, rng: &mut Rng) -> bool {
             writer.add(&Rr { condition: cond.into_bytes(), ..rr(owner, ttl, rtype::A, vec![198, 51, 100, 1]) })
         }
         _ => {
-            let policy = if rng.next() % 4 == 0 {
+            let policy = if rng.next().is_multiple_of(4) {
                 None
             } else {
                 let whoami: Vec<String> =
-                    NAMES.iter().filter(|_| rng.next() % 5 == 0).map(|n| n.to_string()).filter(|n| !n.contains('*')).collect();
+                    NAMES.iter().filter(|_| rng.next().is_multiple_of(5)).map(|n| n.to_string()).filter(|n| !n.contains('*')).collect();
                 Some(GeoPolicy { table: "geo".into(), keys: vec!["country".into()], whoami })
             };
             writer.set_policy(&wire("example."), policy)

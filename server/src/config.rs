@@ -12,7 +12,7 @@ use anyhow::{bail, ensure, Context};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
-use crate::ops::acl::Acl;
+use crate::ops::acl::{Acl, TransferAcl};
 use crate::ops::rrl;
 
 /// Largest batch for recvmmsg/sendmmsg: buffers are sized from it once per worker, and beyond 64
@@ -27,6 +27,40 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_BATCH_SIZE: usize = 64;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+pub const DEFAULT_MAX_TRANSFERS: usize = 8;
+
+/// One `--catalog NAME[=GROUP]`: a generated catalog zone and the group it is limited to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogSpec {
+    /// Absolute, lower case.
+    pub name: String,
+    pub group: Option<String>,
+}
+
+impl std::fmt::Display for CatalogSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{}={g}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+impl std::str::FromStr for CatalogSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CatalogSpec, String> {
+        let (name, group) = match s.split_once('=') {
+            Some((n, g)) if !g.is_empty() => (n, Some(g.to_string())),
+            Some(_) => return Err(format!("{s:?}: empty group after '='")),
+            None => (s, None),
+        };
+        let key = lmdb_schema::name::key_from_dotted(name).map_err(|e| format!("{s:?}: {e}"))?;
+        if key == lmdb_schema::name::ROOT_KEY {
+            return Err(format!("{s:?}: the root cannot be a catalog"));
+        }
+        Ok(CatalogSpec { name: lmdb_schema::name::key_to_text(&key), group })
+    }
+}
 
 /// lmdns-server: an authoritative DNS server answering straight from an lmdns LMDB database.
 ///
@@ -183,11 +217,33 @@ pub struct Cli {
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
     pub allow_query: Vec<String>,
 
-    /// Networks that may request zone transfers (AXFR/IXFR), same syntax as --allow-query.
-    /// Transfers are not served yet: every AXFR/IXFR is REFUSED, and this list is what a future
-    /// transfer path will consult. [default: none]
-    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    /// Who may transfer zones (AXFR, IXFR over TCP): comma-separated or repeated entries, each a
+    /// network (`CIDR`: unsigned requests from there, and signed ones), a TSIG key (`key:NAME`:
+    /// requests signed with that key of the database, from anywhere) or both
+    /// (`CIDR+key:NAME`). A request with a bad signature gets NOTAUTH whatever the list says;
+    /// one not allowed gets REFUSED. [default: nobody]
+    #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
     pub allow_transfer: Vec<String>,
+
+    /// Send NOTIFY (RFC 1996) to ADDR:PORT for every zone whose serial changes, as soon as the
+    /// commit is seen (within milliseconds); repeatable. Zones can add their own targets
+    /// (`lmdns-loader zone notify`). Unanswered NOTIFYs are retried with backoff, 5 tries.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub notify: Vec<SocketAddr>,
+
+    /// Serve a catalog zone (RFC 9432, version 2) named NAME listing every zone of the
+    /// database, or with NAME=GROUP only the zones of that catalog group (`lmdns-loader zone
+    /// group`); repeatable. Generated from the database on every query: member IDs are stable
+    /// (a hash of the zone name), the serial moves with every zone added or removed, AXFR and
+    /// IXFR work, NOTIFY goes to the --notify targets. Queries over UDP and TCP are answered.
+    #[arg(long, value_name = "NAME[=GROUP]")]
+    pub catalog: Vec<String>,
+
+    /// Zone transfers served at once (each on its own thread with its own snapshot of the
+    /// database); a transfer requested while all are busy waits for one, up to as many again
+    /// in the queue, beyond that it gets SERVFAIL. [default: 8]
+    #[arg(long, value_name = "N")]
+    pub max_transfers: Option<usize>,
 }
 
 /// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
@@ -245,6 +301,12 @@ pub struct FileConfig {
     pub allow_query: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_transfer: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_transfers: Option<usize>,
     pub pin: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_cache_size: Option<usize>,
@@ -292,7 +354,12 @@ pub struct Config {
     pub rrl_table_size: usize,
     pub any_to_tcp: bool,
     pub allow_query: Acl,
-    pub allow_transfer: Acl,
+    pub allow_transfer: TransferAcl,
+    /// NOTIFY targets for every zone.
+    pub notify: Vec<SocketAddr>,
+    /// Generated catalog zones.
+    pub catalog: Vec<CatalogSpec>,
+    pub max_transfers: usize,
     /// Pin UDP worker i to the i-th allowed CPU.
     pub pin: bool,
     /// Slots of each worker's answer cache (0: off).
@@ -402,7 +469,19 @@ impl Config {
             }
         };
         let allow_query = acl(&cli.allow_query, file.allow_query, "allow_query", Acl::any())?;
-        let allow_transfer = acl(&cli.allow_transfer, file.allow_transfer, "allow_transfer", Acl::none())?;
+        let allow_transfer = {
+            let items = if cli.allow_transfer.is_empty() { file.allow_transfer } else { Some(cli.allow_transfer.clone()) };
+            TransferAcl::parse(&items.unwrap_or_default()).map_err(|e| anyhow::anyhow!("invalid allow_transfer: {e}"))?
+        };
+        let notify = if cli.notify.is_empty() { file.notify.unwrap_or_default() } else { cli.notify.clone() };
+        let catalog = if cli.catalog.is_empty() { file.catalog.unwrap_or_default() } else { cli.catalog.clone() };
+        let catalog = catalog
+            .iter()
+            .map(|c| c.parse::<CatalogSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("invalid catalog: {e}"))?;
+        let max_transfers = cli.max_transfers.or(file.max_transfers).unwrap_or(DEFAULT_MAX_TRANSFERS);
+        ensure!((1..=256).contains(&max_transfers), "max_transfers must be between 1 and 256, got {max_transfers}");
         // A flag can only turn pinning on; `pin = false` in the file is the default anyway.
         let pin = cli.pin || file.pin.unwrap_or(false);
         let answer_cache_size = cli.answer_cache_size.or(file.answer_cache_size).unwrap_or(crate::engine::DEFAULT_ANSWER_CACHE_SLOTS);
@@ -435,6 +514,9 @@ impl Config {
             any_to_tcp,
             allow_query,
             allow_transfer,
+            notify,
+            catalog,
+            max_transfers,
             pin,
             answer_cache_size,
         })
@@ -468,6 +550,9 @@ impl Config {
             any_to_tcp: Some(self.any_to_tcp),
             allow_query: Some(self.allow_query.to_strings()),
             allow_transfer: Some(self.allow_transfer.to_strings()),
+            notify: Some(self.notify.clone()),
+            catalog: Some(self.catalog.iter().map(CatalogSpec::to_string).collect()),
+            max_transfers: Some(self.max_transfers),
             pin: Some(self.pin),
             answer_cache_size: Some(self.answer_cache_size),
         };
@@ -569,7 +654,7 @@ mod tests {
     fn abuse_flags() {
         let c = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
         assert_eq!((c.rrl_rate, c.rrl_slip, c.rrl_table_size, c.any_to_tcp), (0, 2, 100_000, false));
-        assert_eq!((c.allow_query.clone(), c.allow_transfer.clone()), (Acl::any(), Acl::none()));
+        assert_eq!((c.allow_query.clone(), c.allow_transfer.clone()), (Acl::any(), TransferAcl::none()));
         let args = [
             "--db",
             "/d",
@@ -606,7 +691,7 @@ mod tests {
         let c = Config::merge(&cli(&["--rrl-rate", "9"]), file, None).unwrap();
         assert_eq!((c.rrl_rate, c.any_to_tcp), (9, true));
         assert_eq!(c.allow_query.to_strings(), ["2001:db8::/32"]);
-        assert_eq!(c.allow_transfer, Acl::none());
+        assert_eq!(c.allow_transfer, TransferAcl::none());
 
         let err = Config::merge(&cli(&["--db", "/d", "--allow-query", "127.0.0.1/8"]), FileConfig::default(), None).unwrap_err();
         assert!(err.to_string().contains("allow_query") && err.to_string().contains("127.0.0.1/8"), "{err}");

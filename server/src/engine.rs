@@ -27,8 +27,10 @@ pub struct AnswerConfig {
     pub answer_cache_slots: usize,
     /// Sources that may query (others get REFUSED before any lookup).
     pub allow_query: crate::ops::acl::Acl,
-    /// Sources that may transfer zones (transfers are not served yet: AXFR/IXFR stay REFUSED).
-    pub allow_transfer: crate::ops::acl::Acl,
+    /// Who may transfer zones (networks and TSIG keys).
+    pub allow_transfer: crate::ops::acl::TransferAcl,
+    /// Generated catalog zones (`--catalog`).
+    pub catalogs: Vec<crate::answer::catalog::Catalog>,
     /// QTYPE ANY over UDP gets an empty TC=1 answer.
     pub any_to_tcp: bool,
 }
@@ -44,7 +46,8 @@ impl Default for AnswerConfig {
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             answer_cache_slots: DEFAULT_ANSWER_CACHE_SLOTS,
             allow_query: crate::ops::acl::Acl::any(),
-            allow_transfer: crate::ops::acl::Acl::none(),
+            allow_transfer: crate::ops::acl::TransferAcl::none(),
+            catalogs: Vec::new(),
             any_to_tcp: false,
         }
     }

@@ -26,6 +26,8 @@ pub struct Edns {
     pub dnssec_ok: bool,
     /// EDNS Client Subnet (RFC 7871), when the query carries one.
     pub client_subnet: Option<ClientSubnet>,
+    /// The transfer client asks for geo variants and the policy (`geo_rr::EDNS_OPTION`).
+    pub geo_variants: bool,
 }
 
 /// OPT option code of EDNS Client Subnet.
@@ -99,6 +101,9 @@ pub struct Query {
     /// End of the question section in the packet: the question is `packet[12..question_end]`.
     pub question_end: usize,
     pub edns: Option<Edns>,
+    /// Offset of a TSIG record (RFC 8945), when the query carries one: it is answered on the
+    /// signed path (see `answer::signed`), which checks that it is the last record.
+    pub tsig: Option<usize>,
 }
 
 impl Query {
@@ -242,6 +247,7 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
     // Walk the remaining records only to find the OPT record.
     let mut pos = question_end;
     let mut edns = None;
+    let mut tsig = None;
     for i in 0..(ancount as usize + nscount as usize + arcount as usize) {
         let owner = pos;
         pos = skip_name(packet, pos).ok_or(formerr)?;
@@ -260,8 +266,11 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
                 return Err(formerr);
             }
             let ttl = &packet[pos + 4..pos + 8];
-            let client_subnet = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
-            edns = Some(Edns { payload: be16(packet, pos + 2), version: ttl[1], dnssec_ok: ttl[2] & 0x80 != 0, client_subnet });
+            let (client_subnet, geo_variants) = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
+            edns =
+                Some(Edns { payload: be16(packet, pos + 2), version: ttl[1], dnssec_ok: ttl[2] & 0x80 != 0, client_subnet, geo_variants });
+        } else if rtype == lmdb_schema::rtype::TSIG {
+            tsig = Some(owner);
         }
         pos += 10 + rdlen;
     }
@@ -269,13 +278,26 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
     if pos != packet.len() {
         return Err(formerr);
     }
-    Ok(Query { id: be16(packet, 0), flags, qtype, qclass, question_end, edns })
+    Ok(Query { id: be16(packet, 0), flags, qtype, qclass, question_end, edns, tsig })
 }
 
-/// Checks that OPT RDATA is a well-formed sequence of options and reads the ones we use.
-/// None means FORMERR: framing broken, a malformed or repeated Client Subnet.
-fn parse_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
+/// True if `packet` asks for a zone transfer (a query, opcode 0, one question of type AXFR or
+/// IXFR): the TCP loop hands such a connection to a transfer thread. Cheap: the header and the
+/// question only; everything else is checked where the transfer is answered.
+pub fn is_transfer(packet: &[u8]) -> bool {
+    if packet.len() < HEADER_LEN || be16(packet, 2) & 0xF800 != 0 || be16(packet, 4) != 1 {
+        return false;
+    }
+    let Some(end) = skip_name(packet, HEADER_LEN) else { return false };
+    matches!(packet.get(end..end + 4), Some(t) if matches!(u16::from_be_bytes([t[0], t[1]]), lmdb_schema::rtype::AXFR | lmdb_schema::rtype::IXFR))
+}
+
+/// Checks that OPT RDATA is a well-formed sequence of options and reads the ones we use: the
+/// Client Subnet, and whether the geo-variants option is there. None means FORMERR: framing
+/// broken, a malformed or repeated Client Subnet.
+fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool)> {
     let mut client_subnet = None;
+    let mut geo_variants = false;
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
@@ -288,10 +310,12 @@ fn parse_options(mut rdata: &[u8]) -> Option<Option<ClientSubnet>> {
                 return None;
             }
             client_subnet = Some(ClientSubnet::parse(data)?);
+        } else if code == lmdb_schema::geo_rr::EDNS_OPTION {
+            geo_variants = true;
         }
         rdata = &rdata[4 + len..];
     }
-    Some(client_subnet)
+    Some((client_subnet, geo_variants))
 }
 
 #[cfg(test)]
@@ -317,7 +341,7 @@ mod tests {
         let q = parse(&p, &mut name).unwrap();
         assert_eq!(q.id, 0x1234);
         assert_eq!(q.qtype, 1);
-        assert_eq!(q.edns, Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None }));
+        assert_eq!(q.edns, Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None, geo_variants: false }));
         assert_eq!(name.key, b"\0com\0example\0www\0");
         assert_eq!(name.ancestor_key(2), b"\0com\0example\0");
         assert_eq!(name.ancestor_offset(3), Some(12));
@@ -332,6 +356,20 @@ mod tests {
             let p = query(wire, 1, &[], 0);
             parse(&p, &mut name).unwrap();
             assert_eq!(name.key, lmdb_schema::name::key_from_wire(wire).unwrap(), "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn transfer_requests_are_told_apart_from_the_header_and_question() {
+        assert!(is_transfer(&query(b"\x07example\x00", lmdb_schema::rtype::AXFR, &[], 0)));
+        assert!(is_transfer(&query(b"\x07example\x00", lmdb_schema::rtype::IXFR, &[], 0)));
+        assert!(!is_transfer(&query(b"\x07example\x00", lmdb_schema::rtype::SOA, &[], 0)));
+        let mut notify = query(b"\x07example\x00", lmdb_schema::rtype::AXFR, &[], 0);
+        notify[2] |= 0x20; // opcode 4
+        assert!(!is_transfer(&notify));
+        let full = query(b"\x07example\x00", lmdb_schema::rtype::AXFR, &[], 0);
+        for cut in 0..full.len() {
+            assert!(!is_transfer(&full[..cut]), "{cut}");
         }
     }
 

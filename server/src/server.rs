@@ -135,6 +135,11 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             answer_cache_slots: config.answer_cache_size,
             allow_query: config.allow_query.clone(),
             allow_transfer: config.allow_transfer.clone(),
+            catalogs: config
+                .catalog
+                .iter()
+                .map(|c| crate::answer::catalog::Catalog::new(&c.name, c.group.clone()).with_context(|| format!("catalog {c}")))
+                .collect::<anyhow::Result<_>>()?,
             any_to_tcp: config.any_to_tcp,
         },
     );
@@ -197,18 +202,50 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 }
             }
         }
+        let (handoffs, transfer_queue) = crate::transport::xfr::queue(config.max_transfers);
+        for i in 0..config.max_transfers {
+            let (engine, stop, queue, stats) = (&engine, &stop, transfer_queue.clone(), metrics.replication());
+            let idle = config.tcp_idle_timeout;
+            let handle = std::thread::Builder::new().name(format!("xfr-{i}")).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop);
+                crate::transport::xfr::serve(engine, queue, idle, stats, stop);
+                Ok(())
+            });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start a transfer thread");
+                }
+            }
+        }
         let tcp_options = tcp::TcpOptions { idle_timeout: config.tcp_idle_timeout, max_connections: config.tcp_max_connections };
         let (engine_ref, stop_ref) = (&engine, &stop);
         let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take());
         let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {
             let _guard = StopOnExit(stop_ref);
-            tcp::serve(engine_ref, listeners, tcp_options, stop_ref, tcp_recorder)
+            tcp::serve(engine_ref, listeners, tcp_options, stop_ref, tcp_recorder, handoffs)
         });
         match tcp_handle {
             Ok(h) => handles.push(h),
             Err(e) => {
                 stop.request();
                 return Err(e).context("cannot start the TCP thread");
+            }
+        }
+        {
+            let notify_config = crate::notify::NotifyConfig { targets: config.notify.clone(), catalogs: engine.config().catalogs.clone() };
+            let (store, stop_ref, stats) = (engine.store(), &stop, metrics.replication());
+            let handle = std::thread::Builder::new().name("notify".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                crate::notify::run(store, &notify_config, stats, stop_ref)
+            });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the NOTIFY thread");
+                }
             }
         }
         if let Some(listener) = http_listener {

@@ -337,7 +337,7 @@ fn allow_query_refuses_other_sources() {
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.answers.len(), 1);
 
-    // Transfers are not served: REFUSED even for a source in --allow-transfer.
+    // --allow-query comes first: outside it even a source --allow-transfer names is REFUSED.
     let axfr = tcp_ask(server.addr(), &query(22, "example.com.", RecordType::AXFR, None));
     assert_eq!(axfr.metadata.response_code, ResponseCode::Refused);
 }

@@ -2,5 +2,6 @@
 
 pub mod apply;
 pub mod db;
+pub mod key;
 pub mod record;
 pub mod zone;

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lmdb_schema::{name, Store};
 use rayon::prelude::*;
 
-use lmdb_schema::zone::GeoPolicy;
+use lmdb_schema::zone::{GeoPolicy, NotifyTarget};
 
 use super::apply::{self, Change};
 use crate::zonefile::{self, ZoneFile};
@@ -54,9 +54,43 @@ pub enum ZoneCommand {
     },
     /// List zones: name, SOA serial and record count.
     List {
-        /// Print a JSON array of {"name","serial","records","last_change"} objects.
+        /// Print a JSON array of objects: name, kind ("primary": served from this database),
+        /// serial, records, last_change (Unix seconds), journal (entries and bytes of IXFR
+        /// history kept), notify (the zone's own NOTIFY targets), group (catalog group, or null)
+        /// and catalog_id (its member label in generated catalogs).
         #[arg(long)]
         json: bool,
+    },
+    /// Set the secondaries the server sends NOTIFY to when the zone's serial changes (RFC
+    /// 1996), besides the server's own --notify targets. Replaces the zone's list; with
+    /// --clear, empties it.
+    Notify {
+        /// The zone's apex.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Targets, `ADDR:PORT` (IPv6 as `[ADDR]:PORT`).
+        #[arg(value_name = "ADDR:PORT", required_unless_present = "clear", conflicts_with = "clear")]
+        targets: Vec<std::net::SocketAddr>,
+        /// Sign the NOTIFY messages with this TSIG key (see `key add`).
+        #[arg(long, value_name = "KEY", conflicts_with = "clear")]
+        key: Option<String>,
+        /// Send this zone's NOTIFY only to the server's --notify targets.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Put the zone in a catalog group (RFC 9432 §4.4.2): generated catalogs list it with a
+    /// `group` property, which consumers map to a configuration, and a catalog restricted to a
+    /// group (`--catalog NAME=GROUP` on the server) lists only its zones. With --clear, takes the
+    /// zone out of its group.
+    Group {
+        /// The zone's apex.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Group name: 1 to 63 bytes of letters, digits, '-' and '_'.
+        #[arg(value_name = "GROUP", required_unless_present = "clear", conflicts_with = "clear")]
+        group: Option<String>,
+        #[arg(long)]
+        clear: bool,
     },
     /// Write a zone as an RFC 1035 master file on stdout (imports back to the same records).
     ///
@@ -166,18 +200,14 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
         }
         ZoneCommand::List { json } => {
             let txn = store.read_txn()?;
-            let list = zones::list_zones(store, &txn)?;
+            let keyed = zones::list_zones_with_keys(store, &txn)?;
             let mut out = std::io::stdout().lock();
             if json {
-                let rows: Vec<_> = list
-                    .iter()
-                    .map(
-                        |z| serde_json::json!({"name": z.apex, "serial": z.soa.serial, "records": z.records, "last_change": z.last_change}),
-                    )
-                    .collect();
+                let rows: Vec<_> = keyed.iter().map(|(key, meta)| zone_row(key, meta)).collect();
                 serde_json::to_writer(&mut out, &rows)?;
                 writeln!(out)?;
             } else {
+                let list: Vec<_> = keyed.into_iter().map(|(_, meta)| meta).collect();
                 let width = list.iter().map(|z| z.apex.len()).max().unwrap_or(4).max(4);
                 writeln!(out, "{:<width$}  {:>10}  {:>8}", "NAME", "SERIAL", "RECORDS")?;
                 for z in &list {
@@ -225,7 +255,71 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ZoneCommand::Policy { name: text, table, keys, whoami, clear } => policy(store, &text, table, keys, whoami, clear),
+        ZoneCommand::Notify { name: text, targets, key, clear: _ } => {
+            let apex = name_key(&text)?;
+            let key = key.map(|k| super::key::key_name(&k)).transpose()?;
+            let mut txn = store.write_txn()?;
+            if let Some(key) = &key {
+                if store.tsig_keys.get(&txn, &name::key_from_dotted(key)?).map_err(|e| store.error(e))?.is_none() {
+                    bail!("no TSIG key {key} in the database (add it with `key add` or `key import`)");
+                }
+            }
+            let targets: Vec<NotifyTarget> = targets.into_iter().map(|addr| NotifyTarget { addr, key: key.clone() }).collect();
+            let mut writer = zones::ZoneWriter::new(store, &mut txn);
+            let changed = writer.set_notify(&apex, targets.clone())?;
+            writer.finish(true)?;
+            txn.commit().map_err(|e| store.error(e))?;
+            let list: Vec<String> = targets.iter().map(|t| t.addr.to_string()).collect();
+            let with_key = key.map(|k| format!(", signed with {k}")).unwrap_or_default();
+            let state = if changed { "" } else { " (unchanged)" };
+            match list.is_empty() {
+                true => println!("{}: no NOTIFY targets of its own{state}", name::key_to_text(&apex)),
+                false => println!("{}: NOTIFY to {}{with_key}{state}", name::key_to_text(&apex), list.join(", ")),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ZoneCommand::Group { name: text, group, clear: _ } => {
+            let apex = name_key(&text)?;
+            if let Some(g) = &group {
+                check_group(g)?;
+            }
+            let mut txn = store.write_txn()?;
+            let mut writer = zones::ZoneWriter::new(store, &mut txn);
+            let changed = writer.set_group(&apex, group.clone())?;
+            writer.finish(true)?;
+            txn.commit().map_err(|e| store.error(e))?;
+            let state = if changed { "" } else { " (unchanged)" };
+            match group {
+                Some(g) => println!("{}: catalog group {g}{state}", name::key_to_text(&apex)),
+                None => println!("{}: no catalog group{state}", name::key_to_text(&apex)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// A catalog group name: it becomes a TXT string and, on consumers, a configuration name.
+fn check_group(group: &str) -> anyhow::Result<()> {
+    if group.is_empty() || group.len() > 63 || !group.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        bail!("catalog group {group:?}: use 1 to 63 letters, digits, '-' and '_'");
+    }
+    Ok(())
+}
+
+/// One zone as `zone list --json` shows it.
+fn zone_row(apex_key: &[u8], z: &lmdb_schema::zone::ZoneMeta) -> serde_json::Value {
+    let id = lmdb_schema::catalog::member_label(&lmdb_schema::catalog::member_id(apex_key));
+    serde_json::json!({
+        "name": z.apex,
+        "kind": "primary",
+        "serial": z.soa.serial,
+        "records": z.records,
+        "last_change": z.last_change,
+        "journal": {"entries": z.journal.entries(), "bytes": z.journal.bytes},
+        "notify": z.notify,
+        "group": z.group,
+        "catalog_id": id,
+    })
 }
 
 fn policy(

@@ -14,6 +14,9 @@ use super::build::{check_name, covered_type, rdata_equal, whoami_error, WHOAMI_N
 use super::writer::ZoneWriter;
 use super::{lmdb, BuildError, Rr, ZoneError};
 
+/// A name's key and its stored node bytes.
+type StoredName = (Vec<u8>, Vec<u8>);
+
 /// Where a section sits with respect to delegations and DNAMEs of its zone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Occlusion {
@@ -65,7 +68,7 @@ impl ZoneWriter<'_> {
     /// their stored bytes. A zone's names are closed under ancestors (empty non-terminals), so
     /// a name without a section of the zone has none below it either: its subtree (say, a
     /// deeper zone served here) is skipped, not scanned. With `first_only`, stops at the first.
-    fn zone_names_below(&self, key: &[u8], depth: u8, first_only: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ZoneError> {
+    fn zone_names_below(&self, key: &[u8], depth: u8, first_only: bool) -> Result<Vec<StoredName>, ZoneError> {
         let mut found = Vec::new();
         let mut from = Bound::Excluded(key.to_vec());
         'restart: loop {

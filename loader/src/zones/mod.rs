@@ -104,10 +104,16 @@ pub fn zone_for(store: &Store, txn: &heed::RoTxn, owner_key: &[u8]) -> Result<Op
 
 /// Every zone's metadata, in canonical order of apex names.
 pub fn list_zones(store: &Store, txn: &heed::RoTxn) -> Result<Vec<ZoneMeta>, ZoneError> {
+    Ok(list_zones_with_keys(store, txn)?.into_iter().map(|(_, meta)| meta).collect())
+}
+
+/// Every zone's apex key and metadata, in canonical order.
+pub fn list_zones_with_keys(store: &Store, txn: &heed::RoTxn) -> Result<Vec<(Vec<u8>, ZoneMeta)>, ZoneError> {
     let mut zones = Vec::new();
     for item in store.zones.iter(txn).map_err(lmdb(store))? {
         let (key, value) = item.map_err(lmdb(store))?;
-        zones.push(ZoneMeta::decode(value).map_err(|e| ZoneError::Corrupt(format!("zone metadata of {}: {e}", name::key_to_text(key))))?);
+        let meta = ZoneMeta::decode(value).map_err(|e| ZoneError::Corrupt(format!("zone metadata of {}: {e}", name::key_to_text(key))))?;
+        zones.push((key.to_vec(), meta));
     }
     Ok(zones)
 }

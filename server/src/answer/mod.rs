@@ -1,12 +1,16 @@
 //! Query processing, one file per concern (after Knot's `nameserver/`):
-//! [`writer`] builds the response, [`internet`] answers class IN from the name tree. This module
-//! decides which of them a packet gets: errors and refusals first, then the lookup, then the
-//! size limit.
+//! [`writer`] builds the response, [`internet`] answers class IN from the name tree, [`meta`]
+//! whoami and IP lookups, [`catalog`] generated catalog zones, [`transfer`] AXFR and IXFR,
+//! [`signed`] TSIG. This module decides which of them a packet gets: errors and refusals first,
+//! then the lookup, then the size limit.
 
 pub mod cache;
+pub mod catalog;
 pub mod geo;
 pub mod internet;
 pub mod meta;
+pub mod signed;
+pub mod transfer;
 pub mod writer;
 
 use heed::RoTxn;
@@ -37,6 +41,24 @@ pub fn respond(
     source: std::net::IpAddr,
     transport: Transport,
     out: &mut Vec<u8>,
+) -> Option<Answered> {
+    respond_within(store, config, txn, scratch, geo, packet, source, transport, out, 0)
+}
+
+/// [`respond`], with `reserve` bytes of the size limit kept free (for the TSIG of a signed
+/// answer).
+#[allow(clippy::too_many_arguments)]
+fn respond_within(
+    store: &Store,
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    scratch: &mut ResolveScratch,
+    geo: &mut GeoScratch,
+    packet: &[u8],
+    source: std::net::IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    reserve: usize,
 ) -> Option<Answered> {
     scratch.clear_apex();
     let query = match query::parse(packet, &mut scratch.current) {
@@ -77,11 +99,10 @@ pub fn respond(
     let refused = match query.qtype {
         // QCLASS * (255) asks for any class; IN is the only one we hold.
         _ if query.qclass != CLASS_IN && query.qclass != CLASS_ANY => Some(RCODE_REFUSED),
-        // AXFR never runs over UDP (RFC 5936 §4.2). Transfers are not served yet, so every other
-        // transfer request is refused; --allow-transfer is consulted first, so a transfer path
-        // only has to replace the second arm.
+        // AXFR never runs over UDP (RFC 5936 §4.2).
         rtype::AXFR if udp => Some(RCODE_NOTIMP),
-        rtype::AXFR | rtype::IXFR if !config.allow_transfer.allows(source) => Some(RCODE_REFUSED),
+        rtype::IXFR if udp => return Some(udp_ixfr(store, config, txn, packet, source, &query, w, opt)),
+        // Over TCP the transport hands transfers to `transfer::prepare`, which streams them.
         rtype::AXFR | rtype::IXFR => Some(RCODE_REFUSED),
         rtype::MAILA | rtype::MAILB => Some(RCODE_NOTIMP),
         rtype::OPT => Some(RCODE_FORMERR),
@@ -90,13 +111,16 @@ pub fn respond(
     if let Some(rcode) = refused {
         return Some(w.finish(&query, rcode as u16, false, false, opt));
     }
+    if query.tsig.is_some() {
+        return Some(respond_signed(store, config, txn, scratch, geo, packet, source, transport, out, &query, opt));
+    }
     // --any-to-tcp: question only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
     if udp && config.any_to_tcp && query.qtype == rtype::ANY {
         return Some(w.finish(&query, 0, false, true, opt));
     }
 
     let question_end = query.question_end;
-    let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize };
+    let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize } - reserve;
     // A repeated question whose answer cannot depend on who asks is answered from the cache.
     let cacheable = client_subnet.is_none() && scratch.cache.enabled();
     if cacheable {
@@ -104,6 +128,18 @@ pub fn respond(
         if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
             return Some(answered);
         }
+    }
+    if let Some(cat) = catalog::find(&config.catalogs, &scratch.current) {
+        return Some(match catalog::answer(store, txn, cat, &scratch.current, query.qtype, &mut w) {
+            Ok(rcode) => {
+                let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, &[]);
+                w.finish(&query, rcode, true, tc, opt)
+            }
+            Err(internet::LookupFailed) => {
+                w.truncate_to_question(question_end);
+                w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
+            }
+        });
     }
     if let Some(meta) = meta::classify(config, &scratch.current) {
         let (rcode, aa) = match meta {
@@ -134,6 +170,90 @@ pub fn respond(
             w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
         }
     })
+}
+
+/// IXFR over UDP (RFC 1995 §2): our SOA when the client is current, else an empty TC=1 answer
+/// so it asks again over TCP. The same checks as over TCP (`transfer::prepare`).
+#[allow(clippy::too_many_arguments)]
+fn udp_ixfr(
+    store: &Store,
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    packet: &[u8],
+    source: std::net::IpAddr,
+    query: &Query,
+    mut w: Writer<'_>,
+    opt: Option<Opt>,
+) -> Answered {
+    let question_end = query.question_end;
+    match transfer::prepare(store, txn, config, packet, source) {
+        transfer::Prepared::Answer(bytes) => {
+            let rcode = bytes.get(3).map_or(RCODE_SERVFAIL as u16, |b| u16::from(b & 0x0F));
+            w.buf.clear();
+            w.buf.extend_from_slice(&bytes);
+            Answered { qtype: query.qtype, rcode, ..Answered::default() }
+        }
+        transfer::Prepared::Transfer(mut t) if t.is_current() => {
+            let mut message = Vec::new();
+            match t.next(&mut message) {
+                Ok(true) if message.len() <= udp_limit(query, config) => {
+                    w.buf.clear();
+                    w.buf.extend_from_slice(&message);
+                    Answered { qtype: query.qtype, rcode: 0, aa: true, answers: 1, ..Answered::default() }
+                }
+                _ => {
+                    w.truncate_to_question(question_end);
+                    w.finish(query, 0, true, true, opt)
+                }
+            }
+        }
+        transfer::Prepared::Transfer(_) => {
+            w.truncate_to_question(question_end);
+            w.finish(query, 0, true, true, opt)
+        }
+    }
+}
+
+/// A query that carries a TSIG: verified, answered as if unsigned (with room kept for the TSIG
+/// record), and the answer signed. Failures get NOTAUTH with the TSIG error.
+#[allow(clippy::too_many_arguments)]
+fn respond_signed(
+    store: &Store,
+    config: &AnswerConfig,
+    txn: &RoTxn,
+    scratch: &mut ResolveScratch,
+    geo: &mut GeoScratch,
+    packet: &[u8],
+    source: std::net::IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    query: &Query,
+    opt: Option<Opt>,
+) -> Answered {
+    match signed::verify(store, txn, packet) {
+        Ok(signer) => {
+            // The request without its TSIG (the last record), ARCOUNT one less.
+            let tsig_at = query.tsig.unwrap_or(packet.len());
+            let mut unsigned = packet[..tsig_at].to_vec();
+            let arcount = u16::from_be_bytes([unsigned[10], unsigned[11]]).saturating_sub(1);
+            unsigned[10..12].copy_from_slice(&arcount.to_be_bytes());
+            let reserve = 16 + signer.key.name.len() + signer.key.algorithm.name_wire().len() + signer.key.algorithm.mac_len();
+            let answered = respond_within(store, config, txn, scratch, geo, &unsigned, source, transport, out, reserve);
+            let answered = answered.unwrap_or(Answered { qtype: query.qtype, rcode: RCODE_SERVFAIL as u16, ..Answered::default() });
+            signer.sign(out);
+            answered
+        }
+        Err(signed::Rejected::FormErr) => {
+            writer::formerr(out, packet, Some(query.question_end));
+            Answered { qtype: query.qtype, rcode: RCODE_FORMERR as u16, ..Answered::default() }
+        }
+        Err(signed::Rejected::NotAuth { tsig, error, signer }) => {
+            let mut w = Writer::start(out, packet, query);
+            let answered = w.finish(query, RCODE_NOTAUTH as u16, false, false, opt);
+            signed::append_error(out, &tsig, error, signer.as_deref());
+            answered
+        }
+    }
 }
 
 /// What kind of response a query got, in the categories response rate limiting and metrics

@@ -1,4 +1,5 @@
-//! Address access lists for `--allow-query` and `--allow-transfer`.
+//! Access lists: [`Acl`] (addresses) for `--allow-query`, [`TransferAcl`] (addresses and TSIG
+//! keys) for `--allow-transfer`.
 //!
 //! An [`Acl`] is a small sorted list of networks checked linearly: operators list a handful of
 //! prefixes, so a scan of a few entries beats any trie, and [`Acl::allows`] neither allocates nor
@@ -157,9 +158,111 @@ impl Acl {
     }
 }
 
+/// One `--allow-transfer` entry: from a network (unsigned requests allowed), signed with a key
+/// (from anywhere), or both.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TransferRule {
+    pub net: Option<Cidr>,
+    /// TSIG key name, absolute and lower case.
+    pub key: Option<String>,
+}
+
+impl fmt::Display for TransferRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.net, &self.key) {
+            (Some(net), Some(key)) => write!(f, "{net}+key:{key}"),
+            (Some(net), None) => write!(f, "{net}"),
+            (None, Some(key)) => write!(f, "key:{key}"),
+            (None, None) => write!(f, "none"),
+        }
+    }
+}
+
+impl FromStr for TransferRule {
+    type Err = String;
+
+    /// `CIDR`, `key:NAME` or `CIDR+key:NAME`.
+    fn from_str(s: &str) -> Result<TransferRule, String> {
+        let s = s.trim();
+        let (net, key) = match s.split_once("key:") {
+            Some((net, key)) => {
+                let net = net.strip_suffix('+').unwrap_or(net);
+                if !net.is_empty() && !s.contains("+key:") {
+                    return Err(format!("{s:?}: write a network and a key as CIDR+key:NAME"));
+                }
+                (net, Some(key))
+            }
+            None => (s, None),
+        };
+        let net = if net.is_empty() { None } else { Some(net.parse::<Cidr>()?) };
+        let key = match key {
+            Some(k) => {
+                let k = k.trim().trim_end_matches('.').to_ascii_lowercase();
+                if k.is_empty() || k.split('.').any(|l| l.is_empty() || l.len() > 63) {
+                    return Err(format!("{s:?}: not a key name"));
+                }
+                Some(format!("{k}."))
+            }
+            None => None,
+        };
+        if net.is_none() && key.is_none() {
+            return Err(format!("{s:?}: expected CIDR, key:NAME or CIDR+key:NAME"));
+        }
+        Ok(TransferRule { net, key })
+    }
+}
+
+/// Who may transfer zones (`--allow-transfer`). Empty allows nobody.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferAcl {
+    rules: Vec<TransferRule>,
+}
+
+impl TransferAcl {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<TransferAcl, String> {
+        let mut rules = items.iter().map(|s| s.as_ref().parse::<TransferRule>()).collect::<Result<Vec<_>, _>>()?;
+        rules.sort();
+        rules.dedup();
+        Ok(TransferAcl { rules })
+    }
+
+    pub fn none() -> TransferAcl {
+        TransferAcl::default()
+    }
+
+    pub fn to_strings(&self) -> Vec<String> {
+        self.rules.iter().map(TransferRule::to_string).collect()
+    }
+
+    /// Whether a request from `source`, signed with the (already verified) key `key` if any,
+    /// may transfer.
+    pub fn allows(&self, source: IpAddr, key: Option<&str>) -> bool {
+        let source = source.to_canonical();
+        self.rules.iter().any(|r| r.net.is_none_or(|n| n.contains(source)) && r.key.as_deref().is_none_or(|k| Some(k) == key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_rules_combine_networks_and_keys() {
+        let acl = TransferAcl::parse(&["127.0.0.0/8", "key:XFR.Example", "192.0.2.0/24+key:peer."]).unwrap();
+        assert_eq!(acl.to_strings(), ["key:xfr.example.", "127.0.0.0/8", "192.0.2.0/24+key:peer."]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(acl.allows(ip("127.0.0.1"), None), "a network allows unsigned requests");
+        assert!(acl.allows(ip("127.0.0.1"), Some("other.")), "and signed ones");
+        assert!(acl.allows(ip("203.0.113.1"), Some("xfr.example.")), "a key allows from anywhere");
+        assert!(!acl.allows(ip("203.0.113.1"), None));
+        assert!(acl.allows(ip("192.0.2.7"), Some("peer.")), "both: the network and the key");
+        assert!(!acl.allows(ip("192.0.2.7"), None));
+        assert!(!acl.allows(ip("198.51.100.1"), Some("peer.")));
+        assert!(!TransferAcl::none().allows(ip("127.0.0.1"), Some("xfr.example.")));
+        for bad in ["key:", "10.0.0.1/8", "10.0.0.0/8key:a", "", "key:a..b"] {
+            assert!(TransferAcl::parse(&[bad]).is_err(), "{bad}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

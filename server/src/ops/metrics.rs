@@ -262,6 +262,7 @@ pub struct Metrics {
     tcp: CachePadded<TcpGauges>,
     querylog: Option<QueryLogStats>,
     rrl: Option<Arc<RrlStats>>,
+    replication: Arc<super::replication::ReplicationStats>,
     db: Mutex<DbCache>,
 }
 
@@ -269,7 +270,12 @@ impl Metrics {
     /// Slots `0..udp_workers` are the UDP workers', slot `udp_workers` is the TCP thread's.
     pub fn new(udp_workers: usize, querylog: Option<QueryLogStats>) -> Metrics {
         let slots = (0..udp_workers).map(|_| WorkerSlot::new(Transport::Udp)).chain([WorkerSlot::new(Transport::Tcp)]).collect();
-        Metrics { slots, tcp: CachePadded::default(), querylog, rrl: None, db: Mutex::new(DbCache::default()) }
+        Metrics { slots, tcp: CachePadded::default(), querylog, rrl: None, replication: Arc::default(), db: Mutex::new(DbCache::default()) }
+    }
+
+    /// The transfer and NOTIFY counters, for the threads that update them.
+    pub fn replication(&self) -> Arc<super::replication::ReplicationStats> {
+        Arc::clone(&self.replication)
     }
 
     /// Exports RRL drops and slips (call when RRL is configured).
@@ -357,6 +363,7 @@ impl Metrics {
             );
             let _ = writeln!(out, "lmdns_rrl_slipped_total {}", rrl.slipped.load(Ordering::Relaxed));
         }
+        self.replication.render(&mut out, family);
         if let Some(store) = store {
             self.render_db(&mut out, store);
         }

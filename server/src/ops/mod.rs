@@ -5,9 +5,11 @@
 //! * [`metrics`]: counters for `/metrics` (Prometheus).
 //! * [`querylog`]: the JSON-lines query log.
 //! * [`privdrop`]: binding as root, then serving as an unprivileged user.
+//! * [`replication`]: counters of zone transfers and NOTIFY.
 
 pub mod acl;
 pub mod metrics;
 pub mod privdrop;
 pub mod querylog;
+pub mod replication;
 pub mod rrl;

@@ -80,6 +80,8 @@ struct Conn {
 enum Next {
     Keep,
     Close,
+    /// The next query is a zone transfer: the connection goes to a transfer thread.
+    HandOff,
 }
 
 struct EventLoop<'e> {
@@ -98,6 +100,8 @@ struct EventLoop<'e> {
     txn_errors: RateLimit,
     accept_errors: RateLimit,
     recorder: Recorder<'e>,
+    /// Where transfer connections go (see `xfr`).
+    transfers: crossbeam_channel::Sender<super::xfr::Handoff>,
 }
 
 /// Runs the TCP event loop on the calling thread until `stop` is requested.
@@ -107,6 +111,7 @@ pub fn serve<'e>(
     options: TcpOptions,
     stop: &Stop,
     recorder: Recorder<'e>,
+    transfers: crossbeam_channel::Sender<super::xfr::Handoff>,
 ) -> anyhow::Result<()> {
     // SAFETY: plain syscall; the result is checked and then owned.
     let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -131,6 +136,7 @@ pub fn serve<'e>(
         txn_errors: RateLimit::new(),
         accept_errors: RateLimit::new(),
         recorder,
+        transfers,
     };
     el.register_listeners().context("cannot register TCP listeners with epoll")?;
     el.run(stop)
@@ -278,6 +284,34 @@ impl<'e> EventLoop<'e> {
         }
     }
 
+    /// Gives the connection in `slot` to a transfer thread: out of epoll and the loop's count,
+    /// with its unanswered input. When every transfer thread is busy and the queue full, the
+    /// transfer gets SERVFAIL here and the connection is closed.
+    fn hand_off(&mut self, slot: usize) {
+        let Some(conn) = self.conns[slot].take() else { return };
+        let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.stream.as_raw_fd(), 0, 0);
+        self.free.push(slot);
+        self.open -= 1;
+        self.recorder.tcp_closed();
+        let handoff = super::xfr::Handoff { stream: conn.stream, peer: conn.peer, input: conn.input };
+        if let Err(crossbeam_channel::TrySendError::Full(mut busy) | crossbeam_channel::TrySendError::Disconnected(mut busy)) =
+            self.transfers.try_send(handoff)
+        {
+            if self.accept_errors.allow() {
+                tracing::warn!(client = %busy.peer, "every transfer thread is busy and the queue is full: SERVFAIL");
+            }
+            if let Some(len) = complete_frame(&busy.input) {
+                let reply = servfail(&busy.input[2..2 + len]);
+                if !reply.is_empty() {
+                    let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&reply);
+                    // Best effort on a non-blocking socket: the client retries either way.
+                    let _ = busy.stream.write(&framed);
+                }
+            }
+        }
+    }
+
     fn close_idle(&mut self, now: Instant) {
         for slot in 0..self.conns.len() {
             let idle = match &self.conns[slot] {
@@ -305,6 +339,7 @@ impl<'e> EventLoop<'e> {
         let next = Self::drive(self.engine, &mut self.scratch, &mut self.answer, &mut self.txn_errors, &mut self.recorder, conn, txn);
         match next {
             Next::Close => self.close(slot),
+            Next::HandOff => self.hand_off(slot),
             Next::Keep => {
                 let conn = self.conns[slot].as_mut().expect("kept");
                 let want = if conn.written < conn.output.len() { libc::EPOLLOUT } else { libc::EPOLLIN | libc::EPOLLRDHUP } as u32;
@@ -357,6 +392,9 @@ impl<'e> EventLoop<'e> {
 
             // 2. Answer the first complete query, if any; the loop comes back to flush it.
             if let Some(len) = complete_frame(&conn.input) {
+                if crate::query::is_transfer(&conn.input[2..2 + len]) {
+                    return Next::HandOff;
+                }
                 if txn.is_none() {
                     match engine.read_txn() {
                         Ok(t) => *txn = Some(t),
@@ -433,6 +471,17 @@ fn token(slot: usize, generation: u32) -> u64 {
 
 fn token_of(conn: &Conn, slot: usize) -> u64 {
     token(slot, conn.generation)
+}
+
+/// SERVFAIL for `query` (empty if it does not parse far enough to answer).
+fn servfail(query: &[u8]) -> Vec<u8> {
+    let mut name = crate::query::QueryName::default();
+    let mut out = Vec::new();
+    if let Ok(q) = crate::query::parse(query, &mut name) {
+        let mut w = crate::answer::writer::Writer::start(&mut out, query, &q);
+        w.finish(&q, crate::answer::writer::RCODE_SERVFAIL as u16, false, false, None);
+    }
+    out
 }
 
 /// Length of the message whose 2-byte prefix starts `buf`, if the prefix is there.
