@@ -113,7 +113,11 @@ fn random_edit(store: &Store, rng: &mut Rng) -> bool {
     let result = match rng.next() % 12 {
         0 | 1 => writer.add(&rr(owner, ttl, rtype::A, vec![192, 0, 2, (rng.next() % 3) as u8])),
         2 => writer.add(&rr(owner, ttl, rtype::TXT, vec![1, b'a' + (rng.next() % 2) as u8])),
-        3 => writer.add(&rr(owner, 3600, rtype::NS, wire(rng.pick(&["ns.sub.example.", "ns.other.net."])))),
+        3 => {
+            let targets: [&str; 2] = ["ns.sub.example.", "ns.other.net."];
+            let target = *rng.pick(&targets);
+            writer.add(&rr(owner, 3600, rtype::NS, wire(target)))
+        }
         4 => writer.add(&rr(owner, 300, rtype::DNAME, wire("target.net."))),
         5 => writer.add(&rr(owner, 300, rtype::CNAME, wire("www.example."))),
         6 => {
