@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. The differential tests compare lmdns with Knot DNS and NSD
-# running on loopback ports, so those (and dig) are installed from Debian when missing.
+# Runs every test of the workspace. The differential and interop tests run real DNS servers on
+# loopback ports: Knot DNS, NSD, BIND and PowerDNS (as references, secondaries and catalog
+# consumers), and the tools dig, kdig and tsig-keygen. They are installed from Debian when
+# missing (nothing is started system-wide: each test runs its own servers in a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")"
+export PATH="$PATH:/usr/sbin:/sbin"
+# tool → the Debian package that has it
+declare -A packages=(
+  [knotd]=knot [kdig]=knot-dnsutils [nsd]=nsd [named]=bind9 [tsig-keygen]=bind9 [dig]=bind9-dnsutils
+  [pdns_server]=pdns-server [sqlite3]=sqlite3
+)
 need=()
-command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need+=(knot)
-command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need+=(nsd)
-command -v dig >/dev/null || need+=(bind9-dnsutils)
+for tool in "${!packages[@]}"; do
+  command -v "$tool" >/dev/null || need+=("${packages[$tool]}")
+done
+# The PowerDNS secondaries keep their zones in SQLite.
+[ -f /usr/lib/x86_64-linux-gnu/pdns/libgsqlite3backend.so ] || ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || need+=(pdns-backend-sqlite3)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+  # Installing the servers must not start system-wide instances: policy-rc.d refuses.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  mapfile -t unique < <(printf '%s\n' "${need[@]}" | sort -u)
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${unique[@]}"
 fi
-export PATH="$PATH:/usr/sbin"
 cargo test --workspace --locked

@@ -248,6 +248,7 @@ fn respond_signed(
             Answered { qtype: query.qtype, rcode: RCODE_FORMERR as u16, ..Answered::default() }
         }
         Err(signed::Rejected::NotAuth { tsig, error, signer }) => {
+            signed::log_failure(source, &tsig, error);
             let mut w = Writer::start(out, packet, query);
             let answered = w.finish(query, RCODE_NOTAUTH as u16, false, false, opt);
             signed::append_error(out, &tsig, error, signer.as_deref());

@@ -108,6 +108,7 @@ pub fn prepare<'t>(store: &'t Store, txn: &'t RoTxn<'t>, config: &AnswerConfig, 
             Ok(signer) => Some(signer),
             Err(Rejected::FormErr) => return error(RCODE_FORMERR, None),
             Err(Rejected::NotAuth { tsig, error: code, signer }) => {
+                signed::log_failure(source, &tsig, code);
                 let mut out = Vec::new();
                 let mut w = Writer::start(&mut out, packet, &query);
                 w.finish(&query, RCODE_NOTAUTH as u16, false, false, opt);

@@ -10,6 +10,8 @@
 //! [`LmdnsProcess`] is killed when dropped.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
