@@ -1209,3 +1209,24 @@ fn killed_import_leaves_the_old_or_the_new_state_never_a_mix() {
     }
     eprintln!("{interrupted} of 8 imports were killed before they finished");
 }
+
+#[test]
+fn key_list_shows_names_and_algorithms_never_secrets() {
+    let db = Db::new();
+    db.ok(&["key", "add", "xfr.example.", "hmac-sha256", "c2VjcmV0LXNlY3JldC1zZWNyZXQ="]);
+    let generated = db.ok(&["key", "add", "gen.example.", "hmac-sha512"]);
+    // Printed once, in the format tsig-keygen writes: a peer's config can take it as is.
+    assert!(generated.starts_with("key \"gen.example.\" {\n\talgorithm hmac-sha512;\n\tsecret \""), "{generated}");
+    let secret = generated.split('"').nth(3).unwrap().to_string();
+    assert_eq!(secret.len(), 88, "64 random bytes, base64");
+    let text = db.ok(&["key", "list"]);
+    assert_eq!(text, "gen.example. hmac-sha512\nxfr.example. hmac-sha256\n");
+    let json = db.ok(&["key", "list", "--json"]);
+    assert_eq!(
+        json,
+        "[{\"algorithm\":\"hmac-sha512\",\"name\":\"gen.example.\"},{\"algorithm\":\"hmac-sha256\",\"name\":\"xfr.example.\"}]\n"
+    );
+    for out in [&text, &json] {
+        assert!(!out.contains(&secret) && !out.contains("c2VjcmV0"), "{out}");
+    }
+}
