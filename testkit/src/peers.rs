@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RData;
 
-use super::{free_port, require_tool, wire};
+use crate::{free_port, require_tool, wire};
 
 /// How long a peer may take from spawn to answering queries.
 pub const PEER_STARTUP: Duration = Duration::from_secs(15);
