@@ -184,15 +184,40 @@ pub fn is_wildcard(key: &[u8]) -> bool {
     key.len() >= 3 && key.ends_with(b"*\0") && key[key.len() - 3] == SEP
 }
 
+/// [`key_to_wire`] into a reused buffer (cleared first), without allocating per label: for
+/// loops over many names (zone transfers).
+pub fn key_to_wire_into(key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    // After the root byte, labels are stored root first, each followed by a separator (escaped
+    // label bytes are never 0x00): walk them from the end, leftmost label first on the wire.
+    let body = key.get(1..).unwrap_or_default();
+    let mut end = body.len();
+    while end > 0 {
+        let label_end = end - 1;
+        let start = body[..label_end].iter().rposition(|&b| b == SEP).map_or(0, |i| i + 1);
+        let len_at = out.len();
+        out.push(0);
+        let escaped = &body[start..label_end];
+        let mut i = 0;
+        while i < escaped.len() {
+            if escaped[i] == ESC && i + 1 < escaped.len() {
+                out.push(escaped[i + 1] - 1);
+                i += 2;
+            } else {
+                out.push(escaped[i]);
+                i += 1;
+            }
+        }
+        out[len_at] = (out.len() - len_at - 1) as u8;
+        end = start;
+    }
+    out.push(0);
+}
+
 /// The wire form of the name a key encodes (lower case).
 pub fn key_to_wire(key: &[u8]) -> Vec<u8> {
-    let labels: Vec<Vec<u8>> = key_labels(key).collect();
     let mut wire = Vec::with_capacity(key.len() + 1);
-    for label in labels.iter().rev() {
-        wire.push(label.len() as u8);
-        wire.extend_from_slice(label);
-    }
-    wire.push(0);
+    key_to_wire_into(key, &mut wire);
     wire
 }
 
@@ -254,6 +279,19 @@ mod tests {
 
     fn key(text: &str) -> Vec<u8> {
         key_from_wire(&wire(text)).unwrap()
+    }
+
+    #[test]
+    fn key_to_wire_into_equals_key_to_wire() {
+        let mut out = vec![9, 9, 9];
+        for text in [".", "com.", "www.example.com.", "a.b.c.d.e.f.", "*.wild.example."] {
+            let k = key(text);
+            key_to_wire_into(&k, &mut out);
+            assert_eq!(out, key_to_wire(&k), "{text}");
+        }
+        let escaped = key_from_wire(b"\x03a\x00\x01\x01b\x00").unwrap();
+        key_to_wire_into(&escaped, &mut out);
+        assert_eq!(out, b"\x03a\x00\x01\x01b\x00");
     }
 
     #[test]

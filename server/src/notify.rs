@@ -89,9 +89,9 @@ pub fn run(store: &Store, config: &NotifyConfig, stats: Arc<ReplicationStats>, s
             tracing::warn!("NOTIFY: cannot read the database: {e:#}");
         }
         sender.send_due();
+        sender.wait_for_answers(WATCH_INTERVAL);
         sender.receive(&mut buf);
         sender.expire();
-        std::thread::sleep(WATCH_INTERVAL);
     }
     Ok(())
 }
@@ -199,7 +199,10 @@ impl Sender<'_> {
             p.due = now + FIRST_RETRY * (1 << (p.tries - 1));
             p.request = request;
             match sent {
-                Some(Ok(_)) => self.stats.notify_sent(),
+                Some(Ok(_)) => {
+                    self.stats.notify_sent();
+                    tracing::debug!(zone = %name::wire_to_text(&k.0), %target, try_ = p.tries, "NOTIFY sent");
+                }
                 Some(Err(e)) => tracing::debug!("NOTIFY to {target}: {e}"),
                 None => {}
             }
@@ -229,6 +232,23 @@ impl Sender<'_> {
         (message, request)
     }
 
+    /// Sleeps until an answer arrives or `timeout` passes (so answers are read at once and
+    /// commits looked for every `timeout`).
+    fn wait_for_answers(&self, timeout: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<libc::pollfd> = [&self.v4, &self.v6]
+            .into_iter()
+            .flatten()
+            .map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
+        if fds.is_empty() {
+            std::thread::sleep(timeout);
+            return;
+        }
+        // SAFETY: `fds` is a live array of pollfd of the given length.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout.as_millis() as libc::c_int) };
+    }
+
     /// Reads answers and retires the NOTIFYs they acknowledge.
     fn receive(&mut self, buf: &mut [u8]) {
         for family in 0..2 {
@@ -256,7 +276,10 @@ impl Sender<'_> {
                 }
                 let zone = name::wire_to_text(&p.zone);
                 match flags & 0x000F {
-                    0 => self.stats.notify_acked(),
+                    0 => {
+                        self.stats.notify_acked();
+                        tracing::debug!(%zone, target = %from, serial = p.serial, "NOTIFY acknowledged");
+                    }
                     rcode => {
                         self.stats.notify_failed();
                         tracing::warn!(%zone, target = %from, rcode, serial = p.serial, "NOTIFY refused by the secondary");

@@ -150,7 +150,7 @@ fn axfr_sends_the_soa_first_and_last_and_every_record_once() {
 }
 
 #[test]
-fn axfr_of_a_big_zone_is_split_into_messages_under_64k() {
+fn axfr_of_a_big_zone_is_split_into_16k_messages() {
     // Owner names that compress differently (shared and unshared suffixes) and ~250-byte TXTs.
     let mut extra = Vec::new();
     for i in 0..1500u32 {
@@ -166,16 +166,59 @@ fn axfr_of_a_big_zone_is_split_into_messages_under_64k() {
     let records_in = zone("example.", 1, extra);
     let f = fixture(&[("example.", records_in.clone())], open_config());
     let messages = f.transfer(&request("example.", rtype::AXFR, None, false));
-    assert!(messages.len() >= 6, "{} messages", messages.len());
+    assert!(messages.len() >= 20, "{} messages", messages.len());
     for (i, m) in messages.iter().enumerate() {
-        assert!(m.len() <= 65_535, "message {i} is {} bytes", m.len());
+        // About 16 KiB each (where compression pointers reach), none beyond.
+        assert!(m.len() <= 16_384, "message {i} is {} bytes", m.len());
         let parsed = wire::parse(m).unwrap();
         assert_eq!(parsed.questions.len(), usize::from(i == 0), "the question is in the first message only");
-        assert!(m.len() > 60_000 || i == messages.len() - 1, "message {i} is only {} bytes", m.len());
+        assert!(m.len() > 15_000 || i == messages.len() - 1, "message {i} is only {} bytes", m.len());
     }
     let got = records(&messages);
     assert_eq!(got.len(), records_in.len() + 1);
     assert_eq!(set(&got), records_in.iter().map(|r| (r.owner.clone(), r.rtype, r.rdata.clone())).collect());
+    // A record too big for 16 KiB goes alone in a message of its own, up to 64 KiB.
+    let mut huge = Vec::new();
+    for _ in 0..80 {
+        huge.push(250u8);
+        huge.extend(std::iter::repeat_n(b'z', 250));
+    }
+    let f = fixture(&[("example.", zone("example.", 1, vec![rr("big.example.", rtype::TXT, huge.clone())]))], open_config());
+    let messages = f.transfer(&request("example.", rtype::AXFR, None, false));
+    assert!(messages.iter().any(|m| m.len() > 16_384 && m.len() <= 65_535));
+    assert!(records(&messages).iter().any(|r| r.rdata == huge));
+}
+
+#[test]
+fn owners_compress_against_the_previous_owner_whatever_the_depth() {
+    // Siblings, children, grandchildren, back up, and names whose parent differs only in case
+    // of the RDATA (owners are lower case).
+    let mut extra = Vec::new();
+    for owner in
+        ["a.example.", "a.a.example.", "b.a.a.example.", "c.a.example.", "b.example.", "x.y.z.example.", "y.z.example.", "z.example."]
+    {
+        extra.push(rr(owner, rtype::A, vec![192, 0, 2, 1]));
+        extra.push(rr(owner, rtype::TXT, b"\x01t".to_vec()));
+    }
+    let records_in = zone("example.", 1, extra);
+    let f = fixture(&[("example.", records_in.clone())], open_config());
+    let messages = f.transfer(&request("example.", rtype::AXFR, None, false));
+    let got = records(&messages);
+    assert_eq!(set(&got), records_in.iter().map(|r| (r.owner.clone(), r.rtype, r.rdata.clone())).collect());
+    // Every owner after the apex's takes at most two labels and a pointer on the wire (the
+    // previous owner's sibling or child: one label; back up to another branch: the compressor
+    // may lack a name the fast path wrote, so a label more).
+    let message = &messages[0];
+    for r in wire::parse(message).unwrap().answers.iter().skip(1) {
+        let mut at = r.offset;
+        while message[at] != 0 && message[at] & 0xC0 != 0xC0 {
+            at += 1 + usize::from(message[at]);
+        }
+        let on_wire = at - r.offset + if message[at] == 0 { 1 } else { 2 };
+        let first = 1 + usize::from(r.owner[0]);
+        let two = first + 1 + usize::from(r.owner[first]);
+        assert!(on_wire <= two + 2, "owner {:?} takes {on_wire} bytes", r.owner);
+    }
 }
 
 fn geo_zone() -> Vec<Rr> {

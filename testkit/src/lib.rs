@@ -53,4 +53,3 @@ pub fn wire(name: &str) -> Vec<u8> {
     w.push(0);
     w
 }
-

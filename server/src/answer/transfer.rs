@@ -31,8 +31,13 @@ use super::writer::{self, Opt, Writer, FLAG_AA, FLAG_QR, FLAG_RD, RCODE_FORMERR,
 use crate::engine::AnswerConfig;
 use crate::query::{self, QueryName, HEADER_LEN};
 
-/// Largest message (the TCP length prefix is 16 bits).
+/// Largest message (the TCP length prefix is 16 bits): only for a record too big for
+/// [`MESSAGE_TARGET`].
 const MAX_MESSAGE: usize = 65_535;
+/// Messages are filled to about 16 KiB: compression pointers reach only the first 16 KiB of a
+/// message (14-bit offsets), so names beyond it could not point at each other. Measured on a
+/// 1M-record zone: 64 KiB messages came out 8% larger.
+const MESSAGE_TARGET: usize = 16_384;
 /// Room kept free in each message for the TSIG record that signs it.
 const TSIG_ROOM: usize = 512;
 
@@ -292,6 +297,8 @@ struct ZoneWalk<'t> {
     policy: Option<Record>,
     geo: bool,
     resume: Resume,
+    /// The current name in wire form (reused).
+    owner: Vec<u8>,
 }
 
 impl<'t> ZoneWalk<'t> {
@@ -314,7 +321,7 @@ impl<'t> ZoneWalk<'t> {
             }),
             _ => None,
         };
-        Ok(ZoneWalk { store, txn, apex: apex.to_vec(), depth, soa, policy, geo, resume: Resume::Start })
+        Ok(ZoneWalk { store, txn, apex: apex.to_vec(), depth, soa, policy, geo, resume: Resume::Start, owner: Vec::new() })
     }
 
     /// Fills `msg` with the next records; returns true once the closing SOA is in.
@@ -357,7 +364,8 @@ impl<'t> ZoneWalk<'t> {
                     restart = Some(next);
                     break;
                 };
-                let owner = name::key_to_wire(key);
+                name::key_to_wire_into(key, &mut self.owner);
+                let owner = &self.owner;
                 let skip_here = if matches!(&self.resume, Resume::Inside(k, _) if k.as_slice() == key) { skip } else { 0 };
                 let mut index = 0;
                 for rrset in section.rrsets() {
@@ -376,7 +384,7 @@ impl<'t> ZoneWalk<'t> {
                         } else {
                             (rtype::LMDNS_VARIANT, Cow::Owned(geo_rr::encode_variant(rrset.rtype(), cond, rdata)))
                         };
-                        if !msg.push(&owner, rtype, rrset.ttl(), &rdata)? {
+                        if !msg.push(owner, rtype, rrset.ttl(), &rdata)? {
                             self.resume = Resume::Inside(key.to_vec(), index);
                             return Ok(false);
                         }
@@ -394,27 +402,88 @@ impl<'t> ZoneWalk<'t> {
     }
 }
 
+/// Largest offset a compression pointer holds.
+const MAX_POINTER: usize = 0x3FFF;
+
+/// The position of the label a name written at `pos` really starts with: `pos` itself, or
+/// where the pointer there leads (our own pointers lead to literal labels).
+fn literal_position(buf: &[u8], pos: usize) -> usize {
+    match buf.get(pos..pos + 2) {
+        Some(&[hi, lo]) if hi & 0xC0 == 0xC0 => usize::from(hi & 0x3F) << 8 | usize::from(lo),
+        _ => pos,
+    }
+}
+
 /// One message being filled: records appended while they fit.
 struct Message<'b> {
     buf: &'b mut Vec<u8>,
     compressor: &'b mut Compressor,
+    /// Records go in while the message stays within `target`; the first one may take it up to
+    /// `limit`.
+    target: usize,
     limit: usize,
     count: u16,
+    /// The owner of the last record and where it is in the message: a name's records follow
+    /// each other, so most owners are the previous one, written as a pointer without a lookup.
+    last_owner: (Vec<u8>, usize),
 }
 
 impl Message<'_> {
+    /// Writes an owner name. Names come in canonical order, so most owners are the previous
+    /// one, its sibling or its child: those are written as (the first label and) a pointer into
+    /// the previous owner without hashing anything; others go through the compressor. Profiled
+    /// on a 1M-record AXFR, the compressor alone was 22–33% of the transfer's CPU.
+    fn write_owner(&mut self, owner: &[u8]) {
+        let at = self.buf.len();
+        let (last, last_at) = (&self.last_owner.0, self.last_owner.1);
+        if last_at != 0 {
+            if last.as_slice() == owner && last_at <= MAX_POINTER {
+                self.buf.extend_from_slice(&(0xC000 | last_at as u16).to_be_bytes());
+                return;
+            }
+            let first = 1 + usize::from(owner[0]);
+            if owner.len() > first {
+                let parent = &owner[first..];
+                let last_first = 1 + usize::from(last[0]);
+                // Where the previous owner's name really is (it may have been written as a
+                // pointer), then where its parent continues.
+                let last_name = literal_position(self.buf, last_at);
+                let target = if last.len() > last_first && &last[last_first..] == parent {
+                    Some(literal_position(self.buf, last_name + last_first))
+                } else if parent == last.as_slice() {
+                    Some(last_name)
+                } else {
+                    None
+                };
+                if let Some(target) = target.filter(|&t| t <= MAX_POINTER) {
+                    self.buf.extend_from_slice(&owner[..first]);
+                    self.buf.extend_from_slice(&(0xC000 | target as u16).to_be_bytes());
+                    self.last_owner.0.clear();
+                    self.last_owner.0.extend_from_slice(owner);
+                    self.last_owner.1 = at;
+                    return;
+                }
+            }
+        }
+        self.compressor.write_name(self.buf, 0, owner);
+        self.last_owner.0.clear();
+        self.last_owner.0.extend_from_slice(owner);
+        self.last_owner.1 = at;
+    }
+
     /// Appends one record; false (nothing written) if it would not fit and the message already
     /// holds one. The bound is the uncompressed size, so a record that is sent always fits.
     fn push(&mut self, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> Result<bool, LookupFailed> {
         let bound = owner.len() + 10 + rdata.len();
-        if self.buf.len() + bound > self.limit {
+        let room = if self.count == 0 { self.limit } else { self.target };
+        if self.buf.len() + bound > room {
             if self.count > 0 {
                 return Ok(false);
             }
             // A record larger than any message: cannot be transferred.
             return Err(LookupFailed);
         }
-        self.compressor.write_name(self.buf, 0, owner);
+        self.write_owner(owner);
         self.buf.extend_from_slice(&rtype.to_be_bytes());
         self.buf.extend_from_slice(&1u16.to_be_bytes());
         self.buf.extend_from_slice(&ttl.to_be_bytes());
@@ -451,7 +520,14 @@ impl Transfer<'_> {
         self.compressor.clear();
         let opt = self.opt && self.first;
         let reserve = if self.signer.is_some() { TSIG_ROOM } else { 0 } + if opt { writer::OPT_LEN } else { 0 };
-        let mut msg = Message { buf: out, compressor: &mut self.compressor, limit: MAX_MESSAGE - reserve, count: 0 };
+        let mut msg = Message {
+            buf: out,
+            compressor: &mut self.compressor,
+            target: MESSAGE_TARGET - reserve,
+            limit: MAX_MESSAGE - reserve,
+            count: 0,
+            last_owner: (Vec::new(), 0),
+        };
         let finished = match &mut self.source {
             Source::Zone(walk) => walk.fill(&mut msg)?,
             Source::List { records, at } => {

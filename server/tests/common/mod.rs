@@ -114,11 +114,8 @@ pub fn load_queries(path: &Path) -> Vec<TestQuery> {
 // Processes
 // ---------------------------------------------------------------------------------------------
 
-
-
 /// Arguments every test passes to `lmdns-server` besides its own.
 pub const SERVER_EXTRA_ARGS: &[&str] = &["--allow-root"]; // CI runs as root; harmless otherwise
-
 
 /// A running DNS server (reference or lmdns), ended on drop.
 pub struct Server {
@@ -594,7 +591,6 @@ impl Drop for LmdnsProcess {
 // ---------------------------------------------------------------------------------------------
 // Zone data and queries for the in-process and binary tests
 // ---------------------------------------------------------------------------------------------
-
 
 /// A record with TTL 300 and no condition.
 pub fn rr(owner: &str, rtype: u16, rdata: Vec<u8>) -> Rr {
