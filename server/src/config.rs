@@ -115,7 +115,8 @@ pub struct Cli {
 
     /// Pin UDP worker i to CPU core i (sched_setaffinity), for benchmarks and dedicated hosts.
     /// Cores are counted in the process's allowed CPU set, so `taskset -c 2,3 lmdns-server --pin`
-    /// puts worker 0 on core 2. [default: false]
+    /// puts worker 0 on core 2. With more cores than workers, zone transfers run on the cores
+    /// left over, away from the workers. [default: false]
     #[arg(long)]
     pub pin: bool,
 

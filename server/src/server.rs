@@ -203,11 +203,20 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             }
         }
         let (handoffs, transfer_queue) = crate::transport::xfr::queue(config.max_transfers);
+        // With --pin and cores to spare, transfers run on the cores no UDP worker has, so a big
+        // AXFR does not take CPU time or cache from the workers.
+        let spare: Vec<usize> = if config.pin && cpus.len() > config.threads { cpus[config.threads..].to_vec() } else { Vec::new() };
         for i in 0..config.max_transfers {
             let (engine, stop, queue, stats) = (&engine, &stop, transfer_queue.clone(), metrics.replication());
             let idle = config.tcp_idle_timeout;
+            let spare = spare.clone();
             let handle = std::thread::Builder::new().name(format!("xfr-{i}")).spawn_scoped(scope, move || {
                 let _guard = StopOnExit(stop);
+                if !spare.is_empty() {
+                    if let Err(e) = udp::pin_current_thread_to(&spare) {
+                        tracing::warn!("cannot keep transfer thread {i} off the workers' CPUs: {e}");
+                    }
+                }
                 crate::transport::xfr::serve(engine, queue, idle, stats, stop);
                 Ok(())
             });

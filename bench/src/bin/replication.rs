@@ -8,7 +8,8 @@
 //! * `catalog`: a `--zones`-zone catalog consumed by Knot, from lmdns (generated catalog) and
 //!   from Knot itself (`catalog-role: generate`): seconds until Knot serves every member.
 //! * `load`: lmdns's UDP worker CPU per query (dnsperf, one worker pinned to core 0, dnsperf on
-//!   core 1) idle and while AXFRs of the big zone run back to back.
+//!   core 1, transfers kept off the worker's core by `--pin`) idle and while AXFRs of the big
+//!   zone run back to back.
 //!
 //! Usage: `replication [notify|axfr|catalog|load|all] [--changes N] [--interval-ms MS]
 //! [--records N] [--zones N] [--seconds S]`. Needs release builds of lmdns-server and lmdns-loader (bench/replication.sh
@@ -556,7 +557,8 @@ fn load(o: &Options) {
         q.push_str(&format!("h{i}.{zone} A\n"));
     }
     std::fs::write(&queries, q).unwrap();
-    let server = Lmdns::start(&db, &["--threads", "1", "--allow-transfer", "127.0.0.0/8"], Some(0));
+    // One worker pinned to core 0; with --pin the transfer threads keep to the other core.
+    let server = Lmdns::start(&db, &["--threads", "1", "--pin", "--allow-transfer", "127.0.0.0/8"], None);
     wait_soa(server.addr, zone, Duration::from_secs(30));
     let tck = 100.0; // USER_HZ on Linux
     let run = |label: &str, transfers: bool| {

@@ -78,13 +78,20 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// Pins the calling thread to `cpu` (sched_setaffinity on thread id 0, i.e. this thread only).
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
+    pin_current_thread_to(&[cpu])
+}
+
+/// Restricts the calling thread to `cpus`.
+pub fn pin_current_thread_to(cpus: &[usize]) -> io::Result<()> {
+    if let Some(cpu) = cpus.iter().find(|&&c| c >= libc::CPU_SETSIZE as usize) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("CPU {cpu} is beyond CPU_SETSIZE")));
     }
     // SAFETY: as above; the set is a live local of the size passed.
     let rc = unsafe {
         let mut set: libc::cpu_set_t = zeroed();
-        libc::CPU_SET(cpu, &mut set);
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
         libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
     };
     if rc == 0 {
