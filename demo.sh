@@ -22,10 +22,13 @@ serving on 127.0.0.1:$port (and [::1]:$port), HTTP lookups on 127.0.0.1:$http_po
   dig @127.0.0.1 -p $port me.geo.example TXT +short                  # the zone policy's whoami name
   dig @127.0.0.1 -p $port 0.0.0.200.ip.geo.example TXT +short
   curl -s http://127.0.0.1:$http_port/lookup/1.0.128.1
+  dig @127.0.0.1 -p $port example.com AXFR                              # transfers: loopback only
+  dig @127.0.0.1 -p $port catalog.invalid AXFR                          # RFC 9432 catalog of the zones
 EOT
 listen=(--listen "127.0.0.1:$port")
 if ip -6 addr show lo 2>/dev/null | grep -q '::1'; then listen+=(--listen "[::1]:$port"); fi
 # As root (e.g. in a container), serve as root on purpose: the demo binds no privileged port.
 if [ "$(id -u)" = 0 ]; then listen+=(--allow-root); fi
 exec target/release/lmdns-server --db "$db" "${listen[@]}" \
-  --whoami whoami.geo.example --lookup-zone ip.geo.example --http "127.0.0.1:$http_port"
+  --whoami whoami.geo.example --lookup-zone ip.geo.example --http "127.0.0.1:$http_port" \
+  --allow-transfer 127.0.0.0/8,::1 --catalog catalog.invalid.
