@@ -29,6 +29,15 @@ impl StoredKey {
     pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+    /// The key named by `name_wire` (uncompressed wire, any case): its algorithm name and secret
+    /// bytes, if the database has it and it decodes.
+    pub fn lookup(store: &crate::Store, txn: &heed::RoTxn, name_wire: &[u8]) -> Option<(String, Vec<u8>)> {
+        let key = crate::name::key_from_wire(name_wire).ok()?;
+        let stored = StoredKey::decode(store.tsig_keys.get(txn, &key).ok()??).ok()?;
+        let secret = stored.secret_bytes()?;
+        Some((stored.algorithm, secret))
+    }
+
     /// The secret's bytes (None if the stored base64 does not decode).
     pub fn secret_bytes(&self) -> Option<Vec<u8>> {
         data_encoding::BASE64.decode(self.secret.as_bytes()).ok()

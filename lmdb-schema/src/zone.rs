@@ -58,6 +58,23 @@ pub struct NotifyTarget {
     pub key: Option<String>,
 }
 
+/// One rule of a zone's update policy (RFC 3007; BIND's `update-policy` grammar): who may
+/// change what by DNS UPDATE. Checked by the writer; stored here so `zone list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRule {
+    /// `key:NAME` (signed with that TSIG key; NAME absolute, lower case) or a network `CIDR`
+    /// (unsigned requests from there).
+    pub identity: String,
+    /// `zonesub` (any name in the zone), `name` (exactly `name`), `subdomain` (`name` and below)
+    /// or `wildcard` (names matching the wildcard `name`).
+    pub rule: String,
+    /// The name the rule is about (absolute, lower case); none for `zonesub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Record types (upper case names, or `ANY`).
+    pub types: Vec<String>,
+}
+
 /// Fields are added over time; a field this build does not know is kept as it was when the
 /// metadata is written back (`extra`), so an older writer never drops a newer one's settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +99,9 @@ pub struct ZoneMeta {
     /// Catalog group (RFC 9432 §4.4.2), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Who may change the zone by DNS UPDATE (empty: nobody).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update_policy: Vec<UpdateRule>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -99,6 +119,7 @@ impl ZoneMeta {
             journal: JournalState::default(),
             notify: Vec::new(),
             group: None,
+            update_policy: Vec::new(),
             extra: serde_json::Map::new(),
         }
     }

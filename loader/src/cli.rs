@@ -52,6 +52,9 @@ pub enum Command {
     /// IP-range tables: client metadata by address.
     #[command(subcommand)]
     Ranges(crate::ranges::cli::RangesCommand),
+    /// Run the long-running writer: DNS UPDATE (RFC 2136) from the network and from
+    /// lmdns-server, committed as they come (group commit), until SIGTERM.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// Parses `64G`, `512M`, `1048576`.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => commands::db::run(&store, &cli.db, command),
         Command::Key(command) => commands::key::run(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
+        Command::Serve(args) => crate::serve::run(&store, &cli.db, args),
     }
 }
 

@@ -4,10 +4,13 @@
 //! * [`zones`]: every zone change goes through here, inside one LMDB write transaction per
 //!   command ([`zones::replace_zone`], [`zones::delete_zone`], [`zones::ZoneEdits`]).
 //! * [`ranges`]: IP-range tables.
+//! * [`update`]: DNS UPDATE; [`serve`]: the long-running writer that takes it from the network.
 //! * [`cli`] and [`commands`]: the `lmdns-loader` command line.
 
 pub mod cli;
 pub mod commands;
 pub mod ranges;
+pub mod serve;
+pub mod update;
 pub mod zonefile;
 pub mod zones;

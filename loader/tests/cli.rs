@@ -619,7 +619,18 @@ fn zone_list_text_and_json() {
         let obj = row.as_object().expect("an object per zone");
         assert_eq!(
             obj.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-            BTreeSet::from(["last_change", "name", "records", "serial", "kind", "journal", "notify", "group", "catalog_id"])
+            BTreeSet::from([
+                "last_change",
+                "name",
+                "records",
+                "serial",
+                "kind",
+                "journal",
+                "notify",
+                "group",
+                "catalog_id",
+                "update_policy"
+            ])
         );
         assert_eq!(obj["name"], name);
         assert_eq!(obj["kind"], "primary");

@@ -17,6 +17,7 @@ pub mod keyfile;
 pub mod name;
 pub mod tsig;
 pub mod wire;
+pub mod writer_link;
 
 pub use build::MessageBuilder;
 pub use compress::Compressor;

@@ -176,10 +176,26 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         tracing::warn!("--pin: {} workers on {} allowed CPUs; some share a core", config.threads, cpus.len());
     }
     let stop = Stop::new(shutdown);
+    let (update_queue, updates) = crate::transport::update::queue();
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut handles = Vec::new();
+        for i in 0..crate::transport::update::RELAY_THREADS {
+            let (stop, updates, db) = (&stop, updates.clone(), config.db.clone());
+            let handle = std::thread::Builder::new().name(format!("update-{i}")).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop);
+                crate::transport::update::relay(db, updates, stop);
+                Ok(())
+            });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start an UPDATE relay thread");
+                }
+            }
+        }
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
-            let (engine, stop, rrl) = (&engine, &stop, &rrl);
+            let (engine, stop, rrl, update_queue) = (&engine, &stop, &rrl, update_queue.clone());
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
             let recorder = metrics.recorder(i, log_queues[i].take());
             let handle = std::thread::Builder::new()
@@ -191,7 +207,11 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                         udp::pin_current_thread(cpu).with_context(|| format!("cannot pin worker {i} to CPU {cpu}"))?;
                         tracing::debug!(worker = i, cpu, "pinned UDP worker");
                     }
-                    udp::Worker::new(engine, sockets, config.batch_size, recorder).with_rrl(rrl.as_ref()).run(stop)
+                    udp::Worker::new(engine, sockets, config.batch_size, recorder)
+                        .with_rrl(rrl.as_ref())
+                        .with_updates(update_queue)
+                        .context("cannot share the UDP sockets with the UPDATE relay")?
+                        .run(stop)
                 })
                 .context("cannot start a UDP worker thread");
             match handle {
@@ -209,7 +229,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         for i in 0..config.max_transfers {
             let (engine, stop, queue, stats) = (&engine, &stop, transfer_queue.clone(), metrics.replication());
             let idle = config.tcp_idle_timeout;
-            let spare = spare.clone();
+            let (spare, db) = (spare.clone(), config.db.as_path());
             let handle = std::thread::Builder::new().name(format!("xfr-{i}")).spawn_scoped(scope, move || {
                 let _guard = StopOnExit(stop);
                 if !spare.is_empty() {
@@ -217,7 +237,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                         tracing::warn!("cannot keep transfer thread {i} off the workers' CPUs: {e}");
                     }
                 }
-                crate::transport::xfr::serve(engine, queue, idle, stats, stop);
+                crate::transport::xfr::serve(engine, db, queue, idle, stats, stop);
                 Ok(())
             });
             match handle {

@@ -79,7 +79,7 @@ fn request(apex: &str, qtype: u16, ixfr_serial: Option<u32>, geo: bool) -> Vec<u
 }
 
 impl Fixture {
-    fn commit(&self, f: impl FnOnce(&mut ZoneWriter<'_>)) {
+    fn commit(&self, f: impl FnOnce(&mut ZoneWriter<'_, '_>)) {
         let mut txn = self.store.write_txn().unwrap();
         let mut w = ZoneWriter::new(&self.store, &mut txn);
         f(&mut w);

@@ -78,6 +78,24 @@ pub enum ZoneCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Set who may change the zone by DNS UPDATE (RFC 2136, through `lmdns-loader serve`),
+    /// replacing its rules; with --clear, nobody; alone, prints the rules. Each RULE is one
+    /// argument (quote it): `grant IDENTITY zonesub TYPE...`, or `grant IDENTITY
+    /// name|subdomain|wildcard NAME TYPE...`. IDENTITY is a TSIG key name (requests signed with
+    /// it) or a network CIDR (unsigned requests from there); TYPE a record type or ANY. E.g.
+    /// 'grant certbot. subdomain _acme-challenge.example.com. TXT'. An UPDATE is allowed when
+    /// every record it changes is granted by some rule. Settings: the serial does not change.
+    UpdatePolicy {
+        /// The zone's apex.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Rules (each quoted as one argument).
+        #[arg(value_name = "RULE", conflicts_with = "clear")]
+        rules: Vec<String>,
+        /// Remove every rule: the zone takes no UPDATE.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Put the zone in a catalog group (RFC 9432 §4.4.2): generated catalogs list it with a
     /// `group` property, which consumers map to a configuration, and a catalog restricted to a
     /// group (`--catalog NAME=GROUP` on the server) lists only its zones. With --clear, takes the
@@ -278,6 +296,38 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ZoneCommand::UpdatePolicy { name: text, rules, clear } => {
+            let apex = name_key(&text)?;
+            let apex_text = name::key_to_text(&apex);
+            if rules.is_empty() && !clear {
+                let txn = store.read_txn()?;
+                let (_, meta) =
+                    zones::load_zone(store, &txn, &apex)?.ok_or_else(|| anyhow::anyhow!("no zone {apex_text} in the database"))?;
+                for rule in &meta.update_policy {
+                    println!("{}", crate::update::policy::rule_text(rule));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let parsed = rules
+                .iter()
+                .flat_map(|r| r.split(';').map(str::trim).filter(|r| !r.is_empty()))
+                .map(|r| crate::update::policy::parse_rule(r, &apex_text))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("update policy of {apex_text}: {e}"))?;
+            let mut txn = store.write_txn()?;
+            for key in parsed.iter().filter_map(|r| r.identity.strip_prefix("key:")) {
+                if store.tsig_keys.get(&txn, &name::key_from_dotted(key)?).map_err(|e| store.error(e))?.is_none() {
+                    eprintln!("warning: no TSIG key {key} in the database yet (add it with `key add` or `key import`)");
+                }
+            }
+            let mut writer = zones::ZoneWriter::new(store, &mut txn);
+            let changed = writer.set_update_policy(&apex, parsed.clone())?;
+            writer.finish(true)?;
+            txn.commit().map_err(|e| store.error(e))?;
+            let state = if changed { "" } else { " (unchanged)" };
+            println!("{apex_text}: {} update rule(s){state}", parsed.len());
+            Ok(ExitCode::SUCCESS)
+        }
         ZoneCommand::Group { name: text, group, clear: _ } => {
             let apex = name_key(&text)?;
             if let Some(g) = &group {
@@ -319,6 +369,7 @@ fn zone_row(apex_key: &[u8], z: &lmdb_schema::zone::ZoneMeta) -> serde_json::Val
         "notify": z.notify,
         "group": z.group,
         "catalog_id": id,
+        "update_policy": z.update_policy.iter().map(crate::update::policy::rule_text).collect::<Vec<_>>(),
     })
 }
 

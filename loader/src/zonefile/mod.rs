@@ -127,6 +127,12 @@ pub fn parse_ttl(text: &str) -> Result<u32, String> {
 
 /// RDATA of one record from its presentation text (e.g. the words of `record add` joined by
 /// spaces). Parentheses, quotes, comments and `\#` work as in a file.
+/// Checks that wire `rdata` (names uncompressed) is valid RDATA of `rtype`, as it arrives in
+/// a DNS UPDATE or a zone transfer; any bytes for types without a format of their own.
+pub fn check_rdata(rtype: u16, rdata: &[u8]) -> Result<(), String> {
+    present::check(rtype, rdata).map_err(|m| m.message_as(rtype, rdata.len(), "RDATA"))
+}
+
 pub fn parse_rdata(rtype: u16, rdata_text: &str, origin: &[u8]) -> Result<Vec<u8>, String> {
     let src = rdata_text.as_bytes();
     let mut lexer = lexer::Lexer::new(src);

@@ -42,7 +42,12 @@ fn octets(n: usize) -> String {
 impl Malformed {
     /// The reason as a parse error message about the `len` octets of `\#` RDATA of `rtype`.
     pub(crate) fn message(self, rtype: u16, len: usize) -> String {
-        let what = format!("{} RDATA in \\# form", type_name(rtype));
+        self.message_as(rtype, len, "RDATA in \\# form")
+    }
+
+    /// [`Malformed::message`] for RDATA that came in `form` (wire RDATA of an UPDATE, say).
+    pub(crate) fn message_as(self, rtype: u16, len: usize, form: &str) -> String {
+        let what = format!("{} {form}", type_name(rtype));
         match self {
             Malformed::UnknownType => format!("{what} is of a type without a format of its own"),
             Malformed::Short => format!("{what} is truncated: it ends inside a field after {}", octets(len)),

@@ -63,7 +63,7 @@ fn after_subtree(key: &[u8]) -> Vec<u8> {
     next
 }
 
-impl ZoneWriter<'_> {
+impl ZoneWriter<'_, '_> {
     /// Names strictly below `key` holding a section of zone `depth`, in canonical order, with
     /// their stored bytes. A zone's names are closed under ancestors (empty non-terminals), so
     /// a name without a section of the zone has none below it either: its subtree (say, a

@@ -69,7 +69,7 @@ pub fn load_zone(store: &Store, txn: &heed::RoTxn, apex_key: &[u8]) -> Result<Op
 
 /// Replaces (or creates) one zone in its own writer and finishes it: what `zone import` does
 /// for one file, the file's serial required to advance. `policy`: None keeps the stored one.
-pub fn replace_zone(store: &Store, txn: &mut RwTxn<'static>, tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
+pub fn replace_zone(store: &Store, txn: &mut RwTxn<'_>, tree: ZoneTree, policy: Option<GeoPolicy>) -> Result<ZoneMeta, ZoneError> {
     let apex = tree.apex_key.clone();
     let mut writer = ZoneWriter::new(store, txn);
     writer.replace_zone(tree, policy.map(Some), ImportSerial::MustAdvance)?;
@@ -78,7 +78,7 @@ pub fn replace_zone(store: &Store, txn: &mut RwTxn<'static>, tree: ZoneTree, pol
 }
 
 /// Deletes one zone in its own writer and finishes it.
-pub fn delete_zone(store: &Store, txn: &mut RwTxn<'static>, apex_key: &[u8]) -> Result<(), ZoneError> {
+pub fn delete_zone(store: &Store, txn: &mut RwTxn<'_>, apex_key: &[u8]) -> Result<(), ZoneError> {
     let mut writer = ZoneWriter::new(store, txn);
     writer.delete_zone(apex_key)?;
     writer.finish(true)?;

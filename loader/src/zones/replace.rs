@@ -14,7 +14,7 @@ use super::writer::{now, ImportSerial, Pending, ZoneWriter};
 use super::{geo, lmdb, BuildError, ZoneError, ZoneTree};
 
 pub(super) fn replace(
-    w: &mut ZoneWriter<'_>,
+    w: &mut ZoneWriter<'_, '_>,
     mut tree: ZoneTree,
     policy: Option<Option<GeoPolicy>>,
     serial: ImportSerial,
@@ -116,7 +116,7 @@ pub(super) fn replace(
 
 /// A whoami name at or below the apex of a deeper zone served here would be answered by that
 /// zone, never by this one's policy.
-fn check_whoami_zones(w: &ZoneWriter<'_>, apex_key: &[u8], whoami: &[Vec<u8>]) -> Result<(), ZoneError> {
+fn check_whoami_zones(w: &ZoneWriter<'_, '_>, apex_key: &[u8], whoami: &[Vec<u8>]) -> Result<(), ZoneError> {
     for key in whoami {
         let mut at = Some(key.as_slice());
         while let Some(k) = at.filter(|k| k.len() > apex_key.len()) {
@@ -132,7 +132,7 @@ fn check_whoami_zones(w: &ZoneWriter<'_>, apex_key: &[u8], whoami: &[Vec<u8>]) -
 
 /// The other side of [`check_whoami_zones`]: a zone at or above a whoami name of an enclosing
 /// zone's policy would take that name over (and leave the enclosing zone unwritable).
-fn check_enclosing_whoami(w: &ZoneWriter<'_>, apex_key: &[u8]) -> Result<(), ZoneError> {
+fn check_enclosing_whoami(w: &ZoneWriter<'_, '_>, apex_key: &[u8]) -> Result<(), ZoneError> {
     let mut at = name::parent(apex_key);
     while let Some(key) = at {
         if let Some(bytes) = w.store.zones.get(w.txn(), key).map_err(lmdb(w.store))? {
@@ -154,7 +154,7 @@ fn check_enclosing_whoami(w: &ZoneWriter<'_>, apex_key: &[u8]) -> Result<(), Zon
 }
 
 /// Removes a zone's sections and its metadata; names other zones still hold stay.
-pub(super) fn delete(w: &mut ZoneWriter<'_>, apex_key: &[u8]) -> Result<(), ZoneError> {
+pub(super) fn delete(w: &mut ZoneWriter<'_, '_>, apex_key: &[u8]) -> Result<(), ZoneError> {
     let store = w.store;
     let depth = name::label_count(apex_key) as u8;
     let enclosing = match name::parent(apex_key) {

@@ -72,9 +72,9 @@ pub(super) struct Pending {
     pub variants: Vec<geo::VariantRef>,
 }
 
-pub struct ZoneWriter<'a> {
+pub struct ZoneWriter<'a, 't> {
     pub(super) store: &'a Store,
-    pub(super) txn: &'a mut RwTxn<'static>,
+    pub(super) txn: &'a mut RwTxn<'t>,
     pub(super) zones: BTreeMap<Vec<u8>, Pending>,
     /// Zones this commit deletes, with their last metadata.
     deleted: Vec<(Vec<u8>, ZoneMeta)>,
@@ -85,8 +85,8 @@ pub(super) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-impl<'a> ZoneWriter<'a> {
-    pub fn new(store: &'a Store, txn: &'a mut RwTxn<'static>) -> Self {
+impl<'a, 't> ZoneWriter<'a, 't> {
+    pub fn new(store: &'a Store, txn: &'a mut RwTxn<'t>) -> Self {
         ZoneWriter { store, txn, zones: BTreeMap::new(), deleted: Vec::new(), buf: Vec::new() }
     }
 
@@ -94,7 +94,7 @@ impl<'a> ZoneWriter<'a> {
         self.store
     }
 
-    pub fn txn(&self) -> &RwTxn<'static> {
+    pub fn txn(&self) -> &RwTxn<'t> {
         self.txn
     }
 
@@ -130,8 +130,16 @@ impl<'a> ZoneWriter<'a> {
         Ok(())
     }
 
+    /// What the zone at `apex_key` holds at the name `owner_key`, as of this commit so far
+    /// (None: the name is not in the zone).
+    pub fn section_at(&self, apex_key: &[u8], owner_key: &[u8]) -> Result<Option<lmdb_schema::node::Section>, ZoneError> {
+        let depth = name::label_count(apex_key) as u8;
+        let (_, node) = self.load(owner_key)?;
+        Ok(node.sections.into_iter().find(|s| s.zone == depth))
+    }
+
     /// The stored metadata of the zone at `apex_key`.
-    pub(super) fn stored_meta(&self, apex_key: &[u8]) -> Result<Option<ZoneMeta>, ZoneError> {
+    pub fn stored_meta(&self, apex_key: &[u8]) -> Result<Option<ZoneMeta>, ZoneError> {
         match self.store.zones.get(self.txn, apex_key).map_err(lmdb(self.store))? {
             Some(bytes) => ZoneMeta::decode(bytes)
                 .map(Some)
@@ -250,6 +258,18 @@ impl<'a> ZoneWriter<'a> {
             return Ok(false);
         }
         zone.meta.notify = targets;
+        zone.settings_changed = true;
+        Ok(true)
+    }
+
+    /// Sets the zone's update policy (who may change it by DNS UPDATE; empty: nobody). Returns
+    /// false if unchanged.
+    pub fn set_update_policy(&mut self, apex_key: &[u8], rules: Vec<lmdb_schema::zone::UpdateRule>) -> Result<bool, ZoneError> {
+        let zone = self.pending(apex_key)?;
+        if zone.meta.update_policy == rules {
+            return Ok(false);
+        }
+        zone.meta.update_policy = rules;
         zone.settings_changed = true;
         Ok(true)
     }

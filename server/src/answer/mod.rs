@@ -91,6 +91,11 @@ fn respond_within(
         OPCODE_NOTIFY => {
             return Some(w.finish(&query, RCODE_NOTAUTH as u16, false, false, opt));
         }
+        // UPDATE goes to the writer (`transport::update`); answered here only when no writer
+        // could be reached: a primary that takes no UPDATE now refuses it (RFC 2136 §3.1).
+        crate::transport::update::OPCODE_UPDATE => {
+            return Some(w.finish(&query, RCODE_REFUSED as u16, false, false, opt));
+        }
         _ => {
             return Some(w.finish(&query, RCODE_NOTIMP as u16, false, false, opt));
         }

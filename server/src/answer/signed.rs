@@ -20,10 +20,9 @@ pub fn now() -> u64 {
 /// The key named by `name_wire` (uncompressed wire, any case), if the database has it with an
 /// algorithm we implement.
 pub fn lookup_key(store: &Store, txn: &RoTxn, name_wire: &[u8]) -> Option<Key> {
-    let db_key = name::key_from_wire(name_wire).ok()?;
-    let stored = StoredKey::decode(store.tsig_keys.get(txn, &db_key).ok()??).ok()?;
-    let algorithm = Algorithm::from_name(&stored.algorithm)?;
-    Some(Key { name: name::key_to_wire(&db_key), algorithm, secret: stored.secret_bytes()? })
+    let (algorithm, secret) = StoredKey::lookup(store, txn, name_wire)?;
+    let name = name::key_to_wire(&name::key_from_wire(name_wire).ok()?);
+    Some(Key { name, algorithm: Algorithm::from_name(&algorithm)?, secret })
 }
 
 /// A verified signed request: the key, its name as ACLs spell it, and the request MAC the

@@ -4,10 +4,12 @@
 //! * [`udp`]: one worker per core, each with its own `SO_REUSEPORT` socket, `recvmmsg`/`sendmmsg`
 //!   batches and one read transaction per batch.
 //! * [`tcp`]: one epoll event loop for every TCP connection (RFC 7766 framing, pipelining).
-//! * [`xfr`]: transfer threads, which the TCP loop hands AXFR/IXFR connections to.
+//! * [`xfr`]: transfer threads, which the TCP loop hands AXFR/IXFR (and UPDATE) connections to.
+//! * [`update`]: DNS UPDATE relayed to the writer over the local socket.
 //! * [`http`]: the side channel: `/lookup/<ip>`, `/health`, `/metrics`.
 
 pub mod http;
 pub mod tcp;
 pub mod udp;
+pub mod update;
 pub mod xfr;

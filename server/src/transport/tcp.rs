@@ -80,7 +80,7 @@ struct Conn {
 enum Next {
     Keep,
     Close,
-    /// The next query is a zone transfer: the connection goes to a transfer thread.
+    /// The next query is a zone transfer or an UPDATE: the connection goes to a transfer thread.
     HandOff,
 }
 
@@ -392,7 +392,8 @@ impl<'e> EventLoop<'e> {
 
             // 2. Answer the first complete query, if any; the loop comes back to flush it.
             if let Some(len) = complete_frame(&conn.input) {
-                if crate::query::is_transfer(&conn.input[2..2 + len]) {
+                let frame = &conn.input[2..2 + len];
+                if crate::query::is_transfer(frame) || super::update::is_update(frame) {
                     return Next::HandOff;
                 }
                 if txn.is_none() {

@@ -14,6 +14,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -183,6 +184,9 @@ pub struct Worker<'e> {
     io_errors: RateLimit,
     rrl: Option<&'e crate::ops::rrl::Rrl>,
     recorder: Recorder<'e>,
+    /// Where UPDATEs go (see `update`), with a shared handle on each of this worker's sockets
+    /// for the relay to reply from.
+    updates: Option<(crossbeam_channel::Sender<super::update::UdpUpdate>, Vec<Arc<Socket>>)>,
 }
 
 impl<'e> Worker<'e> {
@@ -200,7 +204,15 @@ impl<'e> Worker<'e> {
             io_errors: RateLimit::new(),
             rrl: None,
             recorder,
+            updates: None,
         }
+    }
+
+    /// Hands the UPDATEs this worker receives to the relay (see `update`).
+    pub fn with_updates(mut self, queue: crossbeam_channel::Sender<super::update::UdpUpdate>) -> io::Result<Self> {
+        let shared = self.sockets.iter().map(|s| s.try_clone().map(Arc::new)).collect::<io::Result<Vec<_>>>()?;
+        self.updates = Some((queue, shared));
+        Ok(self)
     }
 
     /// Applies response rate limiting (shared by all workers) to this worker's replies.
@@ -230,9 +242,8 @@ impl<'e> Worker<'e> {
                 if self.pollfds[i].revents == 0 {
                     continue;
                 }
-                let fd = self.sockets[i].as_raw_fd();
                 for _ in 0..MAX_BATCHES_PER_WAKEUP {
-                    let received = self.serve_batch(fd)?;
+                    let received = self.serve_batch(i)?;
                     if received < self.batch.size {
                         break; // the queue is (nearly) drained; poll again
                     }
@@ -242,8 +253,10 @@ impl<'e> Worker<'e> {
         Ok(())
     }
 
-    /// Receives, answers and sends one batch on `fd`; returns how many packets were received.
-    fn serve_batch(&mut self, fd: RawFd) -> anyhow::Result<usize> {
+    /// Receives, answers and sends one batch on socket `index`; returns how many packets were
+    /// received.
+    fn serve_batch(&mut self, index: usize) -> anyhow::Result<usize> {
+        let fd: RawFd = self.sockets[index].as_raw_fd();
         let batch = &mut self.batch;
         batch.prepare_recv();
         // SAFETY: recv_hdrs has batch.size entries whose pointers reference live buffers of the
@@ -287,6 +300,24 @@ impl<'e> Worker<'e> {
             let len = hdr.msg_len as usize;
             let query = &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + len];
             let client = Client { addr, transport: Transport::Udp };
+            if let Some((queue, shared)) = &self.updates {
+                // One flag test per packet; only UPDATEs (rare) go further.
+                if super::update::is_update(query) && self.engine.config().allow_query.allows(addr.ip()) {
+                    let mut control = CtrlBuf([0; CTRL_LEN]);
+                    // SAFETY: as for the replies below.
+                    let len = unsafe { reply_control(&batch.recv_hdrs[i].msg_hdr, &mut control) };
+                    let update = super::update::UdpUpdate {
+                        message: query.to_vec(),
+                        client: addr,
+                        socket: Arc::clone(&shared[index]),
+                        control: control.0[..len].to_vec(),
+                    };
+                    if queue.try_send(update).is_err() && self.io_errors.allow() {
+                        tracing::warn!("the UPDATE relay queue is full: an UPDATE was dropped");
+                    }
+                    continue;
+                }
+            }
             let out = &mut batch.outs[i];
             if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
                 continue;
@@ -390,6 +421,35 @@ unsafe fn write_cmsg<T: Copy>(ctrl: &mut CtrlBuf, level: libc::c_int, kind: libc
     (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as _;
     std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<T>(), *data);
     space
+}
+
+/// Sends one reply from `socket` to `to`, with the source-address control message `control`
+/// (as built for a received query; empty: the kernel picks the source).
+pub fn send_reply(socket: &Socket, to: SocketAddr, control: &[u8], buf: &[u8]) -> io::Result<()> {
+    let to = SockAddr::from(to);
+    let mut ctrl = CtrlBuf([0; CTRL_LEN]);
+    let len = control.len().min(CTRL_LEN);
+    ctrl.0[..len].copy_from_slice(&control[..len]);
+    let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: zeroed msghdr is valid; every pointer set references a live local of the given
+    // length for the duration of the call.
+    let rc = unsafe {
+        let mut hdr: libc::msghdr = zeroed();
+        hdr.msg_name = to.as_ptr() as *mut libc::c_void;
+        hdr.msg_namelen = to.len();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        if len > 0 {
+            hdr.msg_control = ctrl.0.as_mut_ptr().cast();
+            hdr.msg_controllen = len as _;
+        }
+        libc::sendmsg(socket.as_raw_fd(), &hdr, 0)
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// The client address of a received packet, without allocating.

@@ -1,5 +1,6 @@
-//! Transfer threads: the TCP loop hands a connection whose next query is an AXFR or IXFR to one
-//! of these, so a transfer of any size never stalls the loop's other connections.
+//! Transfer threads: the TCP loop hands a connection whose next query is an AXFR or IXFR (or
+//! an UPDATE, which waits for the writer's commit) to one of these, so a transfer of any size
+//! never stalls the loop's other connections.
 //!
 //! Each thread takes handed-over connections from a bounded queue and serves them in blocking
 //! mode: the transfer (one read transaction for all of it: a consistent snapshot however long
@@ -10,6 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,17 +42,17 @@ pub fn queue(max_transfers: usize) -> (Sender<Handoff>, Receiver<Handoff>) {
 }
 
 /// Runs one transfer thread until `stop`.
-pub fn serve(engine: &Engine, handoffs: Receiver<Handoff>, idle_timeout: Duration, stats: Arc<ReplicationStats>, stop: &Stop) {
+pub fn serve(engine: &Engine, db: &Path, handoffs: Receiver<Handoff>, idle_timeout: Duration, stats: Arc<ReplicationStats>, stop: &Stop) {
     while !stop.requested() {
         match handoffs.recv_timeout(STOP_CHECK) {
-            Ok(conn) => serve_connection(engine, conn, idle_timeout, &stats),
+            Ok(conn) => serve_connection(engine, db, conn, idle_timeout, &stats),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
 
-fn serve_connection(engine: &Engine, conn: Handoff, idle_timeout: Duration, stats: &ReplicationStats) {
+fn serve_connection(engine: &Engine, db: &Path, conn: Handoff, idle_timeout: Duration, stats: &ReplicationStats) {
     let Handoff { mut stream, peer, mut input } = conn;
     if stream.set_nonblocking(false).is_err()
         || stream.set_read_timeout(Some(idle_timeout)).is_err()
@@ -67,6 +69,9 @@ fn serve_connection(engine: &Engine, conn: Handoff, idle_timeout: Duration, stat
             input.drain(..2 + len);
             let served = if query::is_transfer(&frame) {
                 send_transfer(engine, &mut stream, peer, &frame, stats)
+            } else if super::update::is_update(&frame) && engine.config().allow_query.allows(peer.ip()) {
+                let reply = super::update::forward(db, peer, &frame);
+                reply.is_empty() || write_frame(&mut stream, &reply).is_ok()
             } else {
                 let Ok(txn) = engine.read_txn() else { return };
                 let client = Client { addr: peer, transport: Transport::Tcp };
