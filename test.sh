@@ -8,8 +8,8 @@ cd "$(dirname "$0")"
 export PATH="$PATH:/usr/sbin:/sbin"
 # tool → the Debian package that has it
 declare -A packages=(
-  [knotd]=knot [kdig]=knot-dnsutils [nsd]=nsd [named]=bind9 [tsig-keygen]=bind9 [dig]=bind9-dnsutils
-  [pdns_server]=pdns-server [sqlite3]=sqlite3
+  [knotd]=knot [kdig]=knot-dnsutils [knsupdate]=knot-dnsutils [nsd]=nsd [named]=bind9 [tsig-keygen]=bind9
+  [dig]=bind9-dnsutils [nsupdate]=bind9-dnsutils [pdns_server]=pdns-server [sqlite3]=sqlite3
 )
 need=()
 for tool in "${!packages[@]}"; do
@@ -29,5 +29,10 @@ if ((${#need[@]})); then
   fi
   mapfile -t unique < <(printf '%s\n' "${need[@]}" | sort -u)
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${unique[@]}"
+fi
+# The UPDATE tests drive certbot's rfc2136 plugin and dnspython (external-dns's records).
+if ! target/pyenv/bin/python3 -c 'import certbot_dns_rfc2136, dns' 2>/dev/null; then
+  python3 -m venv target/pyenv
+  target/pyenv/bin/pip install -q 'certbot-dns-rfc2136>=2,<6' 'dnspython>=2.6,<3'
 fi
 cargo test --workspace --locked

@@ -62,6 +62,18 @@ pub fn run(store: &Store, db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the SIGTERM/SIGINT handlers")?;
     }
+    run_until(store, db, args, stop, |_| {})
+}
+
+/// [`run`] until `stop` becomes true (what `run` does with the signal flag; tests and embedders
+/// pass their own). `started` gets the bound `--listen` addresses once everything listens.
+pub fn run_until(
+    store: &Store,
+    db: &Path,
+    args: ServeArgs,
+    stop: Arc<AtomicBool>,
+    started: impl FnOnce(&[SocketAddr]),
+) -> anyhow::Result<ExitCode> {
     let (jobs, queue) = crossbeam_channel::bounded::<Job>(4096);
     let socket = writer_link::socket_path(db);
     let local = bind_local(&socket)?;
@@ -77,6 +89,7 @@ pub fn run(store: &Store, db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode
     drop(jobs);
     let listen = bound.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(",");
     tracing::info!(db = %db.display(), socket = %socket.display(), listen = %listen, "lmdns-loader serve started");
+    started(&bound);
     commit_loop(store, &queue, &stop, args.group_commit as usize);
     let _ = std::fs::remove_file(&socket);
     tracing::info!("lmdns-loader serve stopped");
