@@ -202,11 +202,21 @@ fn spawn_udp(socket: UdpSocket, jobs: Sender<Job>, stop: Arc<AtomicBool>) -> any
     Ok(())
 }
 
+/// Waits until `fd` is readable (a connection to accept) or [`TICK`] passes.
+fn wait_readable(fd: std::os::fd::RawFd) -> bool {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one live pollfd.
+    unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as libc::c_int) > 0 }
+}
+
 fn spawn_tcp(listener: TcpListener, jobs: Sender<Job>, stop: Arc<AtomicBool>, max: usize) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let open = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new().name("update-tcp".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            if !wait_readable(std::os::fd::AsRawFd::as_raw_fd(&listener)) {
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, client)) => {
                     if open.load(Ordering::Relaxed) >= max {
@@ -219,7 +229,8 @@ fn spawn_tcp(listener: TcpListener, jobs: Sender<Job>, stop: Arc<AtomicBool>, ma
                         open.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // Out of descriptors and the like: back off a little rather than spin.
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
@@ -263,11 +274,15 @@ fn spawn_local(listener: UnixListener, jobs: Sender<Job>, stop: Arc<AtomicBool>)
     listener.set_nonblocking(true)?;
     std::thread::Builder::new().name("update-local".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
+            if !wait_readable(std::os::fd::AsRawFd::as_raw_fd(&listener)) {
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, _)) => {
                     let jobs = jobs.clone();
                     let _ = std::thread::Builder::new().name("update-link".into()).spawn(move || serve_local(stream, &jobs));
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }

@@ -36,24 +36,48 @@ pub fn is_update(packet: &[u8]) -> bool {
     packet.len() >= 12 && packet[2] & 0x80 == 0 && (packet[2] >> 3) & 0x0F == OPCODE_UPDATE
 }
 
-/// Forwards one UPDATE from `client` to the writer of the database at `db` and returns its
-/// reply; REFUSED when no writer answers on the socket.
-pub fn forward(db: &Path, client: SocketAddr, message: &[u8]) -> Vec<u8> {
-    match exchange(&writer_link::socket_path(db), client, message) {
-        Ok(reply) => reply,
-        Err(e) => {
-            tracing::debug!("no writer for an UPDATE ({e}): REFUSED");
-            refused(message)
-        }
-    }
+/// A connection to the writer, kept open between UPDATEs and opened again when it fails (the
+/// writer restarted, say).
+pub struct Link {
+    socket: PathBuf,
+    stream: Option<UnixStream>,
 }
 
-fn exchange(socket: &Path, client: SocketAddr, message: &[u8]) -> io::Result<Vec<u8>> {
-    let mut link = UnixStream::connect(socket)?;
-    link.set_read_timeout(Some(WRITER_TIMEOUT))?;
-    link.set_write_timeout(Some(WRITER_TIMEOUT))?;
-    writer_link::write_request(&mut link, client, message)?;
-    writer_link::read_reply(&mut link)
+impl Link {
+    pub fn new(db: &Path) -> Link {
+        Link { socket: writer_link::socket_path(db), stream: None }
+    }
+
+    /// Forwards one UPDATE from `client` and returns the writer's reply; REFUSED when no writer
+    /// answers on the socket.
+    pub fn forward(&mut self, client: SocketAddr, message: &[u8]) -> Vec<u8> {
+        // A kept connection may have been closed by a writer that went away: one fresh try.
+        for fresh in [self.stream.is_none(), true] {
+            match self.exchange(client, message) {
+                Ok(reply) => return reply,
+                Err(e) => {
+                    self.stream = None;
+                    if fresh {
+                        tracing::debug!("no writer for an UPDATE ({e}): REFUSED");
+                        break;
+                    }
+                }
+            }
+        }
+        refused(message)
+    }
+
+    fn exchange(&mut self, client: SocketAddr, message: &[u8]) -> io::Result<Vec<u8>> {
+        if self.stream.is_none() {
+            let link = UnixStream::connect(&self.socket)?;
+            link.set_read_timeout(Some(WRITER_TIMEOUT))?;
+            link.set_write_timeout(Some(WRITER_TIMEOUT))?;
+            self.stream = Some(link);
+        }
+        let link = self.stream.as_mut().expect("connected above");
+        writer_link::write_request(link, client, message)?;
+        writer_link::read_reply(link)
+    }
 }
 
 /// REFUSED for `message`, with its zone section echoed (empty if it does not parse).
@@ -83,10 +107,11 @@ pub fn queue() -> (Sender<UdpUpdate>, Receiver<UdpUpdate>) {
 
 /// Runs one relay thread until `stop`.
 pub fn relay(db: PathBuf, updates: Receiver<UdpUpdate>, stop: &Stop) {
+    let mut link = Link::new(&db);
     while !stop.requested() {
         match updates.recv_timeout(Duration::from_millis(200)) {
             Ok(u) => {
-                let reply = forward(&db, u.client, &u.message);
+                let reply = link.forward(u.client, &u.message);
                 if !reply.is_empty() {
                     if let Err(e) = super::udp::send_reply(&u.socket, u.client, &u.control, &reply) {
                         tracing::debug!(client = %u.client, "cannot send an UPDATE reply: {e}");

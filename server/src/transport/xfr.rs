@@ -62,6 +62,7 @@ fn serve_connection(engine: &Engine, db: &Path, conn: Handoff, idle_timeout: Dur
     }
     let mut scratch = engine.scratch();
     let mut answer = Vec::new();
+    let mut writer = super::update::Link::new(db);
     let mut read_buf = vec![0u8; 4096];
     loop {
         while let Some(len) = frame_len(&input).filter(|&len| input.len() >= 2 + len) {
@@ -70,7 +71,7 @@ fn serve_connection(engine: &Engine, db: &Path, conn: Handoff, idle_timeout: Dur
             let served = if query::is_transfer(&frame) {
                 send_transfer(engine, &mut stream, peer, &frame, stats)
             } else if super::update::is_update(&frame) && engine.config().allow_query.allows(peer.ip()) {
-                let reply = super::update::forward(db, peer, &frame);
+                let reply = writer.forward(peer, &frame);
                 reply.is_empty() || write_frame(&mut stream, &reply).is_ok()
             } else {
                 let Ok(txn) = engine.read_txn() else { return };
