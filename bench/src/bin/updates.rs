@@ -111,7 +111,15 @@ fn start(mut cmd: Command, ready: &str) -> (Proc, String) {
             break line;
         }
     };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    // SHOW_LOGS=1 passes the rest of each process's log through, for diagnosis.
+    let show = std::env::var_os("SHOW_LOGS").is_some();
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            if show {
+                eprintln!("{line}");
+            }
+        }
+    });
     (Proc { child }, line)
 }
 
