@@ -9,7 +9,7 @@
 //! * [`rtype`]: record type codes.
 //! * [`journal`]: the per-zone IXFR journal; [`changes`]: which zones each commit changed.
 //! * [`keys`]: TSIG keys; [`catalog`]: catalog-zone members; [`geo_rr`]: the private RR types
-//!   that carry geo variants between lmdns servers.
+//!   that carry geo variants between lmdns servers; [`secondary`]: zones copied from primaries.
 
 pub mod catalog;
 pub mod changes;
@@ -21,6 +21,7 @@ pub mod name;
 pub mod node;
 pub mod ranges;
 pub mod rtype;
+pub mod secondary;
 pub mod store;
 pub mod zone;
 

@@ -8,7 +8,8 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
 
 /// Version of the on-disk format written by this build. Bump it for any incompatible change.
 ///
-/// 3 added the journal, the change log, TSIG keys and the catalog member list to version 2;
+/// 3 added the journal, the change log, TSIG keys, the catalog member list and secondary zones
+/// to version 2;
 /// a writer opening a version 2 database upgrades it in place (see [`Store::open`]).
 pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest version a writer upgrades in place.
@@ -36,6 +37,8 @@ pub mod db_names {
     pub const CATALOG_MEMBERS: &str = "catalog_members";
     /// Zone-set version → member changes (see `catalog`).
     pub const CATALOG_LOG: &str = "catalog_log";
+    /// Apex key → secondary-zone configuration and state (see `secondary`).
+    pub const SECONDARY_ZONES: &str = "secondary_zones";
 }
 
 /// Keys in the `meta` database.
@@ -52,9 +55,13 @@ pub mod meta_keys {
     /// u64 big-endian: bumped by each commit that adds or removes a zone or changes a catalog
     /// group; the serial of generated catalogs (see `catalog`).
     pub const ZONE_SET_VERSION: &[u8] = b"zone_set_version";
+    /// The apex keys of secondary zones past their SOA EXPIRE (see `secondary`).
+    pub const EXPIRED_ZONES: &[u8] = b"expired_zones";
+    /// JSON object: catalog group → primaries its member zones are transferred from.
+    pub const CATALOG_GROUPS: &[u8] = b"catalog_groups";
 }
 
-/// Upper bound on named databases: 8 fixed plus two per range table.
+/// Upper bound on named databases: 9 fixed plus two per range table.
 const MAX_DBS: u32 = 2048;
 /// Reader slots: one per server worker and transient tools, generously.
 const MAX_READERS: u32 = 1024;
@@ -120,11 +127,12 @@ pub struct Store {
     pub tsig_keys: Database<'static, Bytes, Bytes>,
     pub catalog_members: Database<'static, Bytes, Bytes>,
     pub catalog_log: Database<'static, Bytes, Bytes>,
+    pub secondary_zones: Database<'static, Bytes, Bytes>,
 }
 
 /// The fixed databases, in [`db_names`] order.
-type Fixed = [Database<'static, Bytes, Bytes>; 8];
-const FIXED: [&str; 8] = [
+type Fixed = [Database<'static, Bytes, Bytes>; 9];
+const FIXED: [&str; 9] = [
     db_names::META,
     db_names::NAMES,
     db_names::ZONES,
@@ -133,6 +141,7 @@ const FIXED: [&str; 8] = [
     db_names::TSIG_KEYS,
     db_names::CATALOG_MEMBERS,
     db_names::CATALOG_LOG,
+    db_names::SECONDARY_ZONES,
 ];
 
 impl Store {
@@ -176,7 +185,7 @@ impl Store {
             let mut version = None;
             let opened = env
                 .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-                    let mut dbs: [Option<Database<'static, Bytes, Bytes>>; 8] = [None; 8];
+                    let mut dbs: [Option<Database<'static, Bytes, Bytes>>; 9] = [None; 9];
                     for (db, name) in dbs.iter_mut().zip(FIXED) {
                         *db = opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?;
                     }
@@ -231,8 +240,8 @@ impl Store {
     }
 
     fn from_fixed(env: &'static Env, map_size: usize, dbs: Fixed) -> Store {
-        let [meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log] = dbs;
-        Store { env, map_size, meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log }
+        let [meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones] = dbs;
+        Store { env, map_size, meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones }
     }
 
     fn check_version(&self, path: &Path) -> Result<(), StoreError> {
@@ -303,7 +312,7 @@ impl Store {
 /// Version 2 → 3: the new databases are empty, which is right for the journal, change log and
 /// keys; the catalog member list is filled from the zones present.
 fn upgrade_from_2(wtxn: &mut RwTxn, dbs: &Fixed) -> Result<(), heed::Error> {
-    let [_, _, zones, _, _, _, members, _] = dbs;
+    let [_, _, zones, _, _, _, members, _, _] = dbs;
     let mut found = Vec::new();
     for item in zones.iter(wtxn)? {
         let (apex, _) = item?;
@@ -346,8 +355,17 @@ mod tests {
         for apex in [&b"\0com\0example\0"[..], b"\0net\0example\0"] {
             store.zones.put(&mut wtxn, apex, b"{}").unwrap();
         }
-        let dbs =
-            [store.meta, store.names, store.zones, store.journal, store.changes, store.tsig_keys, store.catalog_members, store.catalog_log];
+        let dbs = [
+            store.meta,
+            store.names,
+            store.zones,
+            store.journal,
+            store.changes,
+            store.tsig_keys,
+            store.catalog_members,
+            store.catalog_log,
+            store.secondary_zones,
+        ];
         upgrade_from_2(&mut wtxn, &dbs).unwrap();
         let member = store.catalog_members.get(&wtxn, &crate::catalog::member_id(b"\0com\0example\0")).unwrap().unwrap();
         assert_eq!(crate::catalog::Member::decode(member).unwrap().zone, "example.com.");

@@ -49,11 +49,15 @@ pub enum Command {
     /// TSIG keys (RFC 8945) for transfers, NOTIFY and UPDATE: add, import, list, delete.
     #[command(subcommand)]
     Key(commands::key::KeyCommand),
+    /// Follow catalog zones (RFC 9432) as a consumer, and map their groups to primaries.
+    #[command(subcommand)]
+    Catalog(commands::secondary::CatalogCommand),
     /// IP-range tables: client metadata by address.
     #[command(subcommand)]
     Ranges(crate::ranges::cli::RangesCommand),
-    /// Run the long-running writer: DNS UPDATE (RFC 2136) from the network and from
-    /// lmdns-server, committed as they come (group commit), until SIGTERM.
+    /// Run the long-running writer: DNS UPDATE (RFC 2136) and NOTIFY from the network and from
+    /// lmdns-server, committed as they come (group commit), and the transfers that keep
+    /// secondary zones and followed catalogs fresh, until SIGTERM.
     Serve(crate::serve::ServeArgs),
 }
 
@@ -107,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => commands::apply::run(&store, args),
         Command::Db(command) => commands::db::run(&store, &cli.db, command),
         Command::Key(command) => commands::key::run(&store, command),
+        Command::Catalog(command) => commands::secondary::run_catalog(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
         Command::Serve(args) => crate::serve::run(&store, &cli.db, args),
     }

@@ -5,11 +5,13 @@
 //!   command ([`zones::replace_zone`], [`zones::delete_zone`], [`zones::ZoneEdits`]).
 //! * [`ranges`]: IP-range tables.
 //! * [`update`]: DNS UPDATE; [`serve`]: the long-running writer that takes it from the network.
+//! * [`secondary`]: zones copied from primaries, and catalogs followed, inside `serve`.
 //! * [`cli`] and [`commands`]: the `lmdns-loader` command line.
 
 pub mod cli;
 pub mod commands;
 pub mod ranges;
+pub mod secondary;
 pub mod serve;
 pub mod update;
 pub mod zonefile;

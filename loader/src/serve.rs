@@ -1,12 +1,14 @@
 //! `lmdns-loader serve`: the long-running writer, the one process that commits on behalf of the
-//! network. It takes DNS UPDATE (RFC 2136) on `--listen` addresses (UDP and TCP) and on the
-//! local socket in the database directory, where lmdns-server hands over the UPDATEs it
-//! receives (`lmdns_proto::writer_link`).
+//! network. It takes DNS UPDATE (RFC 2136) and NOTIFY (RFC 1996) on `--listen` addresses (UDP
+//! and TCP) and on the local socket in the database directory, where lmdns-server hands over
+//! the UPDATEs and NOTIFYs it receives (`lmdns_proto::writer_link`); and it keeps the secondary
+//! zones fresh (`crate::secondary`).
 //!
-//! One thread commits. UPDATEs that arrive together share one LMDB commit (group commit): each
-//! runs in a nested transaction of the group's, so it sees every update before it and keeps its
-//! own all-or-nothing result; replies go out once the group is committed and durable. SIGTERM
-//! or SIGINT stops taking new work, commits what is queued and exits.
+//! One thread commits. Work that arrives together — UPDATEs, applied transfers — shares one
+//! LMDB commit (group commit): each job runs in a nested transaction of the group's, so it sees
+//! every job before it and keeps its own all-or-nothing result; replies go out once the group
+//! is committed and durable. SIGTERM or SIGINT stops taking new work, commits what is queued
+//! and exits.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -20,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Args;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use heed::RwTxn;
 use lmdb_schema::Store;
 use lmdns_proto::writer_link;
 
@@ -39,6 +42,24 @@ pub struct ServeArgs {
     /// Concurrent TCP connections per --listen address; more are closed at once.
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_connections: usize,
+    /// Secondary zones refreshed (SOA query and transfer) at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub transfers: u64,
+    #[command(flatten)]
+    pub timers: crate::secondary::timers::Timers,
+}
+
+impl Default for ServeArgs {
+    /// The flags' defaults (for embedders and tests).
+    fn default() -> Self {
+        ServeArgs {
+            listen: Vec::new(),
+            group_commit: 64,
+            max_connections: 256,
+            transfers: 16,
+            timers: crate::secondary::timers::Timers::default(),
+        }
+    }
 }
 
 /// How long a listener waits between looks at the stop flag.
@@ -46,11 +67,87 @@ const TICK: Duration = Duration::from_millis(200);
 /// An idle TCP or local connection is closed after this long.
 const IDLE: Duration = Duration::from_secs(30);
 
-/// One UPDATE waiting for the writer, and where its reply goes.
-struct Job {
-    message: Vec<u8>,
-    client: SocketAddr,
-    reply: Box<dyn FnOnce(Vec<u8>) + Send>,
+/// What a job runs: the store and its nested transaction in, its decision out.
+type RunJob = Box<dyn FnOnce(&Store, &mut RwTxn<'_>) -> Done + Send>;
+
+/// One piece of work for the commit thread: run in a nested transaction of a group commit.
+pub struct Job {
+    run: RunJob,
+}
+
+/// What a job decided: whether its nested transaction is kept, and what to do once the group
+/// is committed (or not: `after(false)`).
+pub struct Done {
+    pub commit: bool,
+    pub after: Box<dyn FnOnce(bool) + Send>,
+}
+
+impl Job {
+    pub fn new(run: impl FnOnce(&Store, &mut RwTxn<'_>) -> Done + Send + 'static) -> Job {
+        Job { run: Box::new(run) }
+    }
+}
+
+/// A reply to a message, sent once it is ready.
+type Reply = Box<dyn FnOnce(Vec<u8>) + Send>;
+
+/// Where the listeners send what they receive: UPDATEs to the commit thread, NOTIFYs to the
+/// secondary scheduler.
+#[derive(Clone)]
+struct Router {
+    store: Store,
+    jobs: Sender<Job>,
+    notify: Sender<crate::secondary::daemon::Event>,
+}
+
+impl Router {
+    /// Takes one message from `client`. Returns false if it was dropped (the queue is full).
+    fn route(&self, message: Vec<u8>, client: SocketAddr, reply: Reply) -> bool {
+        if message.len() >= 12 && (message[2] >> 3) & 0x0F == crate::secondary::notify::OPCODE_NOTIFY {
+            reply(crate::secondary::notify::answer(&self.store, &message, client, &self.notify));
+            return true;
+        }
+        self.jobs.try_send(update_job(message, client, reply)).is_ok()
+    }
+
+    /// As [`route`](Self::route), waiting for the reply (None: the writer is gone).
+    fn exchange(&self, message: Vec<u8>, client: SocketAddr) -> Option<Vec<u8>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let reply = Box::new(move |reply: Vec<u8>| {
+            let _ = tx.send(reply);
+        });
+        if message.len() >= 12 && (message[2] >> 3) & 0x0F == crate::secondary::notify::OPCODE_NOTIFY {
+            self.route(message, client, reply);
+        } else {
+            self.jobs.send(update_job(message, client, reply)).ok()?;
+        }
+        rx.recv().ok()
+    }
+}
+
+/// An UPDATE as a job: processed in its nested transaction, answered after the commit.
+fn update_job(message: Vec<u8>, client: SocketAddr, reply: Reply) -> Job {
+    Job::new(move |store, txn| {
+        let outcome = update::process(store, txn, &message, client.ip(), now());
+        Done {
+            commit: outcome.commit,
+            after: Box::new(move |committed| {
+                let mut bytes = outcome.reply.clone();
+                if committed {
+                    log(&outcome, client);
+                } else if bytes.len() >= 4 {
+                    // Nothing was committed: the reply (signed or not) cannot stand; SERVFAIL.
+                    bytes[3] = (bytes[3] & 0xF0) | rcode::SERVFAIL;
+                } else if message.len() >= 12 {
+                    bytes = message[..12].to_vec();
+                    bytes[2] |= 0x80;
+                    bytes[3] = rcode::SERVFAIL;
+                    bytes[4..12].fill(0);
+                }
+                reply(bytes);
+            }),
+        }
+    })
 }
 
 fn now() -> u64 {
@@ -77,15 +174,18 @@ pub fn run_until(
     let (jobs, queue) = crossbeam_channel::bounded::<Job>(4096);
     let socket = writer_link::socket_path(db);
     let local = bind_local(&socket)?;
+    let config = crate::secondary::daemon::Config { timers: args.timers, transfers: args.transfers as usize };
+    let notify = crate::secondary::daemon::start(*store, jobs.clone(), config, Arc::clone(&stop))?;
+    let router = Router { store: *store, jobs: jobs.clone(), notify };
     let mut bound = Vec::new();
     for &addr in &args.listen {
         let udp = UdpSocket::bind(addr).with_context(|| format!("cannot listen on {addr} (UDP)"))?;
         let tcp = TcpListener::bind(udp.local_addr()?).with_context(|| format!("cannot listen on {addr} (TCP)"))?;
         bound.push(udp.local_addr()?);
-        spawn_udp(udp, jobs.clone(), Arc::clone(&stop))?;
-        spawn_tcp(tcp, jobs.clone(), Arc::clone(&stop), args.max_connections)?;
+        spawn_udp(udp, router.clone(), Arc::clone(&stop))?;
+        spawn_tcp(tcp, router.clone(), Arc::clone(&stop), args.max_connections)?;
     }
-    spawn_local(local, jobs.clone(), Arc::clone(&stop))?;
+    spawn_local(local, router, Arc::clone(&stop))?;
     drop(jobs);
     let listen = bound.iter().map(SocketAddr::to_string).collect::<Vec<_>>().join(",");
     tracing::info!(db = %db.display(), socket = %socket.display(), listen = %listen, "lmdns-loader serve started");
@@ -131,41 +231,26 @@ fn commit_loop(store: &Store, queue: &Receiver<Job>, stop: &AtomicBool, group: u
 }
 
 fn commit_group(store: &Store, jobs: Vec<Job>) {
-    let now = now();
-    let mut outcomes = Vec::with_capacity(jobs.len());
+    let count = jobs.len();
+    let mut afters = Vec::with_capacity(count);
     let committed = (|| -> anyhow::Result<()> {
         let mut parent = store.write_txn()?;
-        for job in &jobs {
+        for job in jobs {
             let mut nested = store.env().nested_write_txn(&mut parent).map_err(|e| store.error(e))?;
-            let outcome = update::process(store, &mut nested, &job.message, job.client.ip(), now);
-            if outcome.commit {
+            let done = (job.run)(store, &mut nested);
+            if done.commit {
                 nested.commit().map_err(|e| store.error(e))?;
             }
-            outcomes.push(outcome);
+            afters.push(done.after);
         }
         parent.commit().map_err(|e| store.error(e))?;
         Ok(())
     })();
     if let Err(e) = &committed {
-        tracing::error!("UPDATE commit failed, {} update(s) answered SERVFAIL: {e:#}", jobs.len());
+        tracing::error!("commit of {count} job(s) failed, none of them is kept: {e:#}");
     }
-    for (i, job) in jobs.into_iter().enumerate() {
-        let mut reply = outcomes.get(i).map(|o| o.reply.clone()).unwrap_or_default();
-        match (&committed, outcomes.get(i)) {
-            (Ok(()), Some(o)) => log(o, job.client),
-            _ => {
-                // Nothing was committed: the reply (signed or not) cannot stand; SERVFAIL.
-                if reply.len() >= 4 {
-                    reply[3] = (reply[3] & 0xF0) | rcode::SERVFAIL;
-                } else if job.message.len() >= 12 {
-                    reply = job.message[..12].to_vec();
-                    reply[2] |= 0x80;
-                    reply[3] = rcode::SERVFAIL;
-                    reply[4..12].fill(0);
-                }
-            }
-        }
-        (job.reply)(reply);
+    for after in afters {
+        after(committed.is_ok());
     }
 }
 
@@ -181,7 +266,7 @@ fn log(o: &update::Outcome, client: SocketAddr) {
     }
 }
 
-fn spawn_udp(socket: UdpSocket, jobs: Sender<Job>, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+fn spawn_udp(socket: UdpSocket, router: Router, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     socket.set_read_timeout(Some(TICK))?;
     let socket = Arc::new(socket);
     std::thread::Builder::new().name("update-udp".into()).spawn(move || {
@@ -194,7 +279,7 @@ fn spawn_udp(socket: UdpSocket, jobs: Sender<Job>, stop: Arc<AtomicBool>) -> any
                     let _ = reply_socket.send_to(&reply, client);
                 }
             });
-            if jobs.try_send(Job { message: buf[..n].to_vec(), client, reply }).is_err() {
+            if !router.route(buf[..n].to_vec(), client, reply) {
                 tracing::warn!(%client, "UPDATE dropped: the writer's queue is full");
             }
         }
@@ -209,7 +294,7 @@ fn wait_readable(fd: std::os::fd::RawFd) -> bool {
     unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as libc::c_int) > 0 }
 }
 
-fn spawn_tcp(listener: TcpListener, jobs: Sender<Job>, stop: Arc<AtomicBool>, max: usize) -> anyhow::Result<()> {
+fn spawn_tcp(listener: TcpListener, router: Router, stop: Arc<AtomicBool>, max: usize) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let open = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new().name("update-tcp".into()).spawn(move || {
@@ -223,9 +308,9 @@ fn spawn_tcp(listener: TcpListener, jobs: Sender<Job>, stop: Arc<AtomicBool>, ma
                         continue; // dropped: closed at once
                     }
                     open.fetch_add(1, Ordering::Relaxed);
-                    let (jobs, open) = (jobs.clone(), Arc::clone(&open));
+                    let (router, open) = (router.clone(), Arc::clone(&open));
                     let _ = std::thread::Builder::new().name("update-conn".into()).spawn(move || {
-                        serve_tcp(stream, client, &jobs);
+                        serve_tcp(stream, client, &router);
                         open.fetch_sub(1, Ordering::Relaxed);
                     });
                 }
@@ -238,17 +323,7 @@ fn spawn_tcp(listener: TcpListener, jobs: Sender<Job>, stop: Arc<AtomicBool>, ma
     Ok(())
 }
 
-/// Hands `message` to the writer and waits for its reply (None: the writer is gone).
-fn submit(jobs: &Sender<Job>, message: Vec<u8>, client: SocketAddr) -> Option<Vec<u8>> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let reply = Box::new(move |reply: Vec<u8>| {
-        let _ = tx.send(reply);
-    });
-    jobs.send(Job { message, client, reply }).ok()?;
-    rx.recv().ok()
-}
-
-fn serve_tcp(mut stream: TcpStream, client: SocketAddr, jobs: &Sender<Job>) {
+fn serve_tcp(mut stream: TcpStream, client: SocketAddr, router: &Router) {
     if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(IDLE)).is_err() {
         return;
     }
@@ -259,7 +334,7 @@ fn serve_tcp(mut stream: TcpStream, client: SocketAddr, jobs: &Sender<Job>) {
         if stream.read_exact(&mut message).is_err() {
             return;
         }
-        let Some(reply) = submit(jobs, message, client) else { return };
+        let Some(reply) = router.exchange(message, client) else { return };
         if !reply.is_empty() {
             let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
             framed.extend_from_slice(&reply);
@@ -270,7 +345,7 @@ fn serve_tcp(mut stream: TcpStream, client: SocketAddr, jobs: &Sender<Job>) {
     }
 }
 
-fn spawn_local(listener: UnixListener, jobs: Sender<Job>, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+fn spawn_local(listener: UnixListener, router: Router, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     std::thread::Builder::new().name("update-local".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
@@ -279,8 +354,8 @@ fn spawn_local(listener: UnixListener, jobs: Sender<Job>, stop: Arc<AtomicBool>)
             }
             match listener.accept() {
                 Ok((stream, _)) => {
-                    let jobs = jobs.clone();
-                    let _ = std::thread::Builder::new().name("update-link".into()).spawn(move || serve_local(stream, &jobs));
+                    let router = router.clone();
+                    let _ = std::thread::Builder::new().name("update-link".into()).spawn(move || serve_local(stream, &router));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -291,12 +366,12 @@ fn spawn_local(listener: UnixListener, jobs: Sender<Job>, stop: Arc<AtomicBool>)
 }
 
 /// A connection from lmdns-server: requests carry the client's address; replies in order.
-fn serve_local(mut stream: UnixStream, jobs: &Sender<Job>) {
+fn serve_local(mut stream: UnixStream, router: &Router) {
     if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(IDLE)).is_err() {
         return;
     }
     while let Ok(Some((client, message))) = writer_link::read_request(&mut stream) {
-        let reply = submit(jobs, message, client).unwrap_or_default();
+        let reply = router.exchange(message, client).unwrap_or_default();
         if writer_link::write_reply(&mut stream, &reply).is_err() {
             return;
         }

@@ -677,6 +677,14 @@ fn db_info_reports_the_database() {
         "journal_bytes",
         "tsig_keys",
         "zone_set_version",
+        "secondary_zones",
+        "secondary_zones_loaded",
+        "secondary_zones_expired",
+        "secondary_zones_failing",
+        "secondary_transfers_ok",
+        "secondary_transfers_failed",
+        "secondary_bytes_in",
+        "secondary_max_refresh_lag",
     ]);
     assert_eq!(keys, expected_keys);
     assert_eq!((info["journal_max_changes"].as_u64(), info["journal_max_bytes"].as_u64()), (Some(1000), Some(16 << 20)));

@@ -49,7 +49,7 @@ impl Writer {
         let (db, flag) = (db.to_path_buf(), Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
             let store = lmdb_schema::Store::open(&db, &lmdb_schema::OpenOptions { map_size: 256 << 20, read_only: false }).unwrap();
-            let args = ServeArgs { listen: vec![], group_commit: 64, max_connections: 16 };
+            let args = ServeArgs { max_connections: 16, ..ServeArgs::default() };
             lmdns_loader::serve::run_until(&store, &db, args, flag, |_| tx.send(()).unwrap()).unwrap();
         });
         rx.recv_timeout(Duration::from_secs(10)).expect("the writer started");

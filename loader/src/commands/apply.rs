@@ -10,6 +10,8 @@
 //! {"op":"delete","name":"www.example.com.","type":"A","when":{"country":"DE"}}  (the DE variant only)
 //! {"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}
 //! {"op":"policy","zone":"example.com.","table":"geo","keys":["country"],"whoami":["whoami.example.com."]}
+//! {"op":"secondary-add","zone":"copied.example.","primaries":["192.0.2.53:53"],"key":"xfr."}
+//! {"op":"secondary-remove","zone":"copied.example."}
 //! ```
 //!
 //! The same add and policy lines make up the geo side file of `zone export`/`zone import`.
@@ -36,8 +38,10 @@ pub struct ApplyArgs {
     /// it the whole RRset goes), both with an optional "when":{"KEY":"VALUE"} selecting a geo
     /// variant instead of the default RRset; "delete-zone" (zone); "policy" (zone, table, keys:
     /// the range table and metadata keys that select variants; optional whoami: names answered
-    /// with the client's address and metadata from that table). Any bad line fails the whole
-    /// changeset and nothing is written.
+    /// with the client's address and metadata from that table); "secondary-add" (zone,
+    /// primaries: ["ADDR:PORT", ...], optional key) and "secondary-remove" (zone), as `zone
+    /// secondary add` and `remove`. Any bad line fails the whole changeset and nothing is
+    /// written.
     #[arg(value_name = "FILE|-")]
     pub file: PathBuf,
     #[command(flatten)]
@@ -73,6 +77,16 @@ pub(crate) enum Change {
         /// Whoami names answered from `table` (absolute, or relative to the zone).
         #[serde(default)]
         whoami: Vec<String>,
+    },
+    /// As `zone secondary add`.
+    SecondaryAdd {
+        zone: String,
+        primaries: Vec<std::net::SocketAddr>,
+        key: Option<String>,
+    },
+    /// As `zone secondary remove`.
+    SecondaryRemove {
+        zone: String,
     },
 }
 
@@ -152,6 +166,12 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
             Change::DeleteZone { zone } => {
                 let key = name_key(&zone).with_context(at)?;
                 edits.delete_zone(&key).with_context(at)?;
+            }
+            Change::SecondaryAdd { zone, primaries, key } => {
+                crate::secondary::config::add(&mut edits, &zone, &primaries, key.as_deref(), false).with_context(at)?;
+            }
+            Change::SecondaryRemove { zone } => {
+                crate::secondary::config::remove(&mut edits, &zone).with_context(at)?;
             }
         }
         applied += 1;

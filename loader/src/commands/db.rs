@@ -12,7 +12,9 @@ use crate::zones;
 
 #[derive(Subcommand, Debug)]
 pub enum DbCommand {
-    /// Path, map size, space used, zones and records.
+    /// Path, map size, space used, zones and records, journal, keys, and secondary zones
+    /// (how many, loaded, expired, failing; transfers and bytes; the longest time since a
+    /// successful refresh, seconds).
     Info {
         /// Print one JSON object instead of `key: value` lines.
         #[arg(long)]
@@ -60,6 +62,9 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
             let journal_bytes: u64 = list.iter().map(|z| z.journal.bytes).sum();
             let tsig_keys = store.tsig_keys.len(&txn).map_err(|e| store.error(e))?;
             let zone_set_version = store.meta_u64(&txn, lmdb_schema::meta_keys::ZONE_SET_VERSION, 0)?;
+            let secondaries = crate::secondary::list(store, &txn)?;
+            let now = crate::secondary::now();
+            let lag = |s: &lmdb_schema::secondary::SecondaryZone| now.saturating_sub(s.last_success.max(1));
             let facts = serde_json::json!({
                 "path": path.display().to_string(),
                 "schema_version": SCHEMA_VERSION,
@@ -74,6 +79,14 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
                 "journal_bytes": journal_bytes,
                 "tsig_keys": tsig_keys,
                 "zone_set_version": zone_set_version,
+                "secondary_zones": secondaries.len(),
+                "secondary_zones_loaded": secondaries.iter().filter(|(_, s)| s.serial.is_some()).count(),
+                "secondary_zones_expired": secondaries.iter().filter(|(_, s)| s.expired).count(),
+                "secondary_zones_failing": secondaries.iter().filter(|(_, s)| s.last_error.is_some()).count(),
+                "secondary_transfers_ok": secondaries.iter().map(|(_, s)| s.transfers_ok).sum::<u64>(),
+                "secondary_transfers_failed": secondaries.iter().map(|(_, s)| s.transfers_failed).sum::<u64>(),
+                "secondary_bytes_in": secondaries.iter().map(|(_, s)| s.bytes_in).sum::<u64>(),
+                "secondary_max_refresh_lag": secondaries.iter().filter(|(_, s)| s.serial.is_some()).map(|(_, s)| lag(s)).max().unwrap_or(0),
                 "last_txn_id": info.last_txn_id,
                 "readers": info.number_of_readers,
                 "max_readers": info.maximum_number_of_readers,

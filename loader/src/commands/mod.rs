@@ -4,4 +4,5 @@ pub mod apply;
 pub mod db;
 pub mod key;
 pub mod record;
+pub mod secondary;
 pub mod zone;

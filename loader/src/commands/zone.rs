@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lmdb_schema::{name, Store};
 use rayon::prelude::*;
 
+use lmdb_schema::secondary::SecondaryZone;
 use lmdb_schema::zone::{GeoPolicy, NotifyTarget};
 
 use super::apply::{self, Change};
@@ -54,10 +55,15 @@ pub enum ZoneCommand {
     },
     /// List zones: name, SOA serial and record count.
     List {
-        /// Print a JSON array of objects: name, kind ("primary": served from this database),
-        /// serial, records, last_change (Unix seconds), journal (entries and bytes of IXFR
-        /// history kept), notify (the zone's own NOTIFY targets), group (catalog group, or null)
-        /// and catalog_id (its member label in generated catalogs).
+        /// Print a JSON array of objects: name, kind ("primary": its data is written here;
+        /// "secondary": copied from primaries), serial (null before a secondary zone's first
+        /// transfer), records, last_change (Unix seconds), journal (entries and bytes of IXFR
+        /// history kept), notify (the zone's own NOTIFY targets), group (catalog group, or
+        /// null), catalog_id (its member label in generated catalogs), update_policy; and for
+        /// secondary zones: primaries, key, catalog and member_id and catalog_group (when a
+        /// followed catalog brought it), consumer (it is a followed catalog), last_refresh,
+        /// last_success, next_refresh, expires_at (Unix seconds), expired, last_error,
+        /// last_transfer ("AXFR", "IXFR"), transfers_ok, transfers_failed, bytes_in.
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +116,9 @@ pub enum ZoneCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Zones copied from primaries: add, remove (the transfers run in `lmdns-loader serve`).
+    #[command(subcommand)]
+    Secondary(super::secondary::SecondaryCommand),
     /// Write a zone as an RFC 1035 master file on stdout (imports back to the same records).
     ///
     /// The master file holds the default data only. Geo variants and the zone's policy go to a
@@ -219,17 +228,40 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
         ZoneCommand::List { json } => {
             let txn = store.read_txn()?;
             let keyed = zones::list_zones_with_keys(store, &txn)?;
+            let mut secondaries: std::collections::BTreeMap<Vec<u8>, _> = crate::secondary::list(store, &txn)?.into_iter().collect();
+            // Zones with data, then secondary zones not transferred yet, in canonical order.
+            let mut rows: Vec<(Vec<u8>, Option<&lmdb_schema::zone::ZoneMeta>, Option<SecondaryZone>)> =
+                keyed.iter().map(|(key, meta)| (key.clone(), Some(meta), secondaries.remove(key))).collect();
+            rows.extend(secondaries.into_iter().map(|(key, s)| (key, None, Some(s))));
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
             let mut out = std::io::stdout().lock();
             if json {
-                let rows: Vec<_> = keyed.iter().map(|(key, meta)| zone_row(key, meta)).collect();
+                let rows: Vec<_> = rows.iter().map(|(key, meta, secondary)| zone_row(key, *meta, secondary.as_ref())).collect();
                 serde_json::to_writer(&mut out, &rows)?;
                 writeln!(out)?;
             } else {
-                let list: Vec<_> = keyed.into_iter().map(|(_, meta)| meta).collect();
-                let width = list.iter().map(|z| z.apex.len()).max().unwrap_or(4).max(4);
-                writeln!(out, "{:<width$}  {:>10}  {:>8}", "NAME", "SERIAL", "RECORDS")?;
-                for z in &list {
-                    writeln!(out, "{:<width$}  {:>10}  {:>8}", z.apex, z.soa.serial, z.records)?;
+                let text = |key: &[u8], meta: Option<&lmdb_schema::zone::ZoneMeta>| {
+                    meta.map_or_else(|| name::key_to_text(key), |m| m.apex.clone())
+                };
+                let width = rows.iter().map(|(k, m, _)| text(k, *m).len()).max().unwrap_or(4).max(4);
+                // The KIND column only once there are secondary zones: a primary-only
+                // database lists as it always has.
+                let kinds = rows.iter().any(|(_, _, s)| s.is_some());
+                let header = if kinds { "  KIND" } else { "" };
+                writeln!(out, "{:<width$}  {:>10}  {:>8}{header}", "NAME", "SERIAL", "RECORDS")?;
+                for (key, meta, secondary) in &rows {
+                    let serial = meta.map_or_else(|| "-".to_string(), |m| m.soa.serial.to_string());
+                    let records = meta.map_or(0, |m| m.records);
+                    let kind = match secondary {
+                        None => "primary".to_string(),
+                        Some(s) if s.expired => "secondary (expired)".to_string(),
+                        Some(s) => match &s.last_error {
+                            Some(e) => format!("secondary (last refresh failed: {e})"),
+                            None => "secondary".to_string(),
+                        },
+                    };
+                    let kind = if kinds { format!("  {kind}") } else { String::new() };
+                    writeln!(out, "{:<width$}  {serial:>10}  {records:>8}{kind}", text(key, *meta))?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -272,6 +304,7 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        ZoneCommand::Secondary(command) => super::secondary::run_secondary(store, command),
         ZoneCommand::Policy { name: text, table, keys, whoami, clear } => policy(store, &text, table, keys, whoami, clear),
         ZoneCommand::Notify { name: text, targets, key, clear: _ } => {
             let apex = name_key(&text)?;
@@ -356,21 +389,44 @@ fn check_group(group: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One zone as `zone list --json` shows it.
-fn zone_row(apex_key: &[u8], z: &lmdb_schema::zone::ZoneMeta) -> serde_json::Value {
+/// One zone as `zone list --json` shows it: a zone with data (`meta`), a secondary zone
+/// (`secondary`), or both.
+fn zone_row(apex_key: &[u8], meta: Option<&lmdb_schema::zone::ZoneMeta>, secondary: Option<&SecondaryZone>) -> serde_json::Value {
     let id = lmdb_schema::catalog::member_label(&lmdb_schema::catalog::member_id(apex_key));
-    serde_json::json!({
-        "name": z.apex,
-        "kind": "primary",
-        "serial": z.soa.serial,
-        "records": z.records,
-        "last_change": z.last_change,
-        "journal": {"entries": z.journal.entries(), "bytes": z.journal.bytes},
-        "notify": z.notify,
-        "group": z.group,
+    let mut row = serde_json::json!({
+        "name": meta.map_or_else(|| name::key_to_text(apex_key), |z| z.apex.clone()),
+        "kind": if secondary.is_some() { "secondary" } else { "primary" },
+        "serial": meta.map(|z| z.soa.serial),
+        "records": meta.map_or(0, |z| z.records),
+        "last_change": meta.map(|z| z.last_change),
+        "journal": {"entries": meta.map_or(0, |z| z.journal.entries()), "bytes": meta.map_or(0, |z| z.journal.bytes)},
+        "notify": meta.map(|z| z.notify.clone()).unwrap_or_default(),
+        "group": meta.and_then(|z| z.group.clone()),
         "catalog_id": id,
-        "update_policy": z.update_policy.iter().map(crate::update::policy::rule_text).collect::<Vec<_>>(),
-    })
+        "update_policy": meta.map(|z| z.update_policy.iter().map(crate::update::policy::rule_text).collect::<Vec<_>>()).unwrap_or_default(),
+    });
+    if let Some(s) = secondary {
+        let fields = serde_json::json!({
+            "primaries": s.primaries.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "key": s.key,
+            "catalog": s.catalog,
+            "member_id": s.member_id,
+            "catalog_group": s.group,
+            "consumer": s.consumer,
+            "last_refresh": s.last_refresh,
+            "last_success": s.last_success,
+            "next_refresh": s.next_refresh,
+            "expires_at": s.expires_at,
+            "expired": s.expired,
+            "last_error": s.last_error,
+            "last_transfer": s.last_transfer,
+            "transfers_ok": s.transfers_ok,
+            "transfers_failed": s.transfers_failed,
+            "bytes_in": s.bytes_in,
+        });
+        row.as_object_mut().expect("an object").extend(fields.as_object().expect("an object").clone());
+    }
+    row
 }
 
 fn policy(
@@ -450,7 +506,7 @@ pub fn export(tree: &ZoneTree, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
-fn absolute(text: &str) -> String {
+pub(crate) fn absolute(text: &str) -> String {
     if text.ends_with('.') {
         text.to_ascii_lowercase()
     } else {
@@ -611,6 +667,8 @@ fn read_side_file(path: &Path, tree: &mut ZoneTree) -> anyhow::Result<Option<Geo
             other => {
                 let op = match other {
                     Change::Delete { .. } => "delete",
+                    Change::SecondaryAdd { .. } => "secondary-add",
+                    Change::SecondaryRemove { .. } => "secondary-remove",
                     _ => "delete-zone",
                 };
                 bail!("{}: op {op:?} is not allowed in a geo side file (only \"add\" with \"when\", and \"policy\")", at());

@@ -164,7 +164,13 @@ pub fn process(store: &Store, txn: &mut RwTxn<'_>, message: &[u8], source: IpAdd
 
 /// The verified key and the request MAC; or the TSIG error and, for errors answered signed
 /// (BADTIME, BADTRUNC), the key.
-fn verify(store: &Store, txn: &RwTxn<'_>, message: &[u8], rr: &TsigRr, now: u64) -> Result<(Key, Vec<u8>), (u16, Option<Key>)> {
+pub(crate) fn verify(
+    store: &Store,
+    txn: &heed::RoTxn,
+    message: &[u8],
+    rr: &TsigRr,
+    now: u64,
+) -> Result<(Key, Vec<u8>), (u16, Option<Key>)> {
     let key = StoredKey::lookup(store, txn, &rr.key_name).and_then(|(alg, secret)| {
         let algorithm = Algorithm::from_name(&alg)?;
         Some(Key { name: rr.key_name.clone(), algorithm, secret })
@@ -180,7 +186,7 @@ fn verify(store: &Store, txn: &RwTxn<'_>, message: &[u8], rr: &TsigRr, now: u64)
 }
 
 /// Where the zone section ends (its bytes are echoed in the reply).
-fn zone_section_end(message: &[u8], parsed: &wire::Message) -> usize {
+pub(crate) fn zone_section_end(message: &[u8], parsed: &wire::Message) -> usize {
     let mut reader = match wire::Reader::new(message) {
         Ok(r) => r,
         Err(_) => return 12,
@@ -195,7 +201,7 @@ fn zone_section_end(message: &[u8], parsed: &wire::Message) -> usize {
 }
 
 /// The reply: the request's header with QR and `code`, its zone section echoed, no records.
-fn reply_header(message: &[u8], zone_end: usize, code: u8) -> Vec<u8> {
+pub(crate) fn reply_header(message: &[u8], zone_end: usize, code: u8) -> Vec<u8> {
     let mut reply = message[..zone_end.max(12)].to_vec();
     reply[2] = 0x80 | (message[2] & 0x78);
     reply[3] = code & 0x0F;
@@ -232,6 +238,10 @@ fn apply(store: &Store, txn: &mut RwTxn<'_>, msg: &wire::Message, who: Requester
     let Some(meta) = writer.stored_meta(&apex)? else {
         return fail(rcode::NOTAUTH, "not a zone of this server");
     };
+    if store.secondary_zones.get(writer.txn(), &apex).map_err(|e| Fail(rcode::SERVFAIL, e.to_string()))?.is_some() {
+        // RFC 2136 §6 lets a secondary forward; we refuse, so the client goes to the primary.
+        return fail(rcode::REFUSED, "a secondary zone here: send updates to its primary");
+    }
     check_policy(msg, &meta, &apex, who)?;
     check_prerequisites(&writer, msg, &apex)?;
     let updates = prescan(msg, &apex)?;

@@ -78,6 +78,10 @@ pub struct ZoneWriter<'a, 't> {
     pub(super) zones: BTreeMap<Vec<u8>, Pending>,
     /// Zones this commit deletes, with their last metadata.
     deleted: Vec<(Vec<u8>, ZoneMeta)>,
+    /// Secondary-zone settings this commit changed (logged for the writer's scheduler).
+    secondaries: Vec<Vec<u8>>,
+    /// This writer applies transfers: it may change secondary zones, which others may not.
+    transfer: bool,
     pub(super) buf: Vec<u8>,
 }
 
@@ -87,7 +91,25 @@ pub(super) fn now() -> u64 {
 
 impl<'a, 't> ZoneWriter<'a, 't> {
     pub fn new(store: &'a Store, txn: &'a mut RwTxn<'t>) -> Self {
-        ZoneWriter { store, txn, zones: BTreeMap::new(), deleted: Vec::new(), buf: Vec::new() }
+        ZoneWriter { store, txn, zones: BTreeMap::new(), deleted: Vec::new(), secondaries: Vec::new(), transfer: false, buf: Vec::new() }
+    }
+
+    /// A writer for the secondary side (transfers, `zone secondary`, catalogs): the only one
+    /// that may change a secondary zone's data, which is its primary's.
+    pub fn for_transfer(store: &'a Store, txn: &'a mut RwTxn<'t>) -> Self {
+        ZoneWriter { transfer: true, ..ZoneWriter::new(store, txn) }
+    }
+
+    /// Refuses a local change to a secondary zone: its content is its primary's, and a change
+    /// made here would be overwritten by the next transfer, or break IXFR from it.
+    pub(super) fn check_writable(&self, apex_key: &[u8]) -> Result<(), ZoneError> {
+        if self.transfer || self.store.secondary_zones.get(self.txn, apex_key).map_err(lmdb(self.store))?.is_none() {
+            return Ok(());
+        }
+        Err(ZoneError::Refused(format!(
+            "zone {} is a secondary zone, copied from its primaries: change it there (or `zone secondary remove` it first)",
+            name::key_to_text(apex_key)
+        )))
     }
 
     pub fn store(&self) -> &Store {
@@ -95,6 +117,11 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     }
 
     pub fn txn(&self) -> &RwTxn<'t> {
+        self.txn
+    }
+
+    /// The transaction, for bookkeeping outside the zones (a secondary zone's state).
+    pub fn txn_mut(&mut self) -> &mut RwTxn<'t> {
         self.txn
     }
 
@@ -167,6 +194,7 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     pub(super) fn pending(&mut self, apex_key: &[u8]) -> Result<&mut Pending, ZoneError> {
         if !self.zones.contains_key(apex_key) {
             let meta = self.stored_meta(apex_key)?.ok_or_else(|| ZoneError::NoSuchZone(name::key_to_text(apex_key)))?;
+            self.check_writable(apex_key)?;
             let depth = name::label_count(apex_key) as u8;
             let soa_before = self.apex_soa(apex_key, depth)?;
             let pending = Pending {
@@ -192,14 +220,25 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     pub fn add(&mut self, rr: &Rr) -> Result<bool, ZoneError> {
         let owner_key = owner_key(&rr.owner)?;
         let apex = self.pending_for(&owner_key)?;
-        let changed = self.add_record(&apex, &owner_key, rr)?;
-        let zone = self.zones.get_mut(&apex).expect("pending");
+        self.add_to(&apex, &owner_key, rr)
+    }
+
+    /// [`add`](Self::add) to the zone at `apex_key` itself, even where a deeper zone served here
+    /// holds the owner (a transfer's delegation and glue belong to the zone transferred).
+    pub fn add_in(&mut self, apex_key: &[u8], rr: &Rr) -> Result<bool, ZoneError> {
+        let owner_key = self.owner_in(apex_key, &rr.owner)?;
+        self.add_to(apex_key, &owner_key, rr)
+    }
+
+    fn add_to(&mut self, apex: &[u8], owner_key: &[u8], rr: &Rr) -> Result<bool, ZoneError> {
+        let changed = self.add_record(apex, owner_key, rr)?;
+        let zone = self.zones.get_mut(apex).expect("pending");
         if rr.rtype == rtype::SOA && rr.condition.is_empty() {
             zone.soa_set = true;
         }
         if changed && !rr.condition.is_empty() {
             let condition = String::from_utf8_lossy(&rr.condition).into_owned();
-            zone.variants.push(geo::VariantRef { owner: name::key_to_text(&owner_key), rtype: rr.rtype, condition });
+            zone.variants.push(geo::VariantRef { owner: name::key_to_text(owner_key), rtype: rr.rtype, condition });
         }
         Ok(changed)
     }
@@ -209,11 +248,45 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     pub fn delete(&mut self, owner: &[u8], rtype: u16, rdata: Option<&[u8]>, condition: &[u8]) -> Result<usize, ZoneError> {
         let owner_key = owner_key(owner)?;
         let apex = self.pending_for(&owner_key)?;
-        let removed = self.remove_records(&apex, &owner_key, |r| r.rtype == rtype && r.condition == condition, rdata)?;
+        self.delete_from(&apex, &owner_key, rtype, rdata, condition)
+    }
+
+    /// [`delete`](Self::delete) from the zone at `apex_key` itself (see [`add_in`](Self::add_in)).
+    pub fn delete_in(
+        &mut self,
+        apex_key: &[u8],
+        owner: &[u8],
+        rtype: u16,
+        rdata: Option<&[u8]>,
+        condition: &[u8],
+    ) -> Result<usize, ZoneError> {
+        let owner_key = self.owner_in(apex_key, owner)?;
+        self.delete_from(apex_key, &owner_key, rtype, rdata, condition)
+    }
+
+    fn delete_from(
+        &mut self,
+        apex: &[u8],
+        owner_key: &[u8],
+        rtype: u16,
+        rdata: Option<&[u8]>,
+        condition: &[u8],
+    ) -> Result<usize, ZoneError> {
+        let removed = self.remove_records(apex, owner_key, |r| r.rtype == rtype && r.condition == condition, rdata)?;
         if rtype == rtype::SOA && removed > 0 {
-            self.zones.get_mut(&apex).expect("pending").soa_set = true;
+            self.zones.get_mut(apex).expect("pending").soa_set = true;
         }
         Ok(removed)
+    }
+
+    /// The key of `owner`, which must be at or below the zone at `apex_key` (made pending).
+    fn owner_in(&mut self, apex_key: &[u8], owner: &[u8]) -> Result<Vec<u8>, ZoneError> {
+        let key = owner_key(owner)?;
+        if !name::is_at_or_below(&key, apex_key) {
+            return Err(BuildError::OutsideZone { owner: name::wire_to_text(owner), apex: name::key_to_text(apex_key) }.into());
+        }
+        self.pending(apex_key)?;
+        Ok(key)
     }
 
     /// Sets (Some) or clears (None) the policy of the zone whose apex is `apex` (wire; a name
@@ -274,6 +347,39 @@ impl<'a, 't> ZoneWriter<'a, 't> {
         Ok(true)
     }
 
+    /// The secondary-zone record of the zone at `apex_key`, if it is one.
+    pub fn secondary(&self, apex_key: &[u8]) -> Result<Option<lmdb_schema::secondary::SecondaryZone>, ZoneError> {
+        match self.store.secondary_zones.get(self.txn, apex_key).map_err(lmdb(self.store))? {
+            Some(bytes) => lmdb_schema::secondary::SecondaryZone::decode(bytes)
+                .map(Some)
+                .map_err(|e| ZoneError::Corrupt(format!("secondary zone {}: {e}", name::key_to_text(apex_key)))),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (Some) or removes (None) the secondary-zone record of the zone at `apex_key`:
+    /// its primaries, key and transfer state. A change of what the zone is (its primaries, key,
+    /// catalog) is logged in the change log, for the scheduler of a running `serve`; a change of
+    /// its state alone is not. The zone's data is not touched here.
+    pub fn set_secondary(&mut self, apex_key: &[u8], zone: Option<&lmdb_schema::secondary::SecondaryZone>) -> Result<(), ZoneError> {
+        let before = self.secondary(apex_key)?;
+        let reconfigured = match (&before, zone) {
+            (Some(a), Some(b)) => !a.same_config(b),
+            (None, None) => false,
+            _ => true,
+        };
+        match zone {
+            Some(z) => self.store.secondary_zones.put(self.txn, apex_key, &z.encode()).map_err(lmdb(self.store))?,
+            None => {
+                self.store.secondary_zones.delete(self.txn, apex_key).map_err(lmdb(self.store))?;
+            }
+        }
+        if reconfigured && !self.secondaries.iter().any(|k| k == apex_key) {
+            self.secondaries.push(apex_key.to_vec());
+        }
+        Ok(())
+    }
+
     /// Sets or clears the zone's catalog group. Returns false if unchanged.
     pub fn set_group(&mut self, apex_key: &[u8], group: Option<String>) -> Result<bool, ZoneError> {
         let zone = self.pending(apex_key)?;
@@ -291,11 +397,22 @@ impl<'a, 't> ZoneWriter<'a, 't> {
         if self.zones.contains_key(&tree.apex_key) {
             return Err(ZoneError::Refused(format!("zone {} is written twice in one command", tree.apex_text())));
         }
+        self.check_writable(&tree.apex_key)?;
         super::replace::replace(self, tree, policy, serial)
+    }
+
+    /// Deletes a secondary zone's data (when it stops being one): the one local change a
+    /// secondary zone takes.
+    pub fn delete_secondary_data(&mut self, apex_key: &[u8]) -> Result<(), ZoneError> {
+        let transfer = std::mem::replace(&mut self.transfer, true);
+        let result = self.delete_zone(apex_key);
+        self.transfer = transfer;
+        result
     }
 
     /// Deletes the zone at `apex_key`: its sections go; names other zones still hold stay.
     pub fn delete_zone(&mut self, apex_key: &[u8]) -> Result<(), ZoneError> {
+        self.check_writable(apex_key)?;
         let meta = match self.zones.remove(apex_key) {
             Some(pending) => pending.before,
             None => self.stored_meta(apex_key)?,
@@ -374,6 +491,9 @@ impl<'a, 't> ZoneWriter<'a, 't> {
             history::delete_journal(self.store, self.txn, &apex, &meta.journal)?;
             changes::push(&mut log, changes::Kind::Deleted, &apex);
             members.push((apex.clone(), Some(history::member_of(&apex, meta.group.as_deref())), None));
+        }
+        for apex in std::mem::take(&mut self.secondaries) {
+            changes::push(&mut log, changes::Kind::Settings, &apex);
         }
         if !log.is_empty() {
             history::update_catalog(self.store, self.txn, &members)?;

@@ -80,6 +80,8 @@ pub struct ResolveScratch {
     marks: Vec<(usize, u16)>,
     /// Whole responses to repeated questions (see `cache`).
     pub cache: super::cache::AnswerCache,
+    /// Secondary zones answered SERVFAIL (see `expired`).
+    pub expired: super::expired::ExpiredZones,
 }
 
 impl ResolveScratch {
@@ -249,6 +251,9 @@ impl<'t> Internet<'t> {
                 let apex = scratch.current.ancestor_key(zone as usize);
                 scratch.apex.clear();
                 scratch.apex.extend_from_slice(apex);
+                if scratch.expired.contains(self.store, self.txn, &scratch.apex) {
+                    return Err(LookupFailed);
+                }
             }
             let labels = scratch.current.label_count();
             let owner = Owner::At(scratch.current.ancestor_offset(labels).unwrap_or(12));

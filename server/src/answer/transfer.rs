@@ -190,6 +190,10 @@ pub fn prepare<'t>(store: &'t Store, txn: &'t RoTxn<'t>, config: &AnswerConfig, 
         Ok(None) => return error(RCODE_NOTAUTH, signer.as_ref()),
         Err(_) => return error(RCODE_SERVFAIL, signer.as_ref()),
     };
+    // An expired secondary zone is not handed on (RFC 1034 §4.3.5: it is no longer authoritative).
+    if super::expired::ExpiredZones::default().contains(store, txn, &key) {
+        return error(RCODE_SERVFAIL, signer.as_ref());
+    }
     let Ok(walk) = ZoneWalk::new(store, txn, &key, &meta, geo) else { return error(RCODE_SERVFAIL, signer.as_ref()) };
     let serial = meta.soa.serial;
     let info = |kind| TransferInfo { zone: meta.apex.clone(), kind, serial, key: key_name.clone() };

@@ -399,6 +399,8 @@ impl Metrics {
             }
             Err(e) => tracing::warn!("metrics: cannot read the database change state: {e}"),
         }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        super::secondaries::render(out, store, now, family);
     }
 
     /// (change counter, time of the last change), rescanning zone metadata only when the counter

@@ -6,6 +6,7 @@
 //! * [`querylog`]: the JSON-lines query log.
 //! * [`privdrop`]: binding as root, then serving as an unprivileged user.
 //! * [`replication`]: counters of zone transfers and NOTIFY.
+//! * [`secondaries`]: the state of secondary zones, for `/metrics`.
 
 pub mod acl;
 pub mod metrics;
@@ -13,3 +14,4 @@ pub mod privdrop;
 pub mod querylog;
 pub mod replication;
 pub mod rrl;
+pub mod secondaries;

@@ -393,7 +393,7 @@ impl<'e> EventLoop<'e> {
             // 2. Answer the first complete query, if any; the loop comes back to flush it.
             if let Some(len) = complete_frame(&conn.input) {
                 let frame = &conn.input[2..2 + len];
-                if crate::query::is_transfer(frame) || super::update::is_update(frame) {
+                if crate::query::is_transfer(frame) || super::update::is_for_writer(frame) {
                     return Next::HandOff;
                 }
                 if txn.is_none() {

@@ -301,8 +301,8 @@ impl<'e> Worker<'e> {
             let query = &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + len];
             let client = Client { addr, transport: Transport::Udp };
             if let Some((queue, shared)) = &self.updates {
-                // One flag test per packet; only UPDATEs (rare) go further.
-                if super::update::is_update(query) && self.engine.config().allow_query.allows(addr.ip()) {
+                // One flag test per packet; only UPDATEs and NOTIFYs (rare) go further.
+                if super::update::is_for_writer(query) && self.engine.config().allow_query.allows(addr.ip()) {
                     let mut control = CtrlBuf([0; CTRL_LEN]);
                     // SAFETY: as for the replies below.
                     let len = unsafe { reply_control(&batch.recv_hdrs[i].msg_hdr, &mut control) };
@@ -313,7 +313,7 @@ impl<'e> Worker<'e> {
                         control: control.0[..len].to_vec(),
                     };
                     if queue.try_send(update).is_err() && self.io_errors.allow() {
-                        tracing::warn!("the UPDATE relay queue is full: an UPDATE was dropped");
+                        tracing::warn!("the writer relay queue is full: an UPDATE or NOTIFY was dropped");
                     }
                     continue;
                 }

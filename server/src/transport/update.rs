@@ -1,7 +1,9 @@
-//! DNS UPDATE relay: the server never writes the database; an UPDATE it receives goes to the
-//! writer (`lmdns-loader serve`) over the local socket in the database directory
-//! (`lmdns_proto::writer_link`), and the writer's reply goes back to the client. With no writer
-//! running, the server answers REFUSED itself.
+//! DNS UPDATE and NOTIFY relay: the server never writes the database; an UPDATE or NOTIFY it
+//! receives goes to the writer (`lmdns-loader serve`) over the local socket in the database
+//! directory (`lmdns_proto::writer_link`), and the writer's reply goes back to the client. The
+//! writer applies UPDATEs and refreshes secondary zones on NOTIFY (checking the sender and its
+//! TSIG). With no writer running, the server answers itself: UPDATE REFUSED, NOTIFY NOTAUTH
+//! (no zone is refreshed here without one).
 //!
 //! Over UDP a worker must not wait for a commit, so it queues the UPDATE (with a handle on its
 //! socket and the address the query came to) for a few relay threads, which forward it and send
@@ -19,21 +21,23 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use lmdns_proto::writer_link;
 use socket2::Socket;
 
-use crate::answer::writer::{Writer, RCODE_REFUSED};
+use crate::answer::writer::{Writer, RCODE_NOTAUTH, RCODE_REFUSED};
 use crate::query::{self, QueryName};
 use crate::server::Stop;
 
 /// OPCODE of DNS UPDATE (RFC 2136).
 pub const OPCODE_UPDATE: u8 = 5;
+/// OPCODE of NOTIFY (RFC 1996).
+pub const OPCODE_NOTIFY: u8 = 4;
 /// How long the writer may take to commit and answer one UPDATE.
 const WRITER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Relay threads: UPDATEs relayed at once over UDP (the writer commits them together).
 pub const RELAY_THREADS: usize = 8;
 
-/// True for an UPDATE message (a query with OPCODE 5).
+/// True for a message the writer answers: an UPDATE or a NOTIFY (a request with OPCODE 5 or 4).
 #[inline]
-pub fn is_update(packet: &[u8]) -> bool {
-    packet.len() >= 12 && packet[2] & 0x80 == 0 && (packet[2] >> 3) & 0x0F == OPCODE_UPDATE
+pub fn is_for_writer(packet: &[u8]) -> bool {
+    packet.len() >= 12 && packet[2] & 0x80 == 0 && matches!((packet[2] >> 3) & 0x0F, OPCODE_UPDATE | OPCODE_NOTIFY)
 }
 
 /// A connection to the writer, kept open between UPDATEs and opened again when it fails (the
@@ -80,13 +84,15 @@ impl Link {
     }
 }
 
-/// REFUSED for `message`, with its zone section echoed (empty if it does not parse).
+/// The answer without a writer, with the zone section echoed (empty if it does not parse):
+/// REFUSED for an UPDATE, NOTAUTH for a NOTIFY (as for a zone not served as a secondary).
 pub fn refused(message: &[u8]) -> Vec<u8> {
     let mut name = QueryName::default();
     let mut out = Vec::new();
     if let Ok(q) = query::parse(message, &mut name) {
+        let rcode = if q.opcode() == OPCODE_NOTIFY { RCODE_NOTAUTH } else { RCODE_REFUSED };
         let mut w = Writer::start(&mut out, message, &q);
-        w.finish(&q, RCODE_REFUSED as u16, false, false, None);
+        w.finish(&q, rcode as u16, false, false, None);
     }
     out
 }

@@ -70,7 +70,7 @@ fn serve_connection(engine: &Engine, db: &Path, conn: Handoff, idle_timeout: Dur
             input.drain(..2 + len);
             let served = if query::is_transfer(&frame) {
                 send_transfer(engine, &mut stream, peer, &frame, stats)
-            } else if super::update::is_update(&frame) && engine.config().allow_query.allows(peer.ip()) {
+            } else if super::update::is_for_writer(&frame) && engine.config().allow_query.allows(peer.ip()) {
                 let reply = writer.forward(peer, &frame);
                 reply.is_empty() || write_frame(&mut stream, &reply).is_ok()
             } else {

@@ -14,6 +14,8 @@
 #[allow(unused_imports)]
 pub use lmdns_testkit::{find_tool, free_port, peers, require_tool, wire};
 
+pub mod secondary;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
