@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::peers::{self, Peer, SecondaryZone, TsigKey};
-use common::secondary::{ask, loader, loader_json, wait_until, zone_state, Writer, WriterProcess};
+use common::secondary::{ask, loader, loader_json, metric, metrics_text, wait_until, zone_state, Writer, WriterProcess};
 use common::{LmdnsCommand, TestDb};
 
 const ZONE: &str = "copied.test.";
@@ -121,18 +121,22 @@ fn a_lost_notify_is_healed_by_the_refresh_timer() {
     let lmdns = server(&db, &[]);
     // No NOTIFY targets: every change must be found by the SOA REFRESH (2 s here).
     let knot = peers::start_primary(Peer::Knot, &[(ZONE.into(), zone_text(1, 2, 86400, "192.0.2.1"))], None, &[], true);
-    loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &knot.addr().to_string()]);
+    // The first primary listed is down: each refresh goes on to the next.
+    let down = format!("127.0.0.1:{}", common::free_port());
+    loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &down, "--primary", &knot.addr().to_string()]);
     let _writer = Writer::start(&db.path, &["--refresh-min", "1"]);
     wait_until(Duration::from_secs(20), "the first transfer", || serves(lmdns.addr(), "www.copied.test.", A, &[192, 0, 2, 1]));
     knot.update_primary_zone(ZONE, &zone_text(2, 2, 86400, "192.0.2.2"));
     wait_until(Duration::from_secs(20), "the refresh finds the change", || serves(lmdns.addr(), "www.copied.test.", A, &[192, 0, 2, 2]));
-    assert_eq!(zone_state(&db.path, ZONE)["last_transfer"], "IXFR");
+    let state = zone_state(&db.path, ZONE);
+    assert_eq!(state["last_transfer"], "IXFR", "{state}");
+    assert!(state["last_error"].is_null(), "a refresh that succeeded from the second primary is a success: {state}");
 }
 
 #[test]
 fn an_expired_zone_is_answered_servfail_and_recovers_with_the_next_transfer() {
     let db = TestDb::empty(256 << 20);
-    let lmdns = server(&db, &[]);
+    let lmdns = server(&db, &["--http", "127.0.0.1:0"]);
     let knot = peers::start_primary(Peer::Knot, &[(ZONE.into(), zone_text(1, 1, 4, "192.0.2.1"))], None, &[], true);
     loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &knot.addr().to_string()]);
     let _writer = Writer::start(&db.path, &["--refresh-min", "1", "--retry-min", "1", "--retry-max", "1"]);
@@ -143,9 +147,14 @@ fn an_expired_zone_is_answered_servfail_and_recovers_with_the_next_transfer() {
     let state = zone_state(&db.path, ZONE);
     assert_eq!(state["expired"], true, "{state}");
     assert!(state["last_error"].as_str().is_some_and(|e| e.contains(&knot_addr.to_string())), "{state}");
-    // Transfers out stop too: an expired copy is not handed on.
     let (rcode, _) = ask(lmdns.addr(), "copied.test.", 6);
-    assert_eq!(rcode, 2);
+    assert_eq!(rcode, 2, "SOA too: the zone is not answered at all");
+    let text = metrics_text(lmdns.http());
+    assert_eq!(metric(&text, "lmdns_secondary_zones{state=\"expired\"}"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "lmdns_secondary_transfers_total{kind=\"AXFR\",result=\"ok\"}"), Some(1.0), "{text}");
+    assert!(metric(&text, "lmdns_secondary_transfers_total{kind=\"any\",result=\"failed\"}").unwrap() >= 1.0, "{text}");
+    assert!(metric(&text, "lmdns_secondary_zone_serial{zone=\"copied.test.\"}") == Some(1.0), "{text}");
+    assert!(metric(&text, "lmdns_secondary_refresh_lag_max_seconds").unwrap() >= 4.0, "{text}");
 
     let knot = peers::start_primary(Peer::Knot, &[(ZONE.into(), zone_text(3, 1, 4, "192.0.2.3"))], None, &[], true);
     loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &knot.addr().to_string()]);

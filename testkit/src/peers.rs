@@ -173,6 +173,8 @@ struct PrimaryState {
     key: Option<TsigKey>,
     notify: Vec<SocketAddr>,
     allow_transfer_unsigned: bool,
+    /// Knot only: a catalog zone (RFC 9432) it generates from every other zone.
+    catalog: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,13 +654,41 @@ pub fn start_primary(
     allow_transfer_unsigned: bool,
 ) -> PeerServer {
     let keyed = key.is_some();
-    let state = PrimaryState { zones: zones.iter().map(|(z, _)| fqdn(z)).collect(), key, notify: notify.to_vec(), allow_transfer_unsigned };
+    let state = PrimaryState {
+        zones: zones.iter().map(|(z, _)| fqdn(z)).collect(),
+        key,
+        notify: notify.to_vec(),
+        allow_transfer_unsigned,
+        catalog: None,
+    };
     let mut server = match peer {
         Peer::Knot => knot_primary(zones, state),
         Peer::Bind => bind_primary(zones, state),
         other => panic!("{other} as a primary is not supported here (Knot or BIND only)"),
     };
     server.all_keyed = keyed;
+    for (zone, text) in zones {
+        if let Some(serial) = zone_text_serial(text) {
+            server.wait_serial(zone, serial, PEER_STARTUP).unwrap_or_else(|e| panic!("primary did not load {zone}: {e}"));
+        }
+    }
+    server
+}
+
+/// Starts Knot as the primary of `zones` and of the catalog zone `catalog` it generates from
+/// them (`catalog-role: generate`; Knot 3.2 answers that catalog over TCP only), sending
+/// NOTIFY for all of them to `notify`, transfers allowed unsigned from 127.0.0.0/8. Zones
+/// added or removed later ([`PeerServer::add_primary_zone`], [`PeerServer::remove_primary_zone`])
+/// join or leave the catalog. Returns once it serves every zone's SOA.
+pub fn start_knot_catalog_primary(zones: &[(String, String)], catalog: &str, notify: &[SocketAddr]) -> PeerServer {
+    let state = PrimaryState {
+        zones: zones.iter().map(|(z, _)| fqdn(z)).collect(),
+        key: None,
+        notify: notify.to_vec(),
+        allow_transfer_unsigned: true,
+        catalog: Some(fqdn(catalog)),
+    };
+    let server = knot_primary(zones, state);
     for (zone, text) in zones {
         if let Some(serial) = zone_text_serial(text) {
             server.wait_serial(zone, serial, PEER_STARTUP).unwrap_or_else(|e| panic!("primary did not load {zone}: {e}"));
@@ -958,17 +988,30 @@ fn knot_primary_conf(d: &Path, port: u16, state: &PrimaryState) -> String {
         conf.push_str("  - id: xfr_any\n    address: 127.0.0.0/8\n    action: transfer\n");
         acl_ids.push("xfr_any");
     }
-    conf.push_str(&format!(
-        "template:\n  - id: default\n    storage: \"{}\"\n    semantic-checks: off\n    zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n    acl: [{}]\n",
+    let mut template = format!(
+        "    storage: \"{}\"\n    semantic-checks: off\n    zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n    acl: [{}]\n",
         d.join("zones").display(),
         acl_ids.join(", ")
-    ));
+    );
     if !notify_ids.is_empty() {
-        conf.push_str(&format!("    notify: [{}]\n", notify_ids.join(", ")));
+        template.push_str(&format!("    notify: [{}]\n", notify_ids.join(", ")));
     }
+    conf.push_str(&format!("template:\n  - id: default\n{template}"));
+    // The zones of a generated catalog are its members (a template of their own: the catalog
+    // zone itself may not carry `catalog-zone`).
+    let member = match &state.catalog {
+        Some(catalog) => {
+            conf.push_str(&format!("  - id: member\n{template}    catalog-role: member\n    catalog-zone: \"{catalog}\"\n"));
+            "    template: member\n"
+        }
+        None => "",
+    };
     conf.push_str("zone:\n");
+    if let Some(catalog) = &state.catalog {
+        conf.push_str(&format!("  - domain: \"{catalog}\"\n    catalog-role: generate\n"));
+    }
     for z in &state.zones {
-        conf.push_str(&format!("  - domain: \"{z}\"\n    file: \"{z}zone\"\n"));
+        conf.push_str(&format!("  - domain: \"{z}\"\n    file: \"{z}zone\"\n{member}"));
     }
     conf
 }

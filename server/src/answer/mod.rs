@@ -1,8 +1,8 @@
 //! Query processing, one file per concern (after Knot's `nameserver/`):
 //! [`writer`] builds the response, [`internet`] answers class IN from the name tree, [`meta`]
 //! whoami and IP lookups, [`catalog`] generated catalog zones, [`transfer`] AXFR and IXFR,
-//! [`signed`] TSIG, [`expired`] secondary zones past their expiry. This module decides which of them a packet gets: errors and refusals first,
-//! then the lookup, then the size limit.
+//! [`signed`] TSIG, [`expired`] secondary zones past their expiry. This module decides which
+//! of them a packet gets: errors and refusals first, then the lookup, then the size limit.
 
 pub mod cache;
 pub mod catalog;
