@@ -53,7 +53,7 @@ fn knot_primary_axfr_then_notify_brings_an_ixfr_signed_with_tsig() {
     );
     loader(&db.path, &["key", "add", &key.name, &key.algorithm, &key.secret]);
     loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &knot.addr().to_string(), "--key", &key.name]);
-    let _writer = Writer::start(&db.path, &[]);
+    let writer = WriterProcess::start(&db.path);
 
     wait_until(Duration::from_secs(20), "the first transfer is served", || serves(lmdns.addr(), "www.copied.test.", A, &[192, 0, 2, 1]));
     let state = zone_state(&db.path, ZONE);
@@ -73,6 +73,11 @@ fn knot_primary_axfr_then_notify_brings_an_ixfr_signed_with_tsig() {
     assert_eq!(state["last_transfer"], "IXFR", "the change came as an IXFR, not a second AXFR: {state}\n{}", knot.log_tail(60));
     assert_eq!((state["transfers_ok"].as_u64(), state["transfers_failed"].as_u64()), (Some(2), Some(0)), "{state}");
     assert!(knot.incremental_transfers(ZONE) >= 1, "Knot served an IXFR: {}", knot.log_tail(30));
+    let applied: Vec<String> = writer.log().lines().filter(|l| l.contains("transfer applied")).map(str::to_string).collect();
+    assert!(
+        applied.len() == 2 && applied[0].contains("kind=\"AXFR\"") && applied[1].contains("kind=\"IXFR\""),
+        "the writer's log: {applied:?}"
+    );
     // Knot's NOTIFY at its start came before the zone was a secondary here (NOTAUTH); after
     // that, nothing signed was refused.
     let failures: Vec<String> = knot.tsig_failures(ZONE).into_iter().filter(|l| !l.contains("notify")).collect();
@@ -90,11 +95,20 @@ fn knot_primary_axfr_then_notify_brings_an_ixfr_signed_with_tsig() {
 }
 
 #[test]
-fn a_wrong_tsig_secret_is_refused_and_reported_then_the_right_one_transfers() {
+fn a_wrong_tsig_secret_is_refused_by_knot_and_reported_then_the_right_one_transfers() {
+    wrong_then_right_key(Peer::Knot);
+}
+
+#[test]
+fn a_wrong_tsig_secret_is_refused_by_bind_and_reported_then_the_right_one_transfers() {
+    wrong_then_right_key(Peer::Bind);
+}
+
+fn wrong_then_right_key(peer: Peer) {
     let key = TsigKey::test_key();
     let db = TestDb::empty(256 << 20);
     let lmdns = server(&db, &[]);
-    let knot = peers::start_primary(Peer::Knot, &[(ZONE.into(), zone_text(7, 3600, 86400, "192.0.2.7"))], Some(key.clone()), &[], false);
+    let knot = peers::start_primary(peer, &[(ZONE.into(), zone_text(7, 3600, 86400, "192.0.2.7"))], Some(key.clone()), &[], false);
     let wrong = key.with_wrong_secret();
     loader(&db.path, &["key", "add", &wrong.name, &wrong.algorithm, &wrong.secret]);
     loader(&db.path, &["zone", "secondary", "add", ZONE, "--primary", &knot.addr().to_string(), "--key", &key.name]);
