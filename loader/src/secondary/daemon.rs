@@ -31,6 +31,8 @@ use super::{catalog, now};
 use crate::serve::{Done, Job};
 use crate::zones::ZoneWriter;
 
+/// Seconds before a zone whose refresh could not be committed is tried again.
+const COMMIT_RETRY: u64 = 2;
 /// Longest time the checks after a start are spread over, seconds.
 const STARTUP_SPREAD_MAX: u64 = 60;
 /// How often the scheduler looks at the change log when nothing else wakes it.
@@ -181,18 +183,25 @@ impl Scheduler {
             }
             Event::Finished { apex, state } => {
                 let again = self.slots.get(&apex).is_some_and(|s| s.again);
-                match state {
-                    None => self.remove(&apex),
-                    Some(state) => {
-                        if let Some(slot) = self.slots.get_mut(&apex) {
-                            slot.running = false;
-                            slot.again = false;
+                if let Some(slot) = self.slots.get_mut(&apex) {
+                    slot.running = false;
+                    slot.again = false;
+                }
+                let state = match state {
+                    Some(state) => *state,
+                    // No state committed: the zone is gone, or the commit itself failed (its
+                    // error is logged); a zone still configured is tried again shortly.
+                    None => match self.store.read_txn().map_err(anyhow::Error::from).and_then(|txn| super::get(&self.store, &txn, &apex)) {
+                        Ok(Some(mut state)) => {
+                            state.next_refresh = state.next_refresh.max(now() + COMMIT_RETRY);
+                            state
                         }
-                        self.put(apex.clone(), &state);
-                        if again {
-                            self.now_due(&apex);
-                        }
-                    }
+                        _ => return self.remove(&apex),
+                    },
+                };
+                self.put(apex.clone(), &state);
+                if again {
+                    self.now_due(&apex);
                 }
             }
         }
