@@ -137,8 +137,10 @@ impl Db {
     /// every zone's export, and the database-wide counters.
     fn snapshot(&self) -> Snapshot {
         let list = self.list();
+        // Secondary zones not transferred yet have no data to export.
         let exports = list
             .iter()
+            .filter(|z| !z["serial"].is_null())
             .map(|z| {
                 let name = z["name"].as_str().expect("name").to_string();
                 let text = self.export(&name);
@@ -1248,4 +1250,61 @@ fn key_list_shows_names_and_algorithms_never_secrets() {
     for out in [&text, &json] {
         assert!(!out.contains(&secret) && !out.contains("c2VjcmV0"), "{out}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secondary zones and followed catalogs (configured here; `serve` transfers them)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn secondary_zones_are_configured_listed_and_protected() {
+    let db = Db::new();
+    db.import(&write(db.tmp(), "local.test.zone", &zone_text("local.test.", 1, "")));
+    db.ok(&["key", "add", "xfr.", "hmac-sha256", "3q2+7wECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxw="]);
+    db.ok(&["zone", "secondary", "add", "copied.test", "--primary", "192.0.2.1:53", "--primary", "[2001:db8::1]:53", "--key", "xfr."]);
+    let row = db.zone("copied.test.").expect("listed before any transfer");
+    assert_eq!(row["kind"], "secondary");
+    assert_eq!(row["serial"], Value::Null);
+    assert_eq!(row["primaries"], serde_json::json!(["192.0.2.1:53", "[2001:db8::1]:53"]));
+    assert_eq!(row["key"], "xfr.");
+    assert_eq!((row["next_refresh"].as_u64(), row["last_error"].is_null()), (Some(0), true), "{row}");
+    assert_eq!(db.zone("local.test.").unwrap()["kind"], "primary");
+    let text = db.ok(&["zone", "list"]);
+    assert!(text.lines().any(|l| l.starts_with("copied.test.") && l.trim_end().ends_with("secondary")), "{text}");
+
+    // Refusals, each naming the reason, each leaving the database as it was.
+    let before = db.snapshot();
+    assert!(db.fail(&["zone", "secondary", "add", "local.test.", "--primary", "192.0.2.1:53"]).contains("served here as a primary zone"));
+    assert!(db
+        .fail(&["zone", "secondary", "add", "other.test.", "--primary", "192.0.2.1:53", "--key", "nokey."])
+        .contains("no TSIG key nokey."));
+    assert!(db.fail(&["zone", "secondary", "remove", "local.test."]).contains("not a secondary zone"));
+    assert!(db.fail(&["catalog", "unfollow", "copied.test."]).contains("not a followed catalog"));
+    assert!(db.snapshot() == before, "nothing written by a refused command");
+
+    // The same through a changeset, in one transaction with other changes.
+    let changes = write(
+        db.tmp(),
+        "changes.jsonl",
+        "{\"op\":\"secondary-add\",\"zone\":\"more.test.\",\"primaries\":[\"198.51.100.1:5300\"]}\n\
+         {\"op\":\"secondary-remove\",\"zone\":\"copied.test.\"}\n\
+         {\"op\":\"add\",\"name\":\"www.local.test.\",\"ttl\":60,\"type\":\"A\",\"rdata\":\"192.0.2.80\"}\n",
+    );
+    db.ok(&["apply", changes.to_str().unwrap()]);
+    assert!(db.zone("copied.test.").is_none());
+    assert_eq!(db.zone("more.test.").unwrap()["primaries"], serde_json::json!(["198.51.100.1:5300"]));
+    let bad = write(db.tmp(), "bad.jsonl", "{\"op\":\"secondary-add\",\"zone\":\"x.test.\",\"primaries\":[]}\n");
+    let before = db.snapshot();
+    assert!(db.fail(&["apply", bad.to_str().unwrap()]).contains("bad.jsonl:1"));
+    assert!(db.snapshot() == before);
+
+    // A followed catalog, and a group's primaries.
+    db.ok(&["catalog", "follow", "catalog.test.", "--primary", "192.0.2.9:53"]);
+    assert_eq!(db.zone("catalog.test.").unwrap()["consumer"], true);
+    db.ok(&["catalog", "group", "blue", "--primary", "192.0.2.10:53"]);
+    db.ok(&["catalog", "group", "blue", "--clear"]);
+    db.ok(&["catalog", "unfollow", "catalog.test."]);
+    assert!(db.zone("catalog.test.").is_none());
+    let info = db.info();
+    assert_eq!((info["secondary_zones"].as_u64(), info["secondary_zones_loaded"].as_u64()), (Some(1), Some(0)));
 }
