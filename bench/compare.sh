@@ -25,6 +25,10 @@
 #   PORT_BASE      first loopback port [15300]
 #   WORK           working directory [a new mktemp -d, removed at the end unless KEEP=1]
 #   OUT            also write the report to this file
+#   SIGN           "nsec3" or "nsec": sign every zone first (ldns-signzone, ECDSA P-256, NSEC3 with
+#                  0 iterations and no salt per RFC 9276) and query with DO=1 (dnsperf -D); the
+#                  servers then serve the pre-signed zones. Default: unsigned. PowerDNS and BIND
+#                  are left out of signed runs (they need presigned-zone settings of their own).
 # Traffic goes to 127.0.0.1 only; every load run is bounded by dnsperf -l and every wait by a
 # timeout; every server started is stopped by its pid on exit.
 set -euo pipefail
@@ -39,10 +43,13 @@ fi
 ZONES=${ZONES:-1000}
 DURATION=${DURATION:-10}
 QUERIES=${QUERIES:-100000}
+if [ -n "${SIGN:-}" ]; then SERVERS=${SERVERS:-reflector lmdns nsd knot}; fi
 SERVERS=${SERVERS:-reflector lmdns nsd knot pdns bind}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 DNSPERF_ARGS=${DNSPERF_ARGS:--c 8 -q 500}
+SIGN=${SIGN:-}
+if [ -n "$SIGN" ]; then DNSPERF_ARGS="$DNSPERF_ARGS -D"; fi
 UPDATE_RATE=${UPDATE_RATE:-100}
 UPDATE_SECONDS=${UPDATE_SECONDS:-$DURATION}
 PORT_BASE=${PORT_BASE:-15300}
@@ -301,6 +308,23 @@ available() {
   esac
 }
 
+# Signs every zone of $1 (listed in $ZLIST) into $2 with throw-away keys (kept in $2.keys).
+sign_zones() {
+  local src=$1 dst=$2 keys=$2.keys options=()
+  command -v ldns-signzone >/dev/null || { echo "ldns-signzone is not installed (apt-get install -y ldnsutils)" >&2; exit 1; }
+  [ "$SIGN" = nsec3 ] && options=(-n -t 0)
+  mkdir -p "$dst" "$keys"
+  while read -r z; do
+    z=${z%.}
+    (
+      cd "$keys"
+      ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$z")
+      zsk=$(ldns-keygen -a ECDSAP256SHA256 "$z")
+      ldns-signzone "${options[@]}" -i 20260101000000 -e 20371231000000 -o "$z" -f "$dst/$z.zone" "$src/$z.zone" "$ksk" "$zsk"
+    )
+  done <"$ZLIST"
+}
+
 # ---------------------------------------------------------------- main
 
 REPORT=$WORK/report.md
@@ -324,12 +348,20 @@ for NZ in $ZONES; do
     python3 bench/scripts/gen_zones.py "$ZDIR" --zones "$NZ" --queries "$QUERIES" >&2
   fi
   QF=$ZROOT/queries.txt
+  if [ -n "$SIGN" ]; then
+    if [ ! -d "$ZROOT/signed-$SIGN" ]; then
+      log "signing $NZ zones ($SIGN)"
+      sign_zones "$ZDIR" "$ZROOT/signed-$SIGN.tmp"
+      mv "$ZROOT/signed-$SIGN.tmp" "$ZROOT/signed-$SIGN"
+    fi
+    ZDIR=$ZROOT/signed-$SIGN
+  fi
   records=$(grep -vc -e '^\$' -e '^$' -h "$ZDIR"/*.zone 2>/dev/null | awk '{s+=$1} END {print s}') || records=?
   LAST=$(tail -1 "$ZLIST")
   PROBE_NAME="www.$LAST"
   {
     echo
-    echo "### $NZ zones ($records records)"
+    echo "### $NZ zones ($records records${SIGN:+, signed with $SIGN, queries with DO=1})"
     echo
     echo "| server | QPS | answered | lost | server CPU µs / answered | × reflector | load (s) | start → first answer (ms) | RSS / PSS after run (MiB) | response codes |"
     echo "|---|---|---|---|---|---|---|---|---|---|"

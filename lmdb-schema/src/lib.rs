@@ -19,6 +19,7 @@ pub mod keys;
 pub mod lookup;
 pub mod name;
 pub mod node;
+pub mod nsec3;
 pub mod ranges;
 pub mod rtype;
 pub mod secondary;

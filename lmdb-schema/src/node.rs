@@ -283,6 +283,46 @@ impl<'a> SectionView<'a> {
         (default, has_variants.then_some(Variants { index, from, rtype }))
     }
 
+    /// The RRSIGs covering the RRset of type `covered` with condition `cond` (`b""` for the
+    /// default): a geo variant is signed by RRSIGs stored with the same condition.
+    #[inline]
+    pub fn signatures(&self, covered: u16, cond: &[u8]) -> Option<RrsetView<'a>> {
+        if self.has(flags::GEO) {
+            let (entries, area) = self.index_and_area();
+            let index = Index { entries, area };
+            let key = Index::key_of(rtype::RRSIG, covered, fingerprint(cond));
+            let mut at = index.lower_bound(0, key);
+            while index.key(at) == key {
+                let found = index.rrset(at)?;
+                if same_bytes(found.condition(), cond) {
+                    return Some(found);
+                }
+                at += 1;
+            }
+            return None;
+        }
+        self.rrsets()
+            .skip_while(|r| r.rtype() < rtype::RRSIG)
+            .take_while(|r| r.rtype() == rtype::RRSIG)
+            .find(|r| r.covered() == covered && same_bytes(r.condition(), cond))
+    }
+
+    /// Every default RRSIG RRset here (one per covered type), in covered-type order.
+    pub fn all_signatures(&self) -> impl Iterator<Item = RrsetView<'a>> + 'a {
+        self.rrsets()
+            .skip_while(|r| r.rtype() < rtype::RRSIG)
+            .take_while(|r| r.rtype() == rtype::RRSIG)
+            .filter(|r| r.condition().is_empty())
+    }
+
+    /// The name is an NSEC3 owner (a hash label under the apex, RFC 5155 §7.1): it holds an
+    /// NSEC3 RRset and nothing before it but its signatures. Such names are not names of the
+    /// zone. RRsets are sorted by type, so the first one decides.
+    #[inline]
+    pub fn is_nsec3_owner(&self) -> bool {
+        self.rrsets().next().is_some_and(|r| r.rtype() == rtype::NSEC3 || (r.rtype() == rtype::RRSIG && r.covered() == rtype::NSEC3))
+    }
+
     /// The RRset of a type whose variant condition is exactly `cond` (`b""` for the default).
     #[inline]
     pub fn rrset_variant(&self, rtype: u16, cond: &[u8]) -> Option<RrsetView<'a>> {

@@ -9,9 +9,9 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
 /// Version of the on-disk format written by this build. Bump it for any incompatible change.
 ///
 /// 3 added the journal, the change log, TSIG keys, the catalog member list and secondary zones
-/// to version 2;
-/// a writer opening a version 2 database upgrades it in place (see [`Store::open`]).
-pub const SCHEMA_VERSION: u32 = 3;
+/// to version 2; 4 added the NSEC3 index. A writer opening a version 2 or 3 database upgrades
+/// it in place (see [`Store::open`]).
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest version a writer upgrades in place.
 const UPGRADABLE_FROM: u32 = 2;
 
@@ -39,6 +39,8 @@ pub mod db_names {
     pub const CATALOG_LOG: &str = "catalog_log";
     /// Apex key → secondary-zone configuration and state (see `secondary`).
     pub const SECONDARY_ZONES: &str = "secondary_zones";
+    /// (apex, NSEC3 hash) → nothing: each signed zone's NSEC3 hashes in order (see `nsec3`).
+    pub const NSEC3: &str = "nsec3";
 }
 
 /// Keys in the `meta` database.
@@ -61,7 +63,7 @@ pub mod meta_keys {
     pub const CATALOG_GROUPS: &[u8] = b"catalog_groups";
 }
 
-/// Upper bound on named databases: 9 fixed plus two per range table.
+/// Upper bound on named databases: 10 fixed plus two per range table.
 const MAX_DBS: u32 = 2048;
 /// Reader slots: one per server worker and transient tools, generously.
 const MAX_READERS: u32 = 1024;
@@ -128,11 +130,12 @@ pub struct Store {
     pub catalog_members: Database<'static, Bytes, Bytes>,
     pub catalog_log: Database<'static, Bytes, Bytes>,
     pub secondary_zones: Database<'static, Bytes, Bytes>,
+    pub nsec3: Database<'static, Bytes, Bytes>,
 }
 
 /// The fixed databases, in [`db_names`] order.
-type Fixed = [Database<'static, Bytes, Bytes>; 9];
-const FIXED: [&str; 9] = [
+type Fixed = [Database<'static, Bytes, Bytes>; 10];
+const FIXED: [&str; 10] = [
     db_names::META,
     db_names::NAMES,
     db_names::ZONES,
@@ -142,6 +145,7 @@ const FIXED: [&str; 9] = [
     db_names::CATALOG_MEMBERS,
     db_names::CATALOG_LOG,
     db_names::SECONDARY_ZONES,
+    db_names::NSEC3,
 ];
 
 impl Store {
@@ -185,7 +189,7 @@ impl Store {
             let mut version = None;
             let opened = env
                 .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-                    let mut dbs: [Option<Database<'static, Bytes, Bytes>>; 9] = [None; 9];
+                    let mut dbs: [Option<Database<'static, Bytes, Bytes>>; 10] = [None; 10];
                     for (db, name) in dbs.iter_mut().zip(FIXED) {
                         *db = opener.open_database::<Bytes, Bytes>(rtxn, Some(name))?;
                     }
@@ -225,7 +229,10 @@ impl Store {
                         meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
                     } else if let Some(found) = version.as_deref().and_then(|v| <[u8; 4]>::try_from(v).ok()).map(u32::from_be_bytes) {
                         if (UPGRADABLE_FROM..SCHEMA_VERSION).contains(&found) {
-                            upgrade_from_2(wtxn, &dbs)?;
+                            if found == 2 {
+                                upgrade_from_2(wtxn, &dbs)?;
+                            }
+                            upgrade_from_3(wtxn, &dbs)?;
                             meta.put(wtxn, meta_keys::SCHEMA_VERSION, &SCHEMA_VERSION.to_be_bytes())?;
                         }
                     }
@@ -240,8 +247,8 @@ impl Store {
     }
 
     fn from_fixed(env: &'static Env, map_size: usize, dbs: Fixed) -> Store {
-        let [meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones] = dbs;
-        Store { env, map_size, meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones }
+        let [meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones, nsec3] = dbs;
+        Store { env, map_size, meta, names, zones, journal, changes, tsig_keys, catalog_members, catalog_log, secondary_zones, nsec3 }
     }
 
     fn check_version(&self, path: &Path) -> Result<(), StoreError> {
@@ -312,7 +319,7 @@ impl Store {
 /// Version 2 → 3: the new databases are empty, which is right for the journal, change log and
 /// keys; the catalog member list is filled from the zones present.
 fn upgrade_from_2(wtxn: &mut RwTxn, dbs: &Fixed) -> Result<(), heed::Error> {
-    let [_, _, zones, _, _, _, members, _, _] = dbs;
+    let [_, _, zones, _, _, _, members, _, _, _] = dbs;
     let mut found = Vec::new();
     for item in zones.iter(wtxn)? {
         let (apex, _) = item?;
@@ -321,6 +328,25 @@ fn upgrade_from_2(wtxn: &mut RwTxn, dbs: &Fixed) -> Result<(), heed::Error> {
     for apex in found {
         let member = crate::catalog::Member { zone: crate::name::key_to_text(&apex), group: None };
         members.put(wtxn, &crate::catalog::member_id(&apex), &member.encode())?;
+    }
+    Ok(())
+}
+
+/// Version 3 → 4: the NSEC3 index, from the NSEC3 owners already stored.
+fn upgrade_from_3(wtxn: &mut RwTxn, dbs: &Fixed) -> Result<(), heed::Error> {
+    let [_, names, _, _, _, _, _, _, _, nsec3] = dbs;
+    let mut keys = Vec::new();
+    for item in names.iter(wtxn)? {
+        let (key, value) = item?;
+        let Ok(node) = crate::node::NodeView::parse(value) else { continue };
+        for section in node.sections() {
+            if let Some(entry) = crate::nsec3::entry_for(key, section.zone(), section.rrset(crate::rtype::NSEC3).is_some()) {
+                keys.push(entry);
+            }
+        }
+    }
+    for key in keys {
+        nsec3.put(wtxn, &key, &[])?;
     }
     Ok(())
 }
@@ -365,6 +391,7 @@ mod tests {
             store.catalog_members,
             store.catalog_log,
             store.secondary_zones,
+            store.nsec3,
         ];
         upgrade_from_2(&mut wtxn, &dbs).unwrap();
         let member = store.catalog_members.get(&wtxn, &crate::catalog::member_id(b"\0com\0example\0")).unwrap().unwrap();

@@ -22,6 +22,17 @@ pub struct RecordId {
     pub rdata: Vec<u8>,
 }
 
+/// An RRset (or the signatures over one) that a commit changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangedRrset<'a> {
+    pub owner_key: &'a [u8],
+    /// The RRset's type (for signatures, the type covered).
+    pub rtype: u16,
+    pub condition: &'a [u8],
+    /// The change was to the RRSIGs covering the RRset.
+    pub signature: bool,
+}
+
 /// The net difference of one zone in one commit.
 #[derive(Debug, Default)]
 pub struct Diff {
@@ -113,6 +124,27 @@ impl Diff {
             delta += if after.is_some() { 1 } else { -1 };
         }
         delta
+    }
+
+    /// The RRsets this commit changed, as (owner key, type, condition), in first-noted order,
+    /// once each; an RRSIG stands for its covered type with `signature` true.
+    pub fn changed_rrsets(&self) -> Vec<ChangedRrset<'_>> {
+        let mut out: Vec<ChangedRrset<'_>> = Vec::new();
+        for id in &self.order {
+            let (before, after) = self.states[id];
+            if before == after || id.rtype == rtype::LMDNS_POLICY {
+                continue;
+            }
+            let (rtype, signature) = match id.rtype {
+                rtype::RRSIG => (id.rdata.get(..2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]])), true),
+                t => (t, false),
+            };
+            let changed = ChangedRrset { owner_key: &id.owner_key, rtype, condition: &id.condition, signature };
+            if !out.contains(&changed) {
+                out.push(changed);
+            }
+        }
+        out
     }
 
     /// The net difference as journal records (variants and the policy in their private types):

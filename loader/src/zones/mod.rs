@@ -16,6 +16,7 @@ pub mod geo;
 pub mod history;
 mod incremental;
 mod replace;
+pub mod signed;
 pub mod writer;
 
 use std::collections::BTreeMap;

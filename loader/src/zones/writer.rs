@@ -25,7 +25,7 @@ use lmdb_schema::{changes, name, rtype, Store};
 
 use super::diff::{policy_id, Diff};
 use super::history::{self, JournalLimits};
-use super::{geo, lmdb, BuildError, Rr, ZoneError, ZoneTree};
+use super::{geo, lmdb, signed, BuildError, Rr, ZoneError, ZoneTree};
 
 /// How a zone replaced whole may set its serial.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,6 +100,29 @@ impl<'a, 't> ZoneWriter<'a, 't> {
         ZoneWriter { transfer: true, ..ZoneWriter::new(store, txn) }
     }
 
+    /// Keeps the NSEC3 index (`lmdb_schema::nsec3`) in step with the NSEC3 owners at `key`:
+    /// an entry per zone section that holds NSEC3 there.
+    fn index_nsec3(&mut self, key: &[u8], node: &Node, old: Option<&[u8]>) -> Result<(), ZoneError> {
+        use lmdb_schema::nsec3::entry_for;
+        // Only a name one label below some apex can be an NSEC3 owner; most names are not.
+        let new: Vec<Vec<u8>> =
+            node.sections.iter().filter_map(|s| entry_for(key, s.zone, s.rrsets.iter().any(|r| r.rtype == rtype::NSEC3))).collect();
+        if new.is_empty() && old.is_none() {
+            return Ok(());
+        }
+        let old: Vec<Vec<u8>> = match old.map(lmdb_schema::node::NodeView::parse) {
+            Some(Ok(view)) => view.sections().filter_map(|s| entry_for(key, s.zone(), s.rrset(rtype::NSEC3).is_some())).collect(),
+            _ => Vec::new(),
+        };
+        for gone in old.iter().filter(|k| !new.contains(k)) {
+            self.store.nsec3.delete(self.txn, gone).map_err(lmdb(self.store))?;
+        }
+        for added in new.iter().filter(|k| !old.contains(k)) {
+            self.store.nsec3.put(self.txn, added, &[]).map_err(lmdb(self.store))?;
+        }
+        Ok(())
+    }
+
     /// Refuses a local change to a secondary zone: its content is its primary's, and a change
     /// made here would be overwritten by the next transfer, or break IXFR from it.
     pub(super) fn check_writable(&self, apex_key: &[u8]) -> Result<(), ZoneError> {
@@ -144,6 +167,18 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     /// Writes `node` at `key` if its bytes differ from `old`; deletes the key when the node has
     /// no sections left.
     pub(super) fn store_node(&mut self, key: &[u8], node: &mut Node, old: Option<&[u8]>) -> Result<(), ZoneError> {
+        signed::check_nsec3(key, node)?;
+        for section in node.sections.iter().filter(|s| s.rrsets.iter().any(|r| !r.condition.is_empty())) {
+            let apex = name::ancestor(key, section.zone as usize);
+            signed::check_variants(key, section, || {
+                if apex == key {
+                    return Ok(false);
+                }
+                let (_, apex_node) = self.load(apex)?;
+                Ok(apex_node.section(section.zone).is_some_and(signed::is_signed_apex))
+            })?;
+        }
+        self.index_nsec3(key, node, old)?;
         if node.sections.is_empty() {
             if old.is_some() {
                 self.store.names.delete(self.txn, key).map_err(lmdb(self.store))?;
@@ -485,7 +520,11 @@ impl<'a, 't> ZoneWriter<'a, 't> {
             let before_member = zone.before.as_ref().map(|m| history::member_of(&apex, m.group.as_deref()));
             members.push((apex.clone(), before_member, Some(history::member_of(&apex, zone.meta.group.as_deref()))));
             self.store.zones.put(self.txn, &apex, &zone.meta.encode()).map_err(lmdb(self.store))?;
-            summaries.push(self.summary(&apex, &zone, created, changed));
+            let mut summary = self.summary(&apex, &zone, created, changed);
+            if changed && !created && zone.replaced.is_none() && !self.transfer {
+                summary.warnings.extend(self.stale_signatures(&apex, &zone, &soa)?);
+            }
+            summaries.push(summary);
         }
         for (apex, meta) in std::mem::take(&mut self.deleted) {
             history::delete_journal(self.store, self.txn, &apex, &meta.journal)?;
@@ -531,6 +570,25 @@ impl<'a, 't> ZoneWriter<'a, 't> {
         let result = (rrset.ttl, rdata.clone());
         self.store_node(apex, &mut node, old_bytes.as_deref())?;
         Ok(result)
+    }
+
+    /// Warnings for an edit of a signed zone that left signatures stale (see `signed`).
+    fn stale_signatures(&self, apex: &[u8], zone: &Pending, soa: &(u32, Vec<u8>)) -> Result<Vec<String>, ZoneError> {
+        let (_, apex_node) = self.load(apex)?;
+        if !apex_node.section(zone.depth).is_some_and(signed::is_signed_apex) {
+            return Ok(Vec::new());
+        }
+        let soa_changed = zone.soa_before.as_ref() != Some(soa);
+        Ok(signed::stale_signatures(apex, &zone.diff, soa_changed, |owner, rtype| {
+            // Glue and a delegation's NS are never signed (RFC 4035 §2.2).
+            match self.load(owner).ok().and_then(|(_, node)| node.section(zone.depth).cloned()) {
+                Some(section) => {
+                    let has = |flag| section.flags & flag != 0;
+                    !(has(lmdb_schema::node::flags::BELOW_CUT) || rtype == rtype::NS && has(lmdb_schema::node::flags::CUT))
+                }
+                None => true,
+            }
+        }))
     }
 
     /// The zone invariants the server relies on, after the edits: SOA and NS at the apex.

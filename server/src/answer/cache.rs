@@ -83,7 +83,8 @@ impl AnswerCache {
         self.key.extend_from_slice(&query.qclass.to_be_bytes());
         self.key.extend_from_slice(&echoed_bits.to_be_bytes());
         self.key.extend_from_slice(&(limit as u32).to_be_bytes());
-        self.key.push(query.edns.is_some() as u8 | (tcp as u8) << 1);
+        let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+        self.key.push(query.edns.is_some() as u8 | (tcp as u8) << 1 | (dnssec_ok as u8) << 2);
         self.key.extend_from_slice(name_key);
         // FNV-1a over the key: short keys, and the slot index only needs to spread well.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 
 use heed::RoTxn;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
-use lmdb_schema::rtype;
-use lmdb_schema::Store;
+use lmdb_schema::{name, rtype, Store};
 
+use super::dnssec::{Denial, ProofScratch, Prover};
 use super::geo::GeoScratch;
 
 use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, RCODE_YXDOMAIN};
@@ -36,25 +36,39 @@ impl From<heed::Error> for LookupFailed {
 enum Found<'t> {
     /// No zone here contains the name.
     NotAuth,
-    /// The name exists in `zone` (possibly as an empty non-terminal), or a wildcard covers it.
-    Name {
-        zone: u8,
-        section: SectionView<'t>,
-    },
-    NxDomain {
-        zone: u8,
-    },
+    /// The name exists in `zone` (possibly as an empty non-terminal), or the wildcard below
+    /// its closest encloser of `wildcard` labels covers it.
+    Name { zone: u8, section: SectionView<'t>, wildcard: Option<u8> },
+    /// No such name; its closest encloser has `encloser` labels.
+    NxDomain { zone: u8, encloser: u8 },
     /// The name is at or below a delegation point with `cut` labels.
+    Referral { zone: u8, cut: u8, section: SectionView<'t> },
+    /// A DNAME at the ancestor with `owner` labels (its data: `section`) rewrites the name.
+    Dname { zone: u8, owner: u8, section: SectionView<'t>, rrset: RrsetView<'t> },
+}
+
+/// How an answer ended, for the denial proofs and the additional section.
+enum End<'t> {
+    /// Nothing to prove or add (a refusal, a chain leaving the zone, a whoami name).
+    Nothing,
+    /// Data in the answer section.
+    Answer,
+    NxDomain {
+        encloser: u8,
+        apex: SectionView<'t>,
+    },
+    /// The name (at `section`, through a wildcard below the encloser of `wildcard` labels if
+    /// set) has no data of the type.
+    NoData {
+        section: SectionView<'t>,
+        wildcard: Option<u8>,
+        apex: SectionView<'t>,
+    },
+    /// A referral to the cut of `cut` labels; `signed` when its DS went in.
     Referral {
-        zone: u8,
         cut: u8,
         section: SectionView<'t>,
-    },
-    /// A DNAME at the ancestor with `owner` labels rewrites the name.
-    Dname {
-        zone: u8,
-        owner: u8,
-        rrset: RrsetView<'t>,
+        signed: bool,
     },
 }
 
@@ -72,6 +86,8 @@ pub struct ResolveScratch {
     /// Name read from an RDATA for an additional-section lookup.
     target: QueryName,
     synth: Vec<u8>,
+    /// Denial proofs of the current response (see `dnssec`).
+    proofs: ProofScratch,
     /// Name key of the apex of the zone answering the question. Depth tells zones apart only
     /// among ancestors of one name, so chain targets and additional names compare apexes.
     apex: Vec<u8>,
@@ -126,6 +142,8 @@ pub struct Internet<'t> {
     pub txn: &'t RoTxn<'t>,
     /// The address the query came from (whoami names answer A/AAAA with it).
     pub source: IpAddr,
+    /// The query set DO (RFC 3225): signed zones answer with RRSIGs and denial proofs.
+    pub dnssec: bool,
 }
 
 impl<'t> Internet<'t> {
@@ -154,7 +172,7 @@ impl<'t> Internet<'t> {
                     }
                 }
             }
-            if let Some(section) = node.section(z) {
+            if let Some(section) = node.section(z).filter(|s| !is_hash_name(s, labels)) {
                 return self.classify(name, section, labels as u8, true);
             }
             zone = Some(z);
@@ -163,7 +181,7 @@ impl<'t> Internet<'t> {
         for k in (0..labels).rev() {
             let Some(node) = self.node(name.ancestor_key(k))? else { continue };
             let z = *zone.get_or_insert(node.deepest_zone());
-            if let Some(section) = node.section(z) {
+            if let Some(section) = node.section(z).filter(|s| !is_hash_name(s, k)) {
                 return self.classify(name, section, k as u8, false);
             }
             if k <= z as usize {
@@ -183,7 +201,7 @@ impl<'t> Internet<'t> {
                 return Ok(Found::Referral { zone, cut, section: owner });
             }
             let rrset = owner.rrset(rtype::DNAME).ok_or(LookupFailed)?;
-            return Ok(Found::Dname { zone, owner: cut, rrset });
+            return Ok(Found::Dname { zone, owner: cut, section: owner, rrset });
         }
         if section.has(flags::CUT) && !section.has(flags::APEX) {
             // At or below a delegation point. (A DS query at the cut itself is answered by
@@ -191,11 +209,11 @@ impl<'t> Internet<'t> {
             return Ok(Found::Referral { zone, cut: labels, section });
         }
         if exact {
-            return Ok(Found::Name { zone, section });
+            return Ok(Found::Name { zone, section, wildcard: None });
         }
         if section.has(flags::DNAME) {
             let rrset = section.rrset(rtype::DNAME).ok_or(LookupFailed)?;
-            return Ok(Found::Dname { zone, owner: labels, rrset });
+            return Ok(Found::Dname { zone, owner: labels, section, rrset });
         }
         if section.has(flags::WILDCARD_CHILD) {
             let mut key = [0u8; lmdb_schema::name::MAX_KEY + 2];
@@ -203,10 +221,10 @@ impl<'t> Internet<'t> {
             key[..base.len()].copy_from_slice(base);
             key[base.len()..base.len() + 2].copy_from_slice(b"*\0");
             if let Some(wild) = self.node(&key[..base.len() + 2])?.and_then(|n| n.section(zone)) {
-                return Ok(Found::Name { zone, section: wild });
+                return Ok(Found::Name { zone, section: wild, wildcard: Some(labels) });
             }
         }
-        Ok(Found::NxDomain { zone })
+        Ok(Found::NxDomain { zone, encloser: labels })
     }
 
     /// Answers the question in `scratch.current` into `w`.
@@ -221,8 +239,10 @@ impl<'t> Internet<'t> {
         scratch.visited_ends.clear();
         scratch.additional_targets.clear();
         scratch.marks.clear();
+        scratch.proofs.clear();
         let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false, per_client: false };
         let mut zone_depth = 0;
+        let mut end = End::Nothing;
         for hop in 0..MAX_CHAIN {
             // Chains are followed only inside the zone that answered the question, as Knot does:
             // data from another zone would be vouched for by the wrong SOA. A target below one
@@ -234,6 +254,7 @@ impl<'t> Internet<'t> {
             {
                 Some(zone_depth)
             } else {
+                end = End::Answer;
                 break;
             };
             let found = self.find(&scratch.current, qtype, within)?;
@@ -241,10 +262,12 @@ impl<'t> Internet<'t> {
                 Found::NotAuth => {
                     if hop == 0 {
                         outcome.rcode = RCODE_REFUSED as u16;
+                    } else {
+                        end = End::Answer;
                     }
                     break;
                 }
-                Found::Name { zone, .. } | Found::NxDomain { zone } | Found::Referral { zone, .. } | Found::Dname { zone, .. } => zone,
+                Found::Name { zone, .. } | Found::NxDomain { zone, .. } | Found::Referral { zone, .. } | Found::Dname { zone, .. } => zone,
             };
             if hop == 0 {
                 zone_depth = zone;
@@ -257,40 +280,49 @@ impl<'t> Internet<'t> {
             }
             let labels = scratch.current.label_count();
             let owner = Owner::At(scratch.current.ancestor_offset(labels).unwrap_or(12));
-            let section = match found {
+            let (section, wildcard) = match found {
                 Found::NotAuth => unreachable!("handled above"),
-                Found::NxDomain { .. } => {
+                Found::NxDomain { encloser, .. } => {
                     outcome.aa = true;
                     outcome.rcode = RCODE_NXDOMAIN as u16;
-                    self.soa(scratch, zone, w, u32::MAX)?;
+                    let apex = self.soa(scratch, zone, w, u32::MAX)?;
+                    end = End::NxDomain { encloser, apex };
                     break;
                 }
-                Found::Referral { cut, section, .. } if qtype == rtype::DS && cut as usize == labels => section,
+                Found::Referral { cut, section, .. } if qtype == rtype::DS && cut as usize == labels => (section, None),
                 Found::Referral { cut, section, .. } => {
                     // AA stays set when the referral ends a chain that started with our data.
                     outcome.aa = hop > 0;
-                    self.referral(scratch, zone, cut, section, w)?;
+                    let signed = self.referral(scratch, cut, section, w)?;
+                    end = End::Referral { cut, section, signed };
                     break;
                 }
-                Found::Dname { owner: dname_labels, rrset, .. } => {
+                Found::Dname { owner: dname_labels, section, rrset, .. } => {
                     outcome.aa = true;
                     let dname_owner = Owner::At(scratch.current.ancestor_offset(dname_labels as usize).unwrap_or(12));
                     let target_at = w.rrset(Section::Answer, dname_owner, &rrset, None);
                     if target_at == 0 {
                         return Err(LookupFailed);
                     }
+                    self.sign(w, Section::Answer, dname_owner, &section, &rrset, None);
+                    // The synthesized CNAME goes unsigned: the DNAME's RRSIG vouches for it.
                     let Some(cname_target) = self.synthesize_cname(scratch, dname_labels, target_at, rrset.ttl(), owner, w) else {
                         outcome.rcode = RCODE_YXDOMAIN as u16;
+                        end = End::Answer;
                         break;
                     };
                     if !self.follow(scratch, w, cname_target) {
+                        end = End::Answer;
                         break;
                     }
                     continue;
                 }
-                Found::Name { section, .. } => section,
+                Found::Name { section, wildcard, .. } => (section, wildcard),
             };
             outcome.aa = true;
+            if let (Some(encloser), true) = (wildcard, self.dnssec) {
+                scratch.proofs.wildcard_hit(&scratch.current.key, encloser);
+            }
             if section.has(flags::WHOAMI) {
                 // A whoami name of the zone's policy: synthesized from the client's address and
                 // the policy's table; other types get the zone's NODATA.
@@ -302,35 +334,93 @@ impl<'t> Internet<'t> {
                 }
                 break;
             }
-            if qtype != rtype::CNAME && qtype != rtype::ANY && section.has(flags::CNAME) {
+            // A CNAME is followed unless the question is about the name's own records (RFC
+            // 4035 §3.1.4: RRSIG and NSEC live beside a CNAME).
+            let own_records = matches!(qtype, rtype::CNAME | rtype::ANY | rtype::RRSIG | rtype::NSEC);
+            if !own_records && section.has(flags::CNAME) {
                 if let Some(cname) = geo.select(self.store, self.txn, &scratch.apex, section, rtype::CNAME) {
                     let target = w.rrset(Section::Answer, owner, &cname, None);
                     if target == 0 {
                         // No record framed (a corrupt value): nothing to follow.
                         return Err(LookupFailed);
                     }
+                    self.sign(w, Section::Answer, owner, &section, &cname, None);
                     if !self.follow(scratch, w, target) {
+                        end = End::Answer;
                         break;
                     }
                     continue;
                 }
             }
-            let answered = if qtype == rtype::ANY {
-                self.any(section, owner, w)
-            } else if let Some(rrset) = geo.select(self.store, self.txn, &scratch.apex, section, qtype) {
-                w.rrset_collecting(Section::Answer, owner, &rrset, &mut scratch.additional_targets);
-                true
-            } else {
-                false
+            let answered = match qtype {
+                rtype::ANY => self.any(section, owner, w),
+                // Every signature at the name, whatever it covers (as Knot and NSD answer).
+                rtype::RRSIG => section.all_signatures().fold(false, |_, sigs| {
+                    w.rrset(Section::Answer, owner, &sigs, None);
+                    true
+                }),
+                _ => match geo.select(self.store, self.txn, &scratch.apex, section, qtype) {
+                    Some(rrset) => {
+                        w.rrset_collecting(Section::Answer, owner, &rrset, &mut scratch.additional_targets);
+                        self.sign(w, Section::Answer, owner, &section, &rrset, None);
+                        true
+                    }
+                    None => false,
+                },
             };
-            if !answered {
+            end = if answered {
+                End::Answer
+            } else {
                 // NODATA, also at the end of a chain (RFC 2308 §2.2).
-                self.soa(scratch, zone, w, u32::MAX)?;
-            }
-            self.additional(scratch, zone, w)?;
+                let apex = self.soa(scratch, zone, w, u32::MAX)?;
+                End::NoData { section, wildcard, apex }
+            };
             break;
         }
+        let additional = matches!(end, End::Answer | End::NoData { .. } | End::Referral { .. });
+        if self.dnssec {
+            self.prove(scratch, zone_depth, end, w)?;
+        }
+        if additional {
+            self.additional(scratch, zone_depth, w)?;
+        }
         Ok(outcome)
+    }
+
+    /// Appends the RRSIGs over `rrset` when the query asked for DNSSEC.
+    #[inline]
+    fn sign(&self, w: &mut Writer<'_>, out: Section, owner: Owner, section: &SectionView<'t>, rrset: &RrsetView<'t>, ttl: Option<u32>) {
+        if self.dnssec {
+            super::dnssec::put_signatures(w, out, owner, section, rrset, ttl);
+        }
+    }
+
+    /// The denial proofs `end` needs, in a signed zone (see `dnssec`).
+    fn prove(&self, scratch: &mut ResolveScratch, zone: u8, end: End<'t>, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+        let apex = match end {
+            End::Nothing => return Ok(()),
+            End::Answer if !scratch.proofs.has_wildcard_hits() => return Ok(()),
+            End::Referral { signed: true, .. } if !scratch.proofs.has_wildcard_hits() => return Ok(()),
+            End::NxDomain { apex, .. } | End::NoData { apex, .. } => apex,
+            End::Answer | End::Referral { .. } => {
+                let Some(apex) = self.node(&scratch.apex)?.and_then(|n| n.section(zone)) else { return Ok(()) };
+                apex
+            }
+        };
+        let Some(denial) = Denial::of(&apex) else { return Ok(()) };
+        // The question is a name of the zone, so its apex is in the question (the current
+        // name may have left the zone by a CNAME).
+        let Some(apex_at) = question_ancestor(w.buf, zone) else { return Ok(()) };
+        let mut prover =
+            Prover { store: self.store, txn: self.txn, zone, apex: &scratch.apex, apex_at, denial, scratch: &mut scratch.proofs };
+        let key = &scratch.current.key;
+        match end {
+            End::NxDomain { encloser, .. } => prover.nxdomain(key, encloser, w)?,
+            End::NoData { section, wildcard, .. } => prover.nodata(key, &section, wildcard, w)?,
+            End::Referral { cut, section, signed: false } => prover.no_ds(name::ancestor(key, cut as usize), &section, w)?,
+            _ => {}
+        }
+        prover.wildcard_answers(w)
     }
 
     /// Moves `scratch.current` to the name at `target` in the response, unless it was seen.
@@ -381,12 +471,13 @@ impl<'t> Internet<'t> {
         Some(at)
     }
 
-    /// RFC 8482: one RRset stands for all, over UDP and TCP alike (as Knot and NSD answer).
-    /// Returns false when the name has no data (NODATA).
+    /// RFC 8482: one RRset stands for all, over UDP and TCP alike (as Knot and NSD answer),
+    /// with its signatures. Returns false when the name has no data (NODATA).
     fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>) -> bool {
-        match section.rrsets().find(|r| r.condition().is_empty()) {
+        match section.rrsets().find(|r| r.condition().is_empty() && r.rtype() != rtype::RRSIG) {
             Some(rrset) => {
                 w.rrset(Section::Answer, owner, &rrset, None);
+                self.sign(w, Section::Answer, owner, &section, &rrset, None);
                 true
             }
             None => false,
@@ -394,8 +485,8 @@ impl<'t> Internet<'t> {
     }
 
     /// The zone's SOA in the authority section, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3), and
-    /// at most `ttl_cap`.
-    fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>, ttl_cap: u32) -> Result<(), LookupFailed> {
+    /// at most `ttl_cap`; its RRSIG with the same TTL, as Knot answers. Returns the apex.
+    fn soa(&self, scratch: &ResolveScratch, zone: u8, w: &mut Writer<'_>, ttl_cap: u32) -> Result<SectionView<'t>, LookupFailed> {
         let current = &scratch.current;
         let apex = self.node(current.ancestor_key(zone as usize))?.and_then(|n| n.section(zone)).ok_or(LookupFailed)?;
         let soa = apex.rrset(rtype::SOA).ok_or(LookupFailed)?;
@@ -403,27 +494,30 @@ impl<'t> Internet<'t> {
         let minimum = rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
         let minimum = minimum.ok_or(LookupFailed)?;
         let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
-        w.rrset(Section::Authority, owner, &soa, Some(soa.ttl().min(minimum).min(ttl_cap)));
-        Ok(())
+        let ttl = Some(soa.ttl().min(minimum).min(ttl_cap));
+        w.rrset(Section::Authority, owner, &soa, ttl);
+        self.sign(w, Section::Authority, owner, &apex, &soa, ttl);
+        Ok(apex)
     }
 
-    /// A referral: the cut's NS in authority, AA clear, their addresses in additional.
-    fn referral(
-        &self,
-        scratch: &mut ResolveScratch,
-        zone: u8,
-        cut: u8,
-        section: SectionView<'t>,
-        w: &mut Writer<'_>,
-    ) -> Result<(), LookupFailed> {
+    /// A referral: the cut's NS in authority, AA clear (their addresses go in additional), and
+    /// with DNSSEC its signed DS. Returns whether a DS went in.
+    fn referral(&self, scratch: &mut ResolveScratch, cut: u8, section: SectionView<'t>, w: &mut Writer<'_>) -> Result<bool, LookupFailed> {
         let ns = section.rrset(rtype::NS).ok_or(LookupFailed)?;
         let owner = Owner::At(scratch.current.ancestor_offset(cut as usize).ok_or(LookupFailed)?);
         w.rrset_collecting(Section::Authority, owner, &ns, &mut scratch.additional_targets);
-        self.additional(scratch, zone, w)
+        if !self.dnssec {
+            return Ok(false);
+        }
+        let Some(ds) = section.rrset(rtype::DS) else { return Ok(false) };
+        w.rrset(Section::Authority, owner, &ds, None);
+        self.sign(w, Section::Authority, owner, &section, &ds, None);
+        Ok(true)
     }
 
-    /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA. Whole RRsets only;
-    /// what does not fit is dropped later without TC (RFC 2181 §9).
+    /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA, with their RRSIGs
+    /// (glue has none). Whole RRsets only; what does not fit is dropped later without TC (RFC
+    /// 2181 §9), a signature with its RRset.
     fn additional(&self, scratch: &mut ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
         scratch.marks.push((w.written(), w.additional));
         for i in 0..scratch.additional_targets.len() {
@@ -439,11 +533,39 @@ impl<'t> Internet<'t> {
             for rtype in [rtype::A, rtype::AAAA] {
                 if let Some(rrset) = section.rrset(rtype) {
                     w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
+                    self.sign(w, Section::Additional, Owner::At(at as u16), &section, &rrset, None);
                     scratch.marks.push((w.written(), w.additional));
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// An NSEC3 owner name (a hash label right below the apex, `labels` labels): not a name of
+/// the zone, so answered as absent (as Knot does).
+#[inline]
+fn is_hash_name(section: &SectionView<'_>, labels: usize) -> bool {
+    labels == section.zone() as usize + 1 && section.is_nsec3_owner()
+}
+
+/// Offset in the response of the question name's ancestor of `labels` labels (the root label
+/// for 0).
+fn question_ancestor(buf: &[u8], labels: u8) -> Option<u16> {
+    let mut starts = [0u16; 128];
+    let (mut at, mut count) = (crate::query::HEADER_LEN, 0);
+    loop {
+        let len = *buf.get(at)? as usize;
+        if len == 0 || count == starts.len() {
+            break;
+        }
+        starts[count] = at as u16;
+        count += 1;
+        at += 1 + len;
+    }
+    match count.checked_sub(labels as usize)? {
+        i if i == count => Some(at as u16),
+        i => Some(starts[i]),
     }
 }
 

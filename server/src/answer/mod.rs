@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod dnssec;
 pub mod expired;
 pub mod geo;
 pub mod internet;
@@ -73,8 +74,11 @@ fn respond_within(
     let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
     geo.start_query(source, client_subnet, config.ecs);
     // The ECS echo starts with scope 0; it is finished below once the answer is known.
-    let opt =
-        query.edns.map(|_| Opt { payload: config.max_udp_size.max(CLASSIC_UDP as u16), client_subnet: client_subnet.map(|s| (s, 0)) });
+    let opt = query.edns.map(|e| Opt {
+        payload: config.max_udp_size.max(CLASSIC_UDP as u16),
+        client_subnet: client_subnet.map(|s| (s, 0)),
+        dnssec_ok: e.dnssec_ok,
+    });
     let mut w = Writer::start(out, packet, &query);
     // --allow-query: decided on the source alone, before anything touches the database.
     if !config.allow_query.allows(source) {
@@ -158,7 +162,7 @@ fn respond_within(
         let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, &[]);
         return Some(w.finish(&query, rcode, aa, tc, opt));
     }
-    let internet = Internet { store, txn, source };
+    let internet = Internet { store, txn, source, dnssec: query.edns.is_some_and(|e| e.dnssec_ok) };
     Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
         Ok(outcome) => {
             let opt = with_scope(opt, geo);

@@ -34,6 +34,8 @@ const MAX_POINTER: usize = 0x3FFF;
 pub struct Opt {
     pub payload: u16,
     pub client_subnet: Option<(ClientSubnet, u8)>,
+    /// The query's DO bit, copied into the answer (RFC 3225 §3).
+    pub dnssec_ok: bool,
 }
 
 impl Opt {
@@ -104,6 +106,32 @@ impl<'a> Writer<'a> {
             Section::Authority => self.authority += n,
             Section::Additional => self.additional += n,
         }
+    }
+
+    /// Writes the owner `prefix` (wire labels, no root) followed by the name at `suffix` (a
+    /// pointer, or a copy when it is out of a pointer's reach).
+    #[inline]
+    fn owner_prefixed(&mut self, prefix: &[u8], suffix: u16) {
+        self.buf.extend_from_slice(prefix);
+        self.owner(Owner::At(suffix));
+    }
+
+    /// Appends every record of an RRset under the owner `prefix` + the name at `suffix`: names
+    /// not in the response yet (NSEC and NSEC3 owners of a denial proof), written as their
+    /// labels below the zone apex and a pointer to the apex. Returns the records written.
+    pub fn rrset_prefixed(&mut self, section: Section, prefix: &[u8], suffix: u16, rrset: &RrsetView<'_>, ttl: Option<u32>) -> u16 {
+        let mut written = 0;
+        for record in rrset.records() {
+            self.owner_prefixed(prefix, suffix);
+            let at = self.buf.len();
+            self.buf.extend_from_slice(record);
+            if let Some(ttl) = ttl {
+                self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
+            }
+            written += 1;
+        }
+        self.count(section, written);
+        written
     }
 
     /// Appends every record of an RRset under `owner`. With `ttl`, that TTL replaces the stored
@@ -198,7 +226,8 @@ impl<'a> Writer<'a> {
             self.buf.push(0);
             self.buf.extend_from_slice(&lmdb_schema::rtype::OPT.to_be_bytes());
             self.buf.extend_from_slice(&opt.payload.to_be_bytes());
-            self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, 0, 0]);
+            // Extended RCODE, version 0, the DO bit echoed (RFC 3225 §3), no other flags.
+            self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, if opt.dnssec_ok { 0x80 } else { 0 }, 0]);
             match opt.client_subnet {
                 Some((subnet, scope)) => {
                     let addr = &subnet.address[..subnet.address_len()];
