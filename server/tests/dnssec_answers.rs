@@ -347,3 +347,28 @@ fn a_geo_variant_is_answered_with_its_own_signature() {
     let ecs = f.answer([192, 0, 2, 200], &query);
     assert_eq!(key_tag(&ecs.answers), Some(4242), "{ecs:?}");
 }
+
+#[test]
+fn a_signed_answer_that_does_not_fit_is_truncated_whole() {
+    let f = fixture();
+    let whole = f.ask("x.y.ent.proof.test.", RecordType::A, Some(true));
+    // 512 bytes cannot hold the SOA, three NSEC3 and four RRSIGs: TC with the question only,
+    // never a proof without its signatures (RFC 4035 §3.1.1).
+    let query = DnsQuery::new(11, "x.y.ent.proof.test.", RecordType::A).edns(512, None).bytes();
+    let client = Client { addr: SocketAddr::from(([192, 0, 2, 200], 5353)), transport: Transport::Udp };
+    let txn = f.engine.read_txn().unwrap();
+    let mut out = Vec::new();
+    assert!(f.engine.answer(&txn, &mut f.engine.scratch(), &with_do(query, true), &client, &mut out));
+    assert!(out.len() <= 512, "{} bytes", out.len());
+    assert_ne!(out[2] & 0x02, 0, "TC");
+    let m = Response::parse(&out);
+    assert!(m.answers.is_empty() && m.authority.is_empty(), "{m:?}");
+    // Over TCP the whole proof comes.
+    let tcp = Client { addr: client.addr, transport: Transport::Tcp };
+    let query = DnsQuery::new(12, "x.y.ent.proof.test.", RecordType::A).edns(512, None).bytes();
+    assert!(f.engine.answer(&txn, &mut f.engine.scratch(), &with_do(query, true), &tcp, &mut out));
+    assert_eq!(out[2] & 0x02, 0, "TC over TCP");
+    let over_tcp = Response::parse(&out);
+    assert!(over_tcp.authority.iter().any(|r| r.rtype == NSEC3), "{over_tcp:?}");
+    assert_eq!(types(&over_tcp.authority), types(&whole.authority));
+}

@@ -129,8 +129,10 @@ impl<'s, 't> Prover<'s, 't> {
             return;
         }
         name::key_to_wire_into(&self.scratch.owner, &mut self.scratch.wire);
-        name::key_to_wire_into(self.apex, &mut self.scratch.name);
-        let prefix = &self.scratch.wire[..self.scratch.wire.len() - self.scratch.name.len()];
+        // The apex is written uncompressed in the question: its length is read there.
+        let Some(apex_len) = lmdb_schema::zone::wire_name_len(&w.buf[self.apex_at as usize..]) else { return };
+        let Some(prefix_len) = self.scratch.wire.len().checked_sub(apex_len) else { return };
+        let prefix = &self.scratch.wire[..prefix_len];
         w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &rrset, None);
         if let Some(signatures) = section.signatures(rtype, b"") {
             w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &signatures, None);
