@@ -724,6 +724,51 @@ impl Section {
     }
 }
 
+/// The most record bytes one RRset may hold: its records, each with a 2-byte owner pointer,
+/// must fit one 64 KiB DNS message beside the header (12), the longest question (255 + 4) and
+/// an OPT record (11). A larger RRset could never be answered (every answer would be an empty
+/// TC), and its record count would not fit the format's 16 bits.
+pub const MAX_RRSET_BYTES: usize = 65_535 - 12 - 259 - 11;
+/// The most RRsets (types, signatures and geo variants together) one name may hold in one
+/// zone: far below the format's 16-bit count, far above any real name (a variant per country
+/// for a handful of types is about a thousand).
+pub const MAX_RRSETS_PER_NAME: usize = 8_192;
+
+/// A node that does not fit the format's limits (see [`Node::check_limits`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitError {
+    /// (type, variant condition, records, bytes with owner pointers)
+    RrsetTooLarge {
+        rtype: u16,
+        condition: Vec<u8>,
+        records: usize,
+        bytes: usize,
+    },
+    TooManyRrsets {
+        zone: u8,
+        rrsets: usize,
+    },
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitError::RrsetTooLarge { rtype, condition, records, bytes } => {
+                let variant =
+                    if condition.is_empty() { String::new() } else { format!(" (variant {})", String::from_utf8_lossy(condition)) };
+                write!(
+                    f,
+                    "type {rtype}{variant}: {records} records take {bytes} bytes, more than the {MAX_RRSET_BYTES} one RRset may take \
+                     (it must fit a 64 KiB DNS message to be answered at all)"
+                )
+            }
+            LimitError::TooManyRrsets { rrsets, .. } => {
+                write!(f, "{rrsets} RRsets (types, signatures and variants) at one name; at most {MAX_RRSETS_PER_NAME} are allowed")
+            }
+        }
+    }
+}
+
 /// An owned node, as the loader builds it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Node {
@@ -767,6 +812,26 @@ impl Node {
     pub fn remove_section(&mut self, zone: u8) -> Option<Section> {
         let at = self.sections.iter().position(|s| s.zone == zone)?;
         Some(self.sections.remove(at))
+    }
+
+    /// Checks the limits every stored node keeps (the loader refuses a change that breaks one,
+    /// so counts never wrap): RRset sizes ([`MAX_RRSET_BYTES`]) and RRsets per name
+    /// ([`MAX_RRSETS_PER_NAME`]).
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        for section in &self.sections {
+            let rrsets = section.rrsets.iter().filter(|r| !r.rdatas.is_empty()).count();
+            if rrsets > MAX_RRSETS_PER_NAME {
+                return Err(LimitError::TooManyRrsets { zone: section.zone, rrsets });
+            }
+            for rrset in &section.rrsets {
+                let bytes: usize = rrset.rdatas.iter().map(|r| 12 + r.len()).sum();
+                if bytes > MAX_RRSET_BYTES {
+                    let (rtype, condition, records) = (rrset.rtype, rrset.condition.clone(), rrset.rdatas.len());
+                    return Err(LimitError::RrsetTooLarge { rtype, condition, records, bytes });
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn encode(&mut self, out: &mut Vec<u8>) {

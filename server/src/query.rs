@@ -16,6 +16,9 @@ pub enum Reject {
     Drop,
     /// FORMERR, with the end of the question section when the question parsed (to echo it).
     FormErr { question_end: Option<usize> },
+    /// An opcode we do not implement (RFC 1035 §4.1.1: NOTIMP, as Knot and NSD answer), with
+    /// the question when there is one that parses.
+    NotImp { question_end: Option<usize> },
 }
 
 /// EDNS(0) from the query's OPT record (RFC 6891).
@@ -232,6 +235,12 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
     let ancount = be16(packet, 6);
     let nscount = be16(packet, 8);
     let arcount = be16(packet, 10);
+    // QUERY, NOTIFY and UPDATE are answered; any other opcode gets NOTIMP whatever follows.
+    if !matches!((flags >> 11) & 0x0F, 0 | 4 | 5) {
+        let question_end =
+            (qdcount == 1).then(|| read_name(packet, HEADER_LEN, name)).flatten().map(|end| end + 4).filter(|&end| end <= packet.len());
+        return Err(Reject::NotImp { question_end });
+    }
     if qdcount != 1 {
         return Err(Reject::FormErr { question_end: None });
     }

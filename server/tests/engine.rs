@@ -323,6 +323,19 @@ fn class_opcode_and_malformed_packets() {
     let r = Message::from_vec(&f.raw(&notify, Transport::Udp).unwrap()).unwrap();
     assert_eq!(r.metadata.response_code, ResponseCode::NotAuth, "NOTIFY is not taken");
 
+    // Opcodes other than QUERY, NOTIFY and UPDATE: NOTIMP (RFC 1035 §4.1.1, as Knot and NSD),
+    // whatever follows the header; the question echoed when there is one.
+    for opcode in [1u8, 2, 3, 6, 15] {
+        let mut p = query_bytes("www.example.com.", RecordType::A, None);
+        p[2] = (p[2] & !0x78) | (opcode << 3);
+        let r = f.raw(&p, Transport::Udp).unwrap();
+        assert_eq!((r[3] & 0x0F, r[2] >> 3 & 0x0F, r[5]), (4, opcode, 1), "opcode {opcode}: {r:?}");
+        assert_eq!(&r[12..], &p[12..], "opcode {opcode}: question echoed");
+        let header_only = [p[0], p[1], p[2], p[3], 0, 0, 0, 0, 0, 0, 0, 0];
+        let r = f.raw(&header_only, Transport::Udp).unwrap();
+        assert_eq!((r[3] & 0x0F, r.len()), (4, 12), "opcode {opcode}, no question");
+    }
+
     let good = query_bytes("www.example.com.", RecordType::A, Some(1232));
     let mut response = good.clone();
     response[2] |= 0x80;

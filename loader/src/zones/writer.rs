@@ -167,6 +167,7 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     /// Writes `node` at `key` if its bytes differ from `old`; deletes the key when the node has
     /// no sections left.
     pub(super) fn store_node(&mut self, key: &[u8], node: &mut Node, old: Option<&[u8]>) -> Result<(), ZoneError> {
+        node.check_limits().map_err(|e| ZoneError::Refused(limit_message(key, &e)))?;
         signed::check_nsec3(key, node)?;
         for section in node.sections.iter().filter(|s| s.rrsets.iter().any(|r| !r.condition.is_empty())) {
             let apex = name::ancestor(key, section.zone as usize);
@@ -621,6 +622,23 @@ impl<'a, 't> ZoneWriter<'a, 't> {
             changed,
             warnings,
         }
+    }
+}
+
+/// A node over the format's limits, named for people.
+fn limit_message(key: &[u8], error: &lmdb_schema::node::LimitError) -> String {
+    use lmdb_schema::node::{LimitError, MAX_RRSET_BYTES};
+    let owner = name::key_to_text(key);
+    match error {
+        LimitError::RrsetTooLarge { rtype, condition, records, bytes } => {
+            let variant = if condition.is_empty() { String::new() } else { format!(" (variant {})", String::from_utf8_lossy(condition)) };
+            format!(
+                "{owner} {}{variant}: {records} records take {bytes} bytes; one RRset may take at most {MAX_RRSET_BYTES} \
+                 (it must fit a 64 KiB DNS message to be answered at all)",
+                crate::zonefile::types::type_name(*rtype)
+            )
+        }
+        LimitError::TooManyRrsets { .. } => format!("{owner}: {error}"),
     }
 }
 

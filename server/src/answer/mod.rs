@@ -70,6 +70,10 @@ fn respond_within(
             writer::formerr(out, packet, question_end);
             return Some(Answered { rcode: RCODE_FORMERR as u16, ..Answered::default() });
         }
+        Err(Reject::NotImp { question_end }) => {
+            writer::header_only(out, packet, question_end, RCODE_NOTIMP);
+            return Some(Answered { rcode: RCODE_NOTIMP as u16, ..Answered::default() });
+        }
     };
     let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
     geo.start_query(source, client_subnet, config.ecs);

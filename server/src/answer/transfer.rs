@@ -91,6 +91,11 @@ pub fn prepare<'t>(store: &'t Store, txn: &'t RoTxn<'t>, config: &AnswerConfig, 
             writer::formerr(&mut out, packet, question_end);
             return Prepared::Answer(out);
         }
+        Err(query::Reject::NotImp { question_end }) => {
+            let mut out = Vec::new();
+            writer::header_only(&mut out, packet, question_end, writer::RCODE_NOTIMP);
+            return Prepared::Answer(out);
+        }
     };
     let opt = query.edns.map(|e| Opt { payload: config.max_udp_size, client_subnet: None, dnssec_ok: e.dnssec_ok });
     let error = |rcode: u8, signer: Option<&Signer>| {

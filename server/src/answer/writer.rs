@@ -254,10 +254,16 @@ impl<'a> Writer<'a> {
 
 /// FORMERR for a query that did not parse: the header, and the question when it was readable.
 pub fn formerr(buf: &mut Vec<u8>, packet: &[u8], question_end: Option<usize>) {
+    header_only(buf, packet, question_end, RCODE_FORMERR);
+}
+
+/// A response of the header (ID, opcode, RD, CD echoed) and, when it parsed, the question,
+/// with `rcode`: for packets no answer logic runs on (FORMERR, NOTIMP for unknown opcodes).
+pub fn header_only(buf: &mut Vec<u8>, packet: &[u8], question_end: Option<usize>, rcode: u8) {
     buf.clear();
     buf.extend_from_slice(&packet[..HEADER_LEN]);
     let flags = u16::from_be_bytes([packet[2], packet[3]]);
-    let flags = FLAG_QR | (flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | RCODE_FORMERR as u16;
+    let flags = FLAG_QR | (flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | rcode as u16;
     buf[2..4].copy_from_slice(&flags.to_be_bytes());
     buf[4..12].fill(0);
     if let Some(end) = question_end {

@@ -1062,6 +1062,8 @@ pub fn odd_packets() -> Vec<(&'static str, Vec<u8>)> {
         ("opcode STATUS (2)", cat(&[&header(0x1100, 1, 0), &www])),
         ("opcode NOTIFY (4)", cat(&[&header(0x2100, 1, 0), &www])),
         ("opcode 15 (unassigned)", cat(&[&header(0x7900, 1, 0), &www])),
+        ("opcode STATUS (2), no question", header(0x1100, 0, 0)),
+        ("opcode 3 (unassigned), QDCOUNT=2", cat(&[&header(0x1900, 2, 0), &www, &www])),
         ("ARCOUNT=1 but no record", cat(&[&header(0x0100, 1, 1), &www])),
         ("two OPT records", cat(&[&header(0x0100, 1, 2), &www, &opt(0), &opt(0)])),
         ("EDNS version 1", cat(&[&header(0x0100, 1, 1), &www, &opt(1)])),
