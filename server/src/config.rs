@@ -25,6 +25,8 @@ pub const DEFAULT_PORT: u16 = 5353;
 pub const DEFAULT_MAX_UDP_SIZE: u16 = 1232;
 pub const DEFAULT_TCP_IDLE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_TCP_MESSAGE_TIMEOUT_MS: u64 = 2000;
+pub const DEFAULT_TCP_MAX_PER_SOURCE: usize = 64;
 pub const DEFAULT_BATCH_SIZE: usize = 64;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_MAX_TRANSFERS: usize = 8;
@@ -99,10 +101,21 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub tcp_idle_timeout: Option<u64>,
 
-    /// Concurrent TCP connections; connections beyond it are accepted and closed at once.
-    /// [default: 1024]
+    /// Concurrent TCP connections. When all are taken, a new connection closes the one idle
+    /// the longest (between messages); when all are in the middle of a message, the new one is
+    /// closed at once. [default: 1024]
     #[arg(long, value_name = "N")]
     pub tcp_max_connections: Option<usize>,
+
+    /// Milliseconds a TCP message may take once begun: a query to arrive whole, or its answer
+    /// to be read by the client. Bytes trickling in do not extend it (slowloris). [default: 2000]
+    #[arg(long, value_name = "MS")]
+    pub tcp_message_timeout: Option<u64>,
+
+    /// TCP connections one source may hold open (an IPv4 address, an IPv6 /64); more are
+    /// closed at once. [default: 64]
+    #[arg(long, value_name = "N")]
+    pub tcp_max_per_source: Option<usize>,
 
     /// LMDB map size in bytes: must be at least the database size (the loader's --map-size).
     /// [default: lmdb_schema::DEFAULT_MAP_SIZE, 64 GiB]
@@ -265,6 +278,10 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_max_connections: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_message_timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_max_per_source: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub map_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
@@ -333,6 +350,8 @@ pub struct Config {
     pub max_udp_size: u16,
     pub tcp_idle_timeout: Duration,
     pub tcp_max_connections: usize,
+    pub tcp_message_timeout: Duration,
+    pub tcp_max_per_source: usize,
     pub map_size: usize,
     pub batch_size: usize,
     pub log_level: String,
@@ -410,6 +429,17 @@ impl Config {
         ensure!(
             (1..=1_000_000).contains(&tcp_max_connections),
             "tcp_max_connections must be between 1 and 1000000, got {tcp_max_connections}"
+        );
+
+        let tcp_message_timeout = cli.tcp_message_timeout.or(file.tcp_message_timeout).unwrap_or(DEFAULT_TCP_MESSAGE_TIMEOUT_MS);
+        ensure!(
+            (10..=600_000).contains(&tcp_message_timeout),
+            "tcp_message_timeout must be between 10 and 600000 milliseconds, got {tcp_message_timeout}"
+        );
+        let tcp_max_per_source = cli.tcp_max_per_source.or(file.tcp_max_per_source).unwrap_or(DEFAULT_TCP_MAX_PER_SOURCE);
+        ensure!(
+            (1..=1_000_000).contains(&tcp_max_per_source),
+            "tcp_max_per_source must be between 1 and 1000000, got {tcp_max_per_source}"
         );
 
         let map_size = cli.map_size.or(file.map_size).unwrap_or(lmdb_schema::DEFAULT_MAP_SIZE);
@@ -496,6 +526,8 @@ impl Config {
             max_udp_size,
             tcp_idle_timeout: Duration::from_secs(idle),
             tcp_max_connections,
+            tcp_message_timeout: Duration::from_millis(tcp_message_timeout),
+            tcp_max_per_source,
             map_size,
             batch_size,
             log_level,
@@ -532,6 +564,8 @@ impl Config {
             max_udp_size: Some(self.max_udp_size),
             tcp_idle_timeout: Some(self.tcp_idle_timeout.as_secs()),
             tcp_max_connections: Some(self.tcp_max_connections),
+            tcp_message_timeout: Some(self.tcp_message_timeout.as_millis() as u64),
+            tcp_max_per_source: Some(self.tcp_max_per_source),
             map_size: Some(self.map_size),
             batch_size: Some(self.batch_size),
             log_level: Some(self.log_level.clone()),

@@ -248,7 +248,12 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 }
             }
         }
-        let tcp_options = tcp::TcpOptions { idle_timeout: config.tcp_idle_timeout, max_connections: config.tcp_max_connections };
+        let tcp_options = tcp::TcpOptions {
+            idle_timeout: config.tcp_idle_timeout,
+            max_connections: config.tcp_max_connections,
+            message_timeout: config.tcp_message_timeout,
+            max_per_source: config.tcp_max_per_source,
+        };
         let (engine_ref, stop_ref) = (&engine, &stop);
         let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take());
         let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {

@@ -7,17 +7,16 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::tcp::{closed_within, frame, query_bytes, read_frame, tcp_ask, tcp_connect};
 use common::{example_zone, run_lmdns, write_zones, DnsQuery, LmdnsCommand, LmdnsProcess, TestDb};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{Name, RecordType};
 use lmdns_loader::zones::Rr;
-
-const IO_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An empty but valid database (what the loader creates before any zone).
 fn empty_db() -> TestDb {
@@ -48,10 +47,6 @@ fn query(id: u16, name: &str) -> Message {
     DnsQuery::new(id, name, RecordType::A).message()
 }
 
-fn query_bytes(id: u16, name: &str) -> Vec<u8> {
-    query(id, name).to_vec().unwrap()
-}
-
 fn client_socket_for(server: SocketAddr) -> UdpSocket {
     let socket = if server.is_ipv6() { UdpSocket::bind("[::1]:0") } else { UdpSocket::bind("127.0.0.1:0") }.unwrap();
     socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
@@ -76,49 +71,6 @@ fn udp_exchange(socket: &UdpSocket, server: SocketAddr, packet: &[u8]) -> (Messa
 fn assert_reply_to(reply: &Message, id: u16) {
     assert_eq!(reply.metadata.id, id);
     assert_eq!(reply.metadata.message_type, MessageType::Response);
-}
-
-fn frame(msg: &[u8]) -> Vec<u8> {
-    let mut out = (msg.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(msg);
-    out
-}
-
-fn tcp_connect(server: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&server, IO_TIMEOUT).unwrap();
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    s
-}
-
-fn read_frame(stream: &mut TcpStream) -> Message {
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).expect("answer length");
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut msg).expect("answer body");
-    Message::from_vec(&msg).expect("answer parses")
-}
-
-fn tcp_ask(stream: &mut TcpStream, id: u16) -> Message {
-    stream.write_all(&frame(&query_bytes(id, "example.com."))).unwrap();
-    read_frame(stream)
-}
-
-/// Reads until the server closes the connection; returns how long that took, or None if it stayed
-/// open for `within`.
-fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    stream.set_read_timeout(Some(within)).unwrap();
-    let mut buf = [0u8; 512];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return Some(start.elapsed()),
-            Ok(_) => continue, // not expected, but a close may follow
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => return Some(start.elapsed()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return None,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
 }
 
 fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -311,39 +263,6 @@ fn tcp_idle_connection_is_closed() {
     assert!(took >= Duration::from_millis(800), "closed too early: {took:?}");
     assert!(took <= Duration::from_secs(4), "closed too late: {took:?}");
 }
-
-#[test]
-fn tcp_connections_beyond_the_cap_are_closed() {
-    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0", "--tcp-max-connections", "2"]);
-    let mut first = tcp_connect(server.addr());
-    let mut second = tcp_connect(server.addr());
-    // Answered queries prove both were accepted before the third arrives.
-    assert_reply_to(&tcp_ask(&mut first, 1), 1);
-    assert_reply_to(&tcp_ask(&mut second, 2), 2);
-    let mut third = tcp_connect(server.addr());
-    let _ = third.write_all(&frame(&query_bytes(3, "example.com.")));
-    assert!(closed_within(&mut third, Duration::from_secs(3)).is_some(), "the third connection must be closed");
-    assert_reply_to(&tcp_ask(&mut first, 4), 4);
-    assert_reply_to(&tcp_ask(&mut second, 5), 5);
-    // Once one closes, a new connection fits again (the server notices the close asynchronously).
-    drop(first);
-    let mut served = false;
-    for _ in 0..20 {
-        let mut next = tcp_connect(server.addr());
-        if next.write_all(&frame(&query_bytes(6, "example.com."))).is_ok() {
-            let mut len = [0u8; 2];
-            if next.read_exact(&mut len).is_ok() {
-                served = true;
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(served, "a slot freed by a closed connection is reused");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process
 
 #[test]
 fn sigterm_and_sigint_stop_cleanly_with_exit_0() {

@@ -45,6 +45,20 @@ const LISTENER_BIT: u64 = 1 << 63;
 pub struct TcpOptions {
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// How long one message may take to arrive, or its answer to be taken, once begun: bytes
+    /// dripped slowly do not restart it (the idle timer restarts on every byte).
+    pub message_timeout: Duration,
+    /// Connections one source (an IPv4 address, an IPv6 /64) may hold open at once.
+    pub max_per_source: usize,
+}
+
+/// The key connections are counted under per source: the address, or an IPv6 address's /64
+/// (one host usually holds a whole /64).
+fn source_key(ip: std::net::IpAddr) -> u128 {
+    match ip {
+        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => u128::from(v6) >> 64 << 64 | 1 << 32,
+    }
 }
 
 /// Binds a TCP listener. Deliberately without SO_REUSEPORT: a second server on the same port then
@@ -73,6 +87,9 @@ struct Conn {
     /// The client shut down its sending side: answer what is complete, then close.
     read_closed: bool,
     last_progress: Instant,
+    /// Since when a message has been partly received or an answer partly sent: bounded by
+    /// `message_timeout`, whatever bytes trickle in meanwhile.
+    busy_since: Option<Instant>,
     /// The epoll interest currently registered.
     interest: u32,
 }
@@ -93,6 +110,8 @@ struct EventLoop<'e> {
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
+    /// Open connections per source (see [`source_key`]).
+    per_source: std::collections::HashMap<u128, usize>,
     next_generation: u32,
     options: TcpOptions,
     scratch: Scratch,
@@ -129,6 +148,7 @@ pub fn serve<'e>(
         conns: Vec::new(),
         free: Vec::new(),
         open: 0,
+        per_source: std::collections::HashMap::new(),
         next_generation: 0,
         options,
         scratch: engine.scratch(),
@@ -230,8 +250,17 @@ impl<'e> EventLoop<'e> {
                 // The client gave up before we accepted (ECONNABORTED) and the like.
                 Err(_) => continue,
             };
-            if self.open >= self.options.max_connections {
-                // Over the cap: close at once (dropping the stream) rather than queue anything.
+            if self.per_source.get(&source_key(peer.ip())).copied().unwrap_or(0) >= self.options.max_per_source {
+                // One source holding its share: refused at once, the others keep theirs.
+                if self.accept_errors.allow() {
+                    tracing::warn!(client = %peer, "TCP connections from this source at the per-source limit ({}); closing new ones", self.options.max_per_source);
+                }
+                drop(stream);
+                continue;
+            }
+            if self.open >= self.options.max_connections && !self.close_oldest_idle() {
+                // Full of connections in the middle of a message: close the new one at once
+                // rather than queue anything.
                 drop(stream);
                 continue;
             }
@@ -267,9 +296,11 @@ impl<'e> EventLoop<'e> {
             written: 0,
             read_closed: false,
             last_progress: Instant::now(),
+            busy_since: None,
             interest,
         });
         self.open += 1;
+        *self.per_source.entry(source_key(peer.ip())).or_insert(0) += 1;
         self.recorder.tcp_opened();
         Ok(())
     }
@@ -278,9 +309,36 @@ impl<'e> EventLoop<'e> {
         if let Some(conn) = self.conns[slot].take() {
             // Closing the fd removes it from epoll too; the explicit DEL is for clarity only.
             let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.stream.as_raw_fd(), 0, 0);
-            self.free.push(slot);
-            self.open -= 1;
-            self.recorder.tcp_closed();
+            self.forget(slot, &conn);
+        }
+    }
+
+    /// Bookkeeping of a connection leaving the loop (closed or handed off).
+    fn forget(&mut self, slot: usize, conn: &Conn) {
+        self.free.push(slot);
+        self.open -= 1;
+        self.recorder.tcp_closed();
+        let key = source_key(conn.peer.ip());
+        if let Some(count) = self.per_source.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_source.remove(&key);
+            }
+        }
+    }
+
+    /// Makes room when every slot is taken: closes the connection idle the longest (between
+    /// messages). Returns false when all are in the middle of one. A scan, paid only when full.
+    fn close_oldest_idle(&mut self) -> bool {
+        let oldest = (0..self.conns.len())
+            .filter_map(|slot| self.conns[slot].as_ref().filter(|c| c.busy_since.is_none()).map(|c| (c.last_progress, slot)))
+            .min();
+        match oldest {
+            Some((_, slot)) => {
+                self.close(slot);
+                true
+            }
+            None => false,
         }
     }
 
@@ -290,9 +348,7 @@ impl<'e> EventLoop<'e> {
     fn hand_off(&mut self, slot: usize) {
         let Some(conn) = self.conns[slot].take() else { return };
         let _ = self.ctl(libc::EPOLL_CTL_DEL, conn.stream.as_raw_fd(), 0, 0);
-        self.free.push(slot);
-        self.open -= 1;
-        self.recorder.tcp_closed();
+        self.forget(slot, &conn);
         let handoff = super::xfr::Handoff { stream: conn.stream, peer: conn.peer, input: conn.input };
         if let Err(crossbeam_channel::TrySendError::Full(mut busy) | crossbeam_channel::TrySendError::Disconnected(mut busy)) =
             self.transfers.try_send(handoff)
@@ -312,13 +368,16 @@ impl<'e> EventLoop<'e> {
         }
     }
 
+    /// Closes connections idle between messages past `idle_timeout`, and those whose current
+    /// message (in or out) has taken longer than `message_timeout`.
     fn close_idle(&mut self, now: Instant) {
         for slot in 0..self.conns.len() {
-            let idle = match &self.conns[slot] {
+            let expired = match &self.conns[slot] {
+                Some(Conn { busy_since: Some(since), .. }) => now.duration_since(*since) >= self.options.message_timeout,
                 Some(c) => now.duration_since(c.last_progress) >= self.options.idle_timeout,
                 None => false,
             };
-            if idle {
+            if expired {
                 self.close(slot);
             }
         }
@@ -342,6 +401,10 @@ impl<'e> EventLoop<'e> {
             Next::HandOff => self.hand_off(slot),
             Next::Keep => {
                 let conn = self.conns[slot].as_mut().expect("kept");
+                // A message begun (part of a query in, part of an answer out) starts the clock.
+                if (!conn.input.is_empty() || conn.written < conn.output.len()) && conn.busy_since.is_none() {
+                    conn.busy_since = Some(Instant::now());
+                }
                 let want = if conn.written < conn.output.len() { libc::EPOLLOUT } else { libc::EPOLLIN | libc::EPOLLRDHUP } as u32;
                 if want != conn.interest {
                     let fd = conn.stream.as_raw_fd();
@@ -385,6 +448,7 @@ impl<'e> EventLoop<'e> {
                 }
                 conn.output.clear();
                 conn.written = 0;
+                conn.busy_since = None;
                 if conn.output.capacity() > KEEP_CAPACITY {
                     conn.output.shrink_to(MIN_READ);
                 }
@@ -414,6 +478,7 @@ impl<'e> EventLoop<'e> {
                     recorder.record(scratch, query, &client, answer.len());
                 }
                 conn.input.drain(..2 + len);
+                conn.busy_since = None;
                 if conn.input.is_empty() && conn.input.capacity() > KEEP_CAPACITY {
                     conn.input.shrink_to(MIN_READ);
                 }

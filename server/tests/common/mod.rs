@@ -15,6 +15,7 @@
 pub use lmdns_testkit::{find_tool, free_port, peers, require_tool, wire};
 
 pub mod secondary;
+pub mod tcp;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
