@@ -21,9 +21,10 @@ pub mod name;
 pub mod node;
 pub mod nsec3;
 pub mod ranges;
+pub mod readers;
 pub mod rtype;
 pub mod secondary;
 pub mod store;
 pub mod zone;
 
-pub use store::{meta_keys, OpenOptions, Store, StoreError, DEFAULT_MAP_SIZE, SCHEMA_VERSION};
+pub use store::{meta_keys, store_max_readers, OpenOptions, Store, StoreError, DEFAULT_MAP_SIZE, SCHEMA_VERSION};

@@ -270,10 +270,11 @@ impl RangeTable {
     pub fn open(store: &Store, name: &str) -> Result<Option<RangeTable>, RangeError> {
         validate_table_name(name)?;
         let rtxn = store.read_txn()?;
-        let opened = store
-            .env()
-            .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-                Ok(heed::CommitOrAbort::<_, ()>::Commit(RangeTable::open_with(opener, rtxn, name)?))
+        let opened = rtxn
+            .consume(|rtxn| {
+                store.env().open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit(RangeTable::open_with(opener, rtxn, name)?))
+                })
             })
             .map_err(|e| store.error(e))?
             .unwrap_commit();
@@ -300,9 +301,8 @@ impl RangeTable {
     /// Names of all tables, sorted (opens its own read transaction).
     pub fn list(store: &Store) -> Result<Vec<String>, StoreError> {
         let rtxn = store.read_txn()?;
-        store
-            .env()
-            .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
+        rtxn.consume(|rtxn| {
+            store.env().open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
                 let mut names = Vec::new();
                 if let Some(tables) = opener.open_database::<Bytes, Bytes>(rtxn, Some(TABLES_DB))? {
                     for item in tables.iter(rtxn)? {
@@ -312,8 +312,9 @@ impl RangeTable {
                 }
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(Carry(names)))
             })
-            .map(|c| c.unwrap_commit())
-            .map_err(|e| store.error(e))
+        })
+        .map(|c| c.unwrap_commit())
+        .map_err(|e| store.error(e))
     }
 
     /// Number of (IPv4, IPv6) ranges.

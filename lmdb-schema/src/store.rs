@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use heed::types::Bytes;
-use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithTls};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
 
 /// Version of the on-disk format written by this build. Bump it for any incompatible change.
 ///
@@ -66,7 +66,12 @@ pub mod meta_keys {
 /// Upper bound on named databases: 10 fixed plus two per range table.
 const MAX_DBS: u32 = 2048;
 /// Reader slots: one per server worker and transient tools, generously.
-const MAX_READERS: u32 = 1024;
+const MAX_READERS: u32 = 4096;
+
+/// The reader slots a lock file created by this build has.
+pub fn store_max_readers() -> u32 {
+    MAX_READERS
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,6 +89,8 @@ pub enum StoreError {
     MapFull { map_size: usize },
     #[error("corrupt database: {0}")]
     Corrupt(String),
+    #[error("{path} is {len} bytes but its header says the database takes {needed}: the file is truncated (a copy or backup cut short?); restore it from a complete backup")]
+    Truncated { path: PathBuf, len: u64, needed: u64 },
     #[error("LMDB error: {0}")]
     Lmdb(heed::Error),
 }
@@ -172,6 +179,7 @@ impl Store {
     }
 
     fn open_new(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+        check_not_truncated(&path.join("data.mdb"))?;
         let mut builder = EnvOpenOptions::new();
         builder.map_size(options.map_size).max_dbs(MAX_DBS).max_readers(MAX_READERS);
         if options.read_only {
@@ -280,8 +288,19 @@ impl Store {
         StoreError::from_heed(e, self.map_size)
     }
 
-    pub fn read_txn(&self) -> Result<RoTxn<'static, WithTls>, StoreError> {
-        self.env.read_txn().map_err(|e| self.error(e))
+    /// A read transaction (see `readers`: a map grown by a writer is adopted on the way).
+    pub fn read_txn(&self) -> Result<crate::readers::ReadTxn, StoreError> {
+        crate::readers::read_txn(self.env).map_err(|e| self.error(e))
+    }
+
+    /// Clears reader slots left by dead processes; returns how many.
+    pub fn clear_stale_readers(&self) -> Result<usize, StoreError> {
+        crate::readers::clear_stale(self.env).map_err(|e| self.error(e))
+    }
+
+    /// Reader slots the lock file has room for (shared by every process on the database).
+    pub fn max_readers(&self) -> u32 {
+        self.env.max_readers()
     }
 
     pub fn write_txn(&self) -> Result<RwTxn<'static>, StoreError> {
@@ -313,6 +332,69 @@ impl Store {
         let next = self.change_counter(wtxn)? + 1;
         self.meta.put(wtxn, meta_keys::CHANGE_COUNTER, &next.to_be_bytes()).map_err(|e| self.error(e))?;
         Ok(next)
+    }
+}
+
+/// Refuses a `data.mdb` shorter than its own header says it is. LMDB maps the file and would
+/// die with SIGBUS on the first page past its end (a backup killed mid-way leaves such a file).
+/// The header is LMDB's two meta pages (`mdb.c`, `MDB_meta`): magic, the page size (kept in the
+/// free DB's `md_pad`), the last page used and the transaction id; the newer valid one counts.
+fn check_not_truncated(file: &Path) -> Result<(), StoreError> {
+    use std::io::Read;
+    const PAGE_HEADER: usize = 16;
+    const MAGIC: u32 = 0xBEEF_C0DE;
+    let Ok(mut f) = std::fs::File::open(file) else { return Ok(()) }; // absent: LMDB creates it
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let truncated = |needed: u64| StoreError::Truncated { path: file.to_path_buf(), len, needed };
+    let mut head = vec![0u8; 2 * 65_536];
+    let mut read = 0;
+    while read < head.len() {
+        match f.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(_) => return Ok(()), // unreadable: let LMDB say why
+        }
+    }
+    head.truncate(read);
+    let u32_at = |at: usize| head.get(at..at + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()));
+    let u64_at = |at: usize| head.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap()));
+    // Meta page 0: magic at PAGE_HEADER; the free DB's md_pad (the page size) right after
+    // magic, version, address and map size.
+    let meta = |page_at: usize| -> Option<(u64, u64)> {
+        let m = page_at + PAGE_HEADER;
+        (u32_at(m)? == MAGIC).then_some(())?;
+        // mm_last_pg and mm_txnid follow the two 48-byte MDB_db records.
+        Some((u64_at(m + 24 + 2 * 48)?, u64_at(m + 24 + 2 * 48 + 8)?))
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    let Some(page_size) = u32_at(PAGE_HEADER + 24).filter(|_| meta(0).is_some()).map(u64::from) else {
+        return Err(truncated(2 * 4096).into_or_corrupt(file));
+    };
+    if !(512..=65_536).contains(&page_size) || len < 2 * page_size {
+        return Err(truncated(2 * page_size.max(4096)));
+    }
+    let newest = [meta(0), meta(page_size as usize)].into_iter().flatten().max_by_key(|&(_, txnid)| txnid);
+    let Some((last_page, _)) = newest else { return Err(truncated(2 * page_size)) };
+    let needed = (last_page + 1).saturating_mul(page_size);
+    if len < needed {
+        return Err(truncated(needed));
+    }
+    Ok(())
+}
+
+impl StoreError {
+    /// A file too short for even a valid first meta page is named as what it is.
+    fn into_or_corrupt(self, file: &Path) -> StoreError {
+        match self {
+            StoreError::Truncated { len, .. } if len < 4096 => StoreError::Corrupt(format!(
+                "{} is {len} bytes, too short for an LMDB database header (truncated or not LMDB)",
+                file.display()
+            )),
+            StoreError::Truncated { .. } => StoreError::Corrupt(format!("{} does not start with an LMDB header", file.display())),
+            other => other,
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use std::collections::HashMap;
 
-use heed::{RoTxn, WithTls};
+use heed::RoTxn;
 use lmdb_schema::ranges::RangeTable;
 use lmdb_schema::{Store, StoreError};
 
@@ -139,7 +139,7 @@ impl Engine {
 
     /// A read transaction for one batch of packets. Open one per batch, never across batches, so
     /// every loader commit is seen by the next batch.
-    pub fn read_txn(&self) -> Result<RoTxn<'static, WithTls>, StoreError> {
+    pub fn read_txn(&self) -> Result<lmdb_schema::readers::ReadTxn, StoreError> {
         self.store.read_txn()
     }
 

@@ -38,6 +38,46 @@ impl<'a> Stop<'a> {
     }
 }
 
+/// How often reader slots of dead processes are looked for.
+const STALE_READER_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Clears stale reader slots every [`STALE_READER_SWEEP`] until a stop is requested (a process
+/// that crashed holding a read transaction would otherwise pin its pages forever).
+fn clear_stale_readers_until(store: &Store, stop: &Stop) {
+    let mut last = std::time::Instant::now();
+    let mut failed_before = false;
+    while !stop.requested() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if last.elapsed() < STALE_READER_SWEEP {
+            continue;
+        }
+        last = std::time::Instant::now();
+        match store.clear_stale_readers() {
+            Ok(0) => failed_before = false,
+            Ok(n) => tracing::warn!("cleared {n} stale LMDB reader slot(s) left by processes that died"),
+            Err(e) if !failed_before => {
+                failed_before = true;
+                tracing::warn!("cannot check for stale LMDB reader slots: {e}");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Warns when the lock file's reader slots are fewer than two servers of this size need (each
+/// worker, the TCP loop, transfer threads and the side threads hold one while reading).
+fn check_reader_slots(store: &Store, config: &Config) {
+    let needed = config.threads + 1 + config.max_transfers + 8;
+    let slots = store.max_readers() as usize;
+    if slots < 2 * needed {
+        tracing::warn!(
+            "the database's lock file has {slots} reader slots; this server uses up to {needed}: a second server or a restart beside \
+             a running one may run out (recreate lock.mdb while nothing has the database open to get {} slots)",
+            lmdb_schema::store_max_readers()
+        );
+    }
+}
+
 /// Requests a stop when dropped, including while unwinding from a panic.
 struct StopOnExit<'s, 'a>(&'s Stop<'a>);
 
@@ -115,6 +155,13 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
     let drop_to = crate::ops::privdrop::plan(&config)?;
     let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
         .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    // Reader slots of processes that died holding them keep old pages alive (the file grows).
+    match store.clear_stale_readers() {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!("cleared {n} stale LMDB reader slot(s) left by processes that died"),
+        Err(e) => tracing::warn!("cannot check for stale LMDB reader slots: {e}"),
+    }
+    check_reader_slots(&store, &config);
     let zones = {
         let txn = store.read_txn().context("cannot read the database")?;
         store.zones.len(&txn).context("cannot count the zones")?
@@ -282,6 +329,21 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 }
             }
         }
+        {
+            let (store, stop_ref) = (engine.store(), &stop);
+            let handle = std::thread::Builder::new().name("db-readers".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                clear_stale_readers_until(store, stop_ref);
+                Ok(())
+            });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the reader-slot thread");
+                }
+            }
+        }
         if let Some(listener) = http_listener {
             let (store, stop_ref, metrics) = (engine.store(), &stop, &metrics);
             let http_handle = std::thread::Builder::new().name("http".into()).spawn_scoped(scope, move || {
@@ -302,6 +364,18 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 let _guard = StopOnExit(stop_ref);
                 log.run(stop_ref)
             });
+            // A logger blocked on a pipe nobody reads must not keep the process from exiting:
+            // once stopping, its writes give up after the grace the logger itself allows.
+            let watch = std::thread::Builder::new().name("querylog-stop".into()).spawn_scoped(scope, move || {
+                while !stop_ref.requested() {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                crate::ops::querylog::give_up_blocked_output_after(crate::ops::querylog::STOP_GRACE);
+                Ok(())
+            });
+            if let Ok(h) = watch {
+                handles.push(h);
+            }
             match log_handle {
                 Ok(h) => handles.push(h),
                 Err(e) => {

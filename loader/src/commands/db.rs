@@ -106,10 +106,21 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
             if file.exists() {
                 bail!("{} already exists; back up into an empty directory", file.display());
             }
+            // Copied under a temporary name and renamed when complete: a backup killed mid-way
+            // leaves only `data.mdb.partial`, never a truncated `data.mdb` that looks whole.
+            let partial = dest.join("data.mdb.partial");
+            if partial.exists() {
+                std::fs::remove_file(&partial).with_context(|| format!("removing the unfinished {}", partial.display()))?;
+            }
             store
                 .env()
-                .copy_to_path(&file, CompactionOption::Enabled)
-                .with_context(|| format!("copying the database to {}", file.display()))?;
+                .copy_to_path(&partial, CompactionOption::Enabled)
+                .with_context(|| format!("copying the database to {}", partial.display()))?;
+            std::fs::File::open(&partial).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", partial.display()))?;
+            std::fs::rename(&partial, &file).with_context(|| format!("renaming {} to {}", partial.display(), file.display()))?;
+            if let Ok(dir) = std::fs::File::open(&dest) {
+                let _ = dir.sync_all();
+            }
             println!("backed up {} to {}", path.display(), dest.display());
             Ok(ExitCode::SUCCESS)
         }

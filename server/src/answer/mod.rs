@@ -65,14 +65,11 @@ fn respond_within(
     scratch.clear_apex();
     let query = match query::parse(packet, &mut scratch.current) {
         Ok(query) => query,
-        Err(Reject::Drop) => return None,
-        Err(Reject::FormErr { question_end }) => {
-            writer::formerr(out, packet, question_end);
-            return Some(Answered { rcode: RCODE_FORMERR as u16, ..Answered::default() });
-        }
-        Err(Reject::NotImp { question_end }) => {
-            writer::header_only(out, packet, question_end, RCODE_NOTIMP);
-            return Some(Answered { rcode: RCODE_NOTIMP as u16, ..Answered::default() });
+        Err(reject) => {
+            // Nothing of the previous query may describe this one (the query log reads the
+            // client subnet from here).
+            geo.start_query(source, None, false);
+            return rejected(reject, packet, out);
         }
     };
     let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
@@ -184,6 +181,21 @@ fn respond_within(
             w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
         }
     })
+}
+
+/// The answer to a packet that did not parse: none, FORMERR or NOTIMP.
+fn rejected(reject: Reject, packet: &[u8], out: &mut Vec<u8>) -> Option<Answered> {
+    match reject {
+        Reject::Drop => None,
+        Reject::FormErr { question_end } => {
+            writer::formerr(out, packet, question_end);
+            Some(Answered { rcode: RCODE_FORMERR as u16, ..Answered::default() })
+        }
+        Reject::NotImp { question_end } => {
+            writer::header_only(out, packet, question_end, RCODE_NOTIMP);
+            Some(Answered { rcode: RCODE_NOTIMP as u16, ..Answered::default() })
+        }
+    }
 }
 
 /// IXFR over UDP (RFC 1995 §2): our SOA when the client is current, else an empty TC=1 answer

@@ -388,6 +388,20 @@ impl Metrics {
             (info.last_page_number as u64 + 1) * page,
         );
         gauge(out, "lmdns_db_map_size_bytes", "Size of the LMDB map (upper bound of the database size).", info.map_size as u64);
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            family(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        };
+        use lmdb_schema::readers::{READER_ERRORS, REMAPS, STALE_READERS_CLEARED};
+        use std::sync::atomic::Ordering::Relaxed;
+        counter(out, "lmdns_db_remaps_total", "Times the map was adopted after a writer grew it (MDB_MAP_RESIZED).", REMAPS.load(Relaxed));
+        counter(out, "lmdns_db_reader_errors_total", "Read transactions refused for lack of reader slots.", READER_ERRORS.load(Relaxed));
+        counter(
+            out,
+            "lmdns_db_stale_readers_cleared_total",
+            "Reader slots of dead processes cleared.",
+            STALE_READERS_CLEARED.load(Relaxed),
+        );
         match self.last_change(store) {
             Ok((counter, last_change)) => {
                 gauge(out, "lmdns_db_change_counter", "Zone changes committed to the database (meta change counter).", counter);

@@ -47,7 +47,7 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 const IDLE_SLEEP_MIN: Duration = Duration::from_millis(1);
 const IDLE_SLEEP_MAX: Duration = Duration::from_millis(10);
 /// After a stop request, how long the logger waits for workers to finish before giving up.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Question bytes kept: the longest name (255) plus QTYPE and QCLASS.
 pub const QUESTION_MAX: usize = 255 + 4;
 /// Offset of the question in a DNS message.
@@ -280,7 +280,7 @@ fn queues(workers: usize, capacity: usize) -> (Vec<Producer>, Vec<Consumer>, Que
 }
 
 enum Sink {
-    Stdout(BufWriter<io::Stdout>),
+    Stdout(BufWriter<PatientStdout>),
     File { path: PathBuf, out: BufWriter<File> },
 }
 
@@ -290,6 +290,63 @@ impl Sink {
             Sink::Stdout(w) => w,
             Sink::File { out, .. } => out,
         }
+    }
+}
+
+/// When (ms since the Unix epoch; 0: never) a blocked standard output is given up on.
+static GIVE_UP_AT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// From now on, writes to a standard output nobody reads fail after `grace` instead of
+/// blocking (called when the server stops: a full pipe must not keep the process alive).
+pub fn give_up_blocked_output_after(grace: Duration) {
+    GIVE_UP_AT_MS.store(now_ms() + grace.as_millis() as u64, Ordering::Relaxed);
+}
+
+/// Standard output written so that a reader who stopped reading (a full pipe) cannot hold the
+/// logger forever: each write waits for the descriptor to be writable in 100 ms polls, writes
+/// at most `PIPE_BUF` bytes (which then never block), and fails once the server is stopping
+/// and [`give_up_blocked_output_after`]'s grace has passed. Standard output is not made
+/// non-blocking: its file description may be shared with the parent's terminal.
+pub(crate) struct PatientStdout;
+
+impl Write for PatientStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            let give_up = GIVE_UP_AT_MS.load(Ordering::Relaxed);
+            let late = give_up != 0 && now_ms() >= give_up;
+            let mut pfd = libc::pollfd { fd: libc::STDOUT_FILENO, events: libc::POLLOUT, revents: 0 };
+            // SAFETY: one valid pollfd. Past the deadline, only a look: each remaining line
+            // fails at once instead of waiting.
+            let ready = unsafe { libc::poll(&mut pfd, 1, if late { 0 } else { 100 }) };
+            if ready > 0 {
+                if pfd.revents & libc::POLLOUT == 0 {
+                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "standard output closed"));
+                }
+                let n = buf.len().min(libc::PIPE_BUF);
+                // SAFETY: `buf` holds at least `n` bytes.
+                let written = unsafe { libc::write(libc::STDOUT_FILENO, buf.as_ptr().cast(), n) };
+                if written >= 0 {
+                    return Ok(written as usize);
+                }
+                let e = io::Error::last_os_error();
+                if !matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) {
+                    return Err(e);
+                }
+            } else if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return Err(io::Error::last_os_error());
+            }
+            if late {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "standard output blocked while stopping; query log lines dropped"));
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -312,7 +369,7 @@ impl QueryLog {
     /// on SIGHUP, at its place inside.
     pub fn open(path: &Path, chroot: Option<&Path>, workers: usize) -> anyhow::Result<(QueryLog, Vec<Producer>)> {
         let sink = if path == Path::new("-") {
-            Sink::Stdout(BufWriter::with_capacity(64 * 1024, io::stdout()))
+            Sink::Stdout(BufWriter::with_capacity(64 * 1024, PatientStdout))
         } else {
             let inside = match chroot {
                 Some(root) => Path::new("/").join(path.strip_prefix(root).context("the query log must be inside --chroot")?),
@@ -563,7 +620,7 @@ mod tests {
 
     #[test]
     fn lines_are_json_with_every_field() {
-        let (mut log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(io::stdout())), 1, 8);
+        let (mut log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(PatientStdout)), 1, 8);
         let answered = Answered { qtype: 1, rcode: 3, aa: true, tc: false, answers: 0, authority: 1 };
         let subnet =
             ClientSubnet { family: 1, source_prefix: 24, scope_prefix: 0, address: [192, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] };
@@ -596,7 +653,7 @@ mod tests {
     #[test]
     fn full_queue_drops_and_counts_without_blocking() {
         // No consumer runs: the producer must fill the queue, then drop and count, never wait.
-        let (log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(io::stdout())), 2, 16);
+        let (log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(PatientStdout)), 2, 16);
         let answered = Answered { qtype: 1, ..Answered::default() };
         let q = query("example.com", 1);
         let c = client("127.0.0.1:1000", Transport::Udp);
@@ -615,7 +672,7 @@ mod tests {
 
     #[test]
     fn entries_cross_threads_in_order_and_the_logger_sees_producers_leave() {
-        let (mut log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(io::stdout())), 1, 64);
+        let (mut log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(PatientStdout)), 1, 64);
         let mut producer = producers.pop().unwrap();
         let handle = std::thread::spawn(move || {
             let c = client("127.0.0.1:1", Transport::Udp);

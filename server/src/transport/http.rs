@@ -19,7 +19,8 @@
 //!   `lmdns-loader ranges lookup` (default table `geo`; IPv4-mapped IPv6 is looked up as IPv4 and
 //!   `ip` is reported unnormalized). `404 {"error":"not in any range","ip":…}`,
 //!   `404 {"error":"no such table","table":…}`, `400` for a bad address or table name.
-//! * `GET /health` — `200 {"status":"ok"}`.
+//! * `GET /health` — `200 {"status":"ok"}` while the database can be read, else
+//!   `503 {"status":"unavailable","error":...}`.
 //! * `GET /metrics` — Prometheus text format 0.0.4 (see [`crate::ops::metrics`]).
 //! * other paths `404`, other methods on a known path `405` (with `Allow: GET`).
 //!
@@ -404,7 +405,12 @@ impl<'s> Handler<'s> {
             None => (path, None),
         };
         match (first, rest) {
-            ("health", None) => get(request, || Response::json(200, json!({ "status": "ok" }))),
+            // Healthy means answering: a read transaction must open (a map the server cannot
+            // adopt, reader slots run out or a damaged file all make every query fail).
+            ("health", None) => get(request, || match self.store.read_txn() {
+                Ok(_) => Response::json(200, json!({ "status": "ok" })),
+                Err(e) => Response::json(503, json!({ "status": "unavailable", "error": e.to_string() })),
+            }),
             ("lookup", Some(ip)) => get(request, || self.lookup(ip, request.query)),
             ("metrics", None) => get(request, || crate::ops::metrics::http_response(self.metrics, self.store)),
             _ => Response::error(404, "not found"),
@@ -469,12 +475,13 @@ impl<'s> Handler<'s> {
         }
         let store = self.store;
         let rtxn = store.read_txn()?;
-        let (tables_db, table) = store
-            .env()
-            .open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
-                let tables_db = opener.open_database::<Bytes, Bytes>(rtxn, Some(TABLES_DB))?;
-                let table = RangeTable::open_with(opener, rtxn, name)?;
-                Ok(heed::CommitOrAbort::<_, ()>::Commit((tables_db, table)))
+        let (tables_db, table) = rtxn
+            .consume(|rtxn| {
+                store.env().open_databases_and_commit(rtxn, |opener, rtxn| -> Result<_, heed::Error> {
+                    let tables_db = opener.open_database::<Bytes, Bytes>(rtxn, Some(TABLES_DB))?;
+                    let table = RangeTable::open_with(opener, rtxn, name)?;
+                    Ok(heed::CommitOrAbort::<_, ()>::Commit((tables_db, table)))
+                })
             })
             .map_err(|e| store.error(e))?
             .unwrap_commit();

@@ -12,7 +12,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use heed::{RoTxn, WithTls};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
@@ -207,7 +206,7 @@ impl<'e> EventLoop<'e> {
             }
             // One read transaction per wakeup, opened only if some query needs answering, and
             // dropped before sleeping again so the next wakeup sees new loader commits.
-            let mut txn: Option<RoTxn<'static, WithTls>> = None;
+            let mut txn: Option<lmdb_schema::readers::ReadTxn> = None;
             for ev in &events[..n as usize] {
                 let (token, flags) = (ev.u64, ev.events);
                 if token & LISTENER_BIT != 0 {
@@ -383,7 +382,7 @@ impl<'e> EventLoop<'e> {
         }
     }
 
-    fn conn_event(&mut self, token: u64, flags: u32, txn: &mut Option<RoTxn<'static, WithTls>>) {
+    fn conn_event(&mut self, token: u64, flags: u32, txn: &mut Option<lmdb_schema::readers::ReadTxn>) {
         let slot = (token & 0xffff_ffff) as usize;
         let generation = (token >> 32) as u32;
         // An event for a connection closed (and maybe replaced) earlier in this same wakeup.
@@ -427,7 +426,7 @@ impl<'e> EventLoop<'e> {
         txn_errors: &mut RateLimit,
         recorder: &mut Recorder<'_>,
         conn: &mut Conn,
-        txn: &mut Option<RoTxn<'static, WithTls>>,
+        txn: &mut Option<lmdb_schema::readers::ReadTxn>,
     ) -> Next {
         let mut reads = 0;
         loop {

@@ -150,10 +150,15 @@ impl Drop for WriterProcess {
 
 /// The `/metrics` text of a server started with `--http`.
 pub fn metrics_text(http: SocketAddr) -> String {
+    http_get(http, "/metrics")
+}
+
+/// The whole HTTP response (status line, headers, body) to `GET path`.
+pub fn http_get(http: SocketAddr, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(http).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text
