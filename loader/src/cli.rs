@@ -29,6 +29,15 @@ pub struct Cli {
     /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
     #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
     pub map_size: usize,
+    /// The most one input may be: a zone file with everything it `$INCLUDE`s, a changeset, a
+    /// range file. Inputs also may not hold NUL bytes or lines over 1 MiB. Accepts K, M, G and T
+    /// suffixes.
+    #[arg(long, value_name = "BYTES", default_value = "4G", value_parser = parse_size, global = true)]
+    pub max_input: usize,
+    /// The directory `$INCLUDE` may read from (and below). Default: the directory of the zone
+    /// file being read.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub include_root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,6 +113,7 @@ where
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::input::set_limits(crate::input::Limits { max_input: cli.max_input as u64, include_root: cli.include_root.clone() });
     let store = open_store(&cli)?;
     match cli.command {
         Command::Zone(command) => commands::zone::run(&store, command),

@@ -6,10 +6,11 @@
 //! * [`ranges`]: IP-range tables.
 //! * [`update`]: DNS UPDATE; [`serve`]: the long-running writer that takes it from the network.
 //! * [`secondary`]: zones copied from primaries, and catalogs followed, inside `serve`.
-//! * [`cli`] and [`commands`]: the `lmdns-loader` command line.
+//! * [`cli`] and [`commands`]: the `lmdns-loader` command line; [`input`]: bounds on what it reads.
 
 pub mod cli;
 pub mod commands;
+pub mod input;
 pub mod ranges;
 pub mod secondary;
 pub mod serve;

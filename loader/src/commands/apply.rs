@@ -138,6 +138,7 @@ pub fn run(store: &Store, args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let mut txn = store.write_txn()?;
     let mut edits = ZoneWriter::new(store, &mut txn);
     let mut applied = 0usize;
+    let reader = crate::input::Guarded::new(reader, crate::input::limits().max_input);
     for (index, line) in BufReader::new(reader).lines().enumerate() {
         let line_no = index + 1;
         let line = line.with_context(|| format!("{label}:{line_no}: reading"))?;

@@ -239,12 +239,13 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn open(path: &Path, progress: &ProgressBar) -> Result<Counting<File>> {
+/// Opens a text input: counted for the progress bar, bounded (see `crate::input`).
+fn open(path: &Path, progress: &ProgressBar) -> Result<crate::input::Guarded<Counting<File>>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     if let Ok(m) = file.metadata() {
         progress.set_length(m.len());
     }
-    Ok(Counting { inner: file, progress: progress.clone() })
+    Ok(crate::input::Guarded::new(Counting { inner: file, progress: progress.clone() }, crate::input::limits().max_input))
 }
 
 /// Decides `auto`: by `--locations`, extension, then the first line.
@@ -315,6 +316,7 @@ struct Locations {
 fn read_locations(path: &Path) -> Result<Locations> {
     let name = path.display().to_string();
     let file = File::open(path).with_context(|| format!("cannot open locations file {name}"))?;
+    let file = crate::input::Guarded::new(file, crate::input::limits().max_input);
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::new(file));
     let headers = reader.headers().map_err(|e| csv_error(&name, e))?.clone();
     let id_col = headers

@@ -78,21 +78,38 @@ pub fn origin_from_file_name(path: &Path) -> Option<Vec<u8>> {
 /// origin: explicit (CLI `--origin`) wins; else the file's `$ORIGIN` (first one before any
 /// record); else the file name with a trailing `.zone` removed.
 pub fn parse_file(path: &Path, origin: Option<&[u8]>) -> Result<ZoneFile, ParseError> {
-    let text = std::fs::read(path).map_err(|e| ParseError { file: path.to_path_buf(), line: 0, message: e.to_string() })?;
+    let limits = crate::input::limits();
+    let mut budget = limits.max_input;
+    let text =
+        crate::input::read_text(path, &mut budget).map_err(|e| ParseError { file: path.to_path_buf(), line: 0, message: e.to_string() })?;
     let from_name = origin_from_file_name(path);
     let initial = origin.map(<[u8]>::to_vec).or(from_name).unwrap_or_default();
-    parse_bytes(&text, path, initial, origin.is_some())
+    parse_bytes(&text, path, initial, origin.is_some(), budget, limits.include_root)
 }
 
 /// Parses master-file text whose zone origin is `origin` (wire format). `path` is used for
 /// messages and as the base of relative `$INCLUDE`s.
 pub fn parse_str(text: &str, path: &Path, origin: &[u8]) -> Result<ZoneFile, ParseError> {
-    parse_bytes(text.as_bytes(), path, origin.to_vec(), true)
+    let limits = crate::input::limits();
+    parse_bytes(text.as_bytes(), path, origin.to_vec(), true, limits.max_input, limits.include_root)
 }
 
-fn parse_bytes(text: &[u8], path: &Path, initial: Vec<u8>, explicit: bool) -> Result<ZoneFile, ParseError> {
+/// `budget`: bytes its `$INCLUDE`s may still read; `include_root`: where they may read from
+/// (None: the directory tree of `path`).
+fn parse_bytes(
+    text: &[u8],
+    path: &Path,
+    initial: Vec<u8>,
+    explicit: bool,
+    budget: u64,
+    include_root: Option<std::path::PathBuf>,
+) -> Result<ZoneFile, ParseError> {
     let file: Arc<Path> = Arc::from(path);
-    let mut ctx = parser::Ctx::new(explicit);
+    let root = include_root.unwrap_or_else(|| match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    });
+    let mut ctx = parser::Ctx::new(explicit, budget, root);
     parser::parse_text(&mut ctx, text, &file, initial.clone(), 0)?;
     let origin = match ctx.directive_origin.take() {
         Some(o) => o,

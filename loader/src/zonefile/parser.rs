@@ -25,11 +25,20 @@ pub(crate) struct Ctx {
     /// The zone origin taken from a leading `$ORIGIN`.
     pub directive_origin: Option<Vec<u8>>,
     toks: Vec<Tok>,
+    /// Bytes `$INCLUDE`s may still read (see `crate::input`).
+    budget: u64,
+    /// `$INCLUDE`d files read so far, at any depth.
+    includes: usize,
+    /// Where `$INCLUDE` may read from.
+    include_root: PathBuf,
 }
 
 impl Ctx {
-    pub fn new(explicit_origin: bool) -> Self {
+    pub fn new(explicit_origin: bool, budget: u64, include_root: PathBuf) -> Self {
         Ctx {
+            budget,
+            includes: 0,
+            include_root,
             records: Vec::new(),
             default_ttl: None,
             last_ttl: None,
@@ -110,7 +119,14 @@ fn directive(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: 
         if depth + 1 > MAX_INCLUDE_DEPTH {
             return Err(err(file, line, format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} (a cycle?)")));
         }
-        let text = std::fs::read(&path).map_err(|e| err(file, line, format!("$INCLUDE {}: {e}", path.display())))?;
+        ctx.includes += 1;
+        if ctx.includes > crate::input::MAX_INCLUDES {
+            return Err(err(file, line, format!("more than {} $INCLUDEs in one zone", crate::input::MAX_INCLUDES)));
+        }
+        let path = crate::input::inside_root(&path, &ctx.include_root)
+            .map_err(|e| err(file, line, format!("$INCLUDE {}: {e}", path.display())))?;
+        let text =
+            crate::input::read_text(&path, &mut ctx.budget).map_err(|e| err(file, line, format!("$INCLUDE {}: {e}", path.display())))?;
         let inc_file: Arc<Path> = Arc::from(path.as_path());
         // The included file's origin changes stay inside it (RFC 1035 §5.1).
         parse_text(ctx, &text, &inc_file, inc_origin, depth + 1)?;
