@@ -271,8 +271,18 @@ fn write_csv(path: &Path, ranges: &[Range], shuffle_seed: Option<u64>) {
 }
 
 fn import(store: &Store, table: &str, path: &Path) -> write::ImportReport {
-    write::import(store, &ImportOptions { table: table.into(), file: path.into(), format: Format::Csv, locations: None, progress: false })
-        .unwrap()
+    write::import(
+        store,
+        &ImportOptions {
+            table: table.into(),
+            file: path.into(),
+            format: Format::Csv,
+            locations: None,
+            progress: false,
+            allow_empty: false,
+        },
+    )
+    .unwrap()
 }
 
 fn lookups(c: &mut Criterion) {

@@ -48,11 +48,22 @@ pub struct Guarded<R> {
     limit: u64,
     line: usize,
     line_len: usize,
+    /// `"` bytes seen: odd at the end of a CSV file means it was cut inside a quoted field
+    /// (the csv crate takes the end of input as the end of the field).
+    quotes: u64,
 }
 
 impl<R: Read> Guarded<R> {
     pub fn new(inner: R, budget: u64) -> Self {
-        Guarded { inner, budget, limit: budget, line: 1, line_len: 0 }
+        Guarded { inner, budget, limit: budget, line: 1, line_len: 0, quotes: 0 }
+    }
+
+    /// Fails if the input read so far ends inside a quoted CSV field.
+    pub fn check_quotes_closed(&self) -> io::Result<()> {
+        if self.quotes % 2 == 1 {
+            return Err(invalid(format!("line {}: the input ends inside a quoted field (cut short?)", self.line)));
+        }
+        Ok(())
     }
 
     /// Bytes of the budget left.
@@ -80,6 +91,10 @@ impl<R: Read> Read for Guarded<R> {
                 b'\n' => {
                     self.line += 1;
                     self.line_len = 0;
+                }
+                b'"' => {
+                    self.quotes += 1;
+                    self.line_len += 1;
                 }
                 _ => {
                     self.line_len += 1;

@@ -1228,7 +1228,9 @@ fn killed_import_leaves_the_old_or_the_new_state_never_a_mix() {
         db.ok(&["record", "add", "after.example.com.", "300", "A", "192.0.2.222"]);
         assert!(db.export("example.com.").contains("after.example.com."));
     }
-    eprintln!("{interrupted} of 8 imports were killed before they finished");
+    // 3,000 zones take far longer than the first kill (10 ms): some rounds must have hit an
+    // import in flight, or this test proved nothing. (Exact kill points: server/tests/crash_points.rs.)
+    assert!(interrupted > 0, "no import was killed before it finished");
 }
 
 #[test]

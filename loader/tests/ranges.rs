@@ -25,13 +25,23 @@ fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn import(store: &Store, table: &str, path: &Path, format: Format) -> anyhow::Result<write::ImportReport> {
-    write::import(store, &ImportOptions { table: table.into(), file: path.into(), format, locations: None, progress: false })
+    write::import(
+        store,
+        &ImportOptions { table: table.into(), file: path.into(), format, locations: None, progress: false, allow_empty: false },
+    )
 }
 
 fn import_loc(store: &Store, path: &Path, locations: &Path) -> anyhow::Result<write::ImportReport> {
     write::import(
         store,
-        &ImportOptions { table: "geo".into(), file: path.into(), format: Format::Auto, locations: Some(locations.into()), progress: false },
+        &ImportOptions {
+            table: "geo".into(),
+            file: path.into(),
+            format: Format::Auto,
+            locations: Some(locations.into()),
+            progress: false,
+            allow_empty: false,
+        },
     )
 }
 
@@ -485,7 +495,9 @@ mod prop {
                 text.push_str(&format!("{},{},t{tag}\n", ip(a), ip(b)));
             }
             let path = file(dir.path(), "p.csv", &text);
-            import(&s, "geo", &path, Format::Csv).unwrap();
+            // The generated set may be empty: an empty table is what is meant then.
+            let options = ImportOptions { table: "geo".into(), file: path, format: Format::Csv, locations: None, progress: false, allow_empty: true };
+            write::import(&s, &options).unwrap();
             let table = RangeTable::open(&s, "geo").unwrap().unwrap();
             let rtxn = s.read_txn().unwrap();
             let mut cache: RangeCache<String> = RangeCache::new(8);
@@ -542,4 +554,29 @@ fn help_mentions_every_flag() {
     for needle in ["--table", "--format", "--locations", "host bits set", "REJECTED", "ip2location", "country_code"] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
+}
+
+#[test]
+fn an_input_without_ranges_or_cut_inside_a_quote_keeps_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let full = file(dir.path(), "full.csv", "start,end,country\n10.0.0.0,10.0.0.255,DE\n");
+    import(&store, "geo", &full, Format::Csv).unwrap();
+    let before = lookup(&store, "geo", "10.0.0.1");
+    assert!(before.contains("DE"), "{before}");
+    // A header alone (an empty download): refused unless asked for.
+    let header = file(dir.path(), "header.csv", "start,end,country\n");
+    let refused = format!("{:#}", import(&store, "geo", &header, Format::Csv).unwrap_err());
+    assert!(refused.contains("no ranges") && refused.contains("--allow-empty"), "{refused}");
+    assert_eq!(lookup(&store, "geo", "10.0.0.1"), before);
+    // Cut inside a quoted field: refused, the table kept.
+    let cut = file(dir.path(), "cut.csv", "start,end,country\n10.0.0.0,10.0.0.255,\"Germa");
+    let refused = format!("{:#}", import(&store, "geo", &cut, Format::Csv).unwrap_err());
+    assert!(refused.contains("inside a quoted field"), "{refused}");
+    assert_eq!(lookup(&store, "geo", "10.0.0.1"), before);
+    // With --allow-empty the header alone empties it.
+    let options =
+        ImportOptions { table: "geo".into(), file: header, format: Format::Csv, locations: None, progress: false, allow_empty: true };
+    write::import(&store, &options).unwrap();
+    assert_ne!(lookup(&store, "geo", "10.0.0.1"), before);
 }

@@ -106,9 +106,17 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Store, config: AnswerConfig) -> Self {
         let mut tables = HashMap::new();
-        for name in RangeTable::list(&store).unwrap_or_default() {
-            if let Ok(Some(table)) = RangeTable::open(&store, &name) {
-                tables.insert(name, table);
+        let names = RangeTable::list(&store).unwrap_or_else(|e| {
+            crate::ops::faults::record(crate::ops::faults::Fault::RangeTable, || format!("listing the tables: {e}"));
+            Vec::new()
+        });
+        for name in names {
+            match RangeTable::open(&store, &name) {
+                Ok(Some(table)) => {
+                    tables.insert(name, table);
+                }
+                Ok(None) => {}
+                Err(e) => crate::ops::faults::record(crate::ops::faults::Fault::RangeTable, || format!("table {name}: {e}")),
             }
         }
         Engine { store, config, tables }

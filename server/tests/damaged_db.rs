@@ -92,3 +92,30 @@ fn a_database_cut_short_is_refused_at_start() {
     assert_eq!(status.code(), Some(1), "an exit code, not a signal: {status:?}\n{}", server.log());
     assert!(server.log().contains("truncated"), "{}", server.log());
 }
+
+#[test]
+fn a_corrupt_value_is_answered_servfail_counted_and_logged_once() {
+    let db = TestDb::empty(16 << 20);
+    loader(&db.path, "16M", &["zone", "import", &zone_file(db.dir.path(), "corrupt.test.", 10)]);
+    // Damage one name's value behind the loader's back (what a bad disk or a bug would leave).
+    {
+        let store = lmdb_schema::Store::open(&db.path, &lmdb_schema::OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
+        let mut txn = store.write_txn().unwrap();
+        let key = lmdb_schema::name::key_from_dotted("h3.corrupt.test.").unwrap();
+        store.names.put(&mut txn, &key, &[1, 9, 9, 9]).unwrap();
+        txn.commit().unwrap();
+    }
+    let server =
+        LmdnsCommand::new(&db.path).args(["--listen", "127.0.0.1:0", "--threads", "1", "--http", "127.0.0.1:0"]).attempts(3).start();
+    let q = TestQuery { line: 0, name: "h3.corrupt.test.".into(), qtype: RecordType::TXT };
+    for _ in 0..50 {
+        let n = ask(server.addr(), &q, Form::Udp).ok().and_then(|ex| normalize(&ex.bytes).ok());
+        assert_eq!(n.map(|n| n.rcode), Some("ServFail".to_string()));
+    }
+    assert!(answers(server.addr(), "corrupt.test."), "the rest of the zone is answered");
+    let text = metrics_text(server.http());
+    assert!(metric(&text, "lmdns_faults_total{kind=\"lookup\"}").is_some_and(|n| n >= 50.0), "{text}");
+    let log = server.log();
+    assert_eq!(log.matches("SERVFAIL on a database error").count(), 1, "logged once, not per query:\n{log}");
+    assert!(log.contains("h3.corrupt.test"), "{log}");
+}

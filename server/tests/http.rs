@@ -107,13 +107,21 @@ fn read_reply(s: &mut TcpStream) -> Reply {
         .collect();
     let reply = Reply {
         status,
-        body: serde_json::from_str(body).unwrap_or_else(|e| panic!("body {body:?} is not JSON: {e}")),
+        // An empty body (a HEAD answer) reads as null.
+        body: if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("body {body:?} is not JSON: {e}"))
+        },
         raw_body: body.to_string(),
         headers,
     };
     assert_eq!(reply.header("content-type"), Some("application/json"), "{text}");
     assert_eq!(reply.header("connection"), Some("close"), "{text}");
-    assert_eq!(reply.header("content-length"), Some(body.len().to_string().as_str()), "{text}");
+    if !body.is_empty() {
+        // (A HEAD answer announces GET's length and sends nothing.)
+        assert_eq!(reply.header("content-length"), Some(body.len().to_string().as_str()), "{text}");
+    }
     reply
 }
 
@@ -184,8 +192,12 @@ fn lookups_routes_and_errors() {
     }
     let r = server.raw(b"POST /lookup/1.0.0.1 HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
     assert_eq!(r.status, 405, "{r:?}");
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     assert_eq!(server.raw(b"DELETE /health HTTP/1.1\r\n\r\n").status, 405);
+    // HEAD: the status and headers of GET, no body (monitoring probes use it).
+    let head = server.raw(b"HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(head.status, 200, "{head:?}");
+    assert!(head.header("content-length").is_some_and(|l| l != "0") && head.raw_body.is_empty(), "{head:?}");
     assert_eq!(server.raw(b"POST /nope HTTP/1.1\r\n\r\n").status, 404);
 
     // HTTP/1.0 and bare LF line ends are accepted; malformed request lines are not.

@@ -138,6 +138,7 @@ pub fn run(store: &Store, command: RecordCommand) -> anyhow::Result<ExitCode> {
     };
     let summaries = writer.finish(bump)?;
     txn.commit().map_err(|e| store.error(e))?;
+    crate::zones::writer::crash_point("record:after-commit");
     for s in summaries {
         for warning in &s.warnings {
             eprintln!("warning: {warning}");

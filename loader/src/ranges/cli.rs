@@ -52,6 +52,10 @@ pub enum RangesCommand {
         /// An id missing from this file is an error.
         #[arg(long, value_name = "FILE")]
         locations: Option<PathBuf>,
+        /// Accept an input with no ranges, emptying the table. Without it such an input (a
+        /// header alone, a cut-off download) is refused and the table kept.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Add one range, refused if it overlaps the range before or after it or starts where
     /// another starts. Creates the table if missing.
@@ -107,8 +111,9 @@ pub fn run(store: &Store, command: RangesCommand) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        RangesCommand::Import { table, file, format, locations } => {
-            let report = write::import(store, &ImportOptions { table: table.clone(), file, format, locations, progress: true })?;
+        RangesCommand::Import { table, file, format, locations, allow_empty } => {
+            let options = ImportOptions { table: table.clone(), file, format, locations, progress: true, allow_empty };
+            let report = write::import(store, &options)?;
             let skipped = if report.skipped > 0 { format!(", left out {} rows without data", report.skipped) } else { String::new() };
             eprintln!(
                 "imported {} IPv4 and {} IPv6 ranges ({:?}, {} distinct metadata objects) into table {table} in {:.2}s{skipped}",

@@ -446,6 +446,7 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
         meta.push(b'}');
         staged.push(start, end, &meta, line).map_err(at)?;
     }
+    reader.get_ref().check_quotes_closed().with_context(|| name.to_string())?;
     Ok(staged)
 }
 
@@ -563,6 +564,7 @@ fn read_ip2location(path: &Path, name: &str, progress: &ProgressBar) -> Result<S
         }
         staged.push(start, end, &meta, line).map_err(at)?;
     }
+    reader.get_ref().check_quotes_closed().with_context(|| name.to_string())?;
     Ok(staged)
 }
 

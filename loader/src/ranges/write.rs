@@ -30,6 +30,8 @@ pub struct ImportOptions {
     pub locations: Option<PathBuf>,
     /// Show progress bars (still only when stderr is a terminal).
     pub progress: bool,
+    /// An input without ranges empties the table instead of being refused.
+    pub allow_empty: bool,
 }
 
 /// What an import did.
@@ -76,6 +78,9 @@ pub fn import(store: &Store, options: &ImportOptions) -> Result<ImportReport> {
     let mut staged = input::read(&options.file, format, options.locations.as_deref(), &reading)?;
     reading.finish_and_clear();
     sort_and_check(&mut staged, &name)?;
+    if staged.v4.is_empty() && staged.v6.is_empty() && !options.allow_empty {
+        bail!("{name} has no ranges: refusing to empty table {} (pass --allow-empty if that is meant); nothing was changed", options.table);
+    }
 
     let total = (staged.v4.len() + staged.v6.len()) as u64;
     let writing = bar(options.progress, "writing", false);

@@ -85,6 +85,17 @@ pub struct ZoneWriter<'a, 't> {
     pub(super) buf: Vec<u8>,
 }
 
+/// For crash tests: aborts the process (as a SIGKILL would end it, no unwinding, no cleanup)
+/// when `LMDNS_CRASH_AT` names this point. Points: `writer:before-change-log` (names and
+/// journal written, change log not), `writer:finished` (all written, not committed),
+/// `record:after-commit` (committed, nothing printed). Read once; free when unset.
+pub fn crash_point(point: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT.get_or_init(|| std::env::var("LMDNS_CRASH_AT").ok()).as_deref() == Some(point) {
+        std::process::abort();
+    }
+}
+
 pub(super) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -535,11 +546,13 @@ impl<'a, 't> ZoneWriter<'a, 't> {
         for apex in std::mem::take(&mut self.secondaries) {
             changes::push(&mut log, changes::Kind::Settings, &apex);
         }
+        crash_point("writer:before-change-log");
         if !log.is_empty() {
             history::update_catalog(self.store, self.txn, &members)?;
             history::log_changes(self.store, self.txn, counter, &log)?;
             self.store.bump_change_counter(self.txn)?;
         }
+        crash_point("writer:finished");
         Ok(summaries)
     }
 

@@ -209,7 +209,11 @@ impl GeoScratch {
     pub fn open_missing_tables(&mut self, store: &Store) {
         let mut opened = false;
         for name in std::mem::take(&mut self.missing_tables) {
-            if let Ok(Some(handle)) = RangeTable::open(store, &name) {
+            let table = RangeTable::open(store, &name);
+            if let Err(e) = &table {
+                crate::ops::faults::record(crate::ops::faults::Fault::RangeTable, || format!("table {name}: {e}"));
+            }
+            if let Ok(Some(handle)) = table {
                 self.tables.push(Table { name, handle, cache: None, keys: Vec::new() });
                 opened = true;
             }
@@ -323,8 +327,16 @@ impl GeoScratch {
         let policy = match self.policies.get(apex) {
             Some(&known) => known,
             None => {
-                let read =
-                    store.zones.get(txn, apex).ok().flatten().and_then(|bytes| ZoneMeta::decode(bytes).ok()).and_then(|meta| meta.policy);
+                let read = match store.zones.get(txn, apex).ok().flatten().map(ZoneMeta::decode) {
+                    Some(Ok(meta)) => meta.policy,
+                    Some(Err(e)) => {
+                        crate::ops::faults::record(crate::ops::faults::Fault::Policy, || {
+                            format!("zone {}: {e}", lmdb_schema::name::key_to_text(apex))
+                        });
+                        None
+                    }
+                    None => None,
+                };
                 let index = read.map(|p| {
                     let table = self.table_index(&p.table);
                     let mut keys = Vec::new();

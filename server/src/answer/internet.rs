@@ -98,6 +98,8 @@ pub struct ResolveScratch {
     pub cache: super::cache::AnswerCache,
     /// Secondary zones answered SERVFAIL (see `expired`).
     pub expired: super::expired::ExpiredZones,
+    /// The last SERVFAIL was an expired zone's, not a fault.
+    pub servfail_expired: bool,
 }
 
 impl ResolveScratch {
@@ -240,6 +242,7 @@ impl<'t> Internet<'t> {
         scratch.additional_targets.clear();
         scratch.marks.clear();
         scratch.proofs.clear();
+        scratch.servfail_expired = false;
         let mut outcome = Outcome { rcode: RCODE_NOERROR as u16, aa: false, per_client: false };
         let mut zone_depth = 0;
         let mut end = End::Nothing;
@@ -275,6 +278,7 @@ impl<'t> Internet<'t> {
                 scratch.apex.clear();
                 scratch.apex.extend_from_slice(apex);
                 if scratch.expired.contains(self.store, self.txn, &scratch.apex) {
+                    scratch.servfail_expired = true;
                     return Err(LookupFailed);
                 }
             }

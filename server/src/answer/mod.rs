@@ -147,6 +147,7 @@ fn respond_within(
                 w.finish(&query, rcode, true, tc, opt)
             }
             Err(internet::LookupFailed) => {
+                record_lookup_fault(&scratch.current);
                 w.truncate_to_question(question_end);
                 w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
             }
@@ -177,10 +178,21 @@ fn respond_within(
             answered
         }
         Err(internet::LookupFailed) => {
+            if !scratch.servfail_expired {
+                record_lookup_fault(&scratch.current);
+            }
             w.truncate_to_question(question_end);
             w.finish(&query, RCODE_SERVFAIL as u16, false, false, opt)
         }
     })
+}
+
+/// Counts and (at most once a minute) logs a SERVFAIL the database caused.
+#[cold]
+fn record_lookup_fault(name: &query::QueryName) {
+    crate::ops::faults::record(crate::ops::faults::Fault::Lookup, || {
+        format!("while answering for {}", lmdb_schema::name::key_to_text(&name.key))
+    });
 }
 
 /// The answer to a packet that did not parse: none, FORMERR or NOTIMP.

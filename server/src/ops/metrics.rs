@@ -392,6 +392,10 @@ impl Metrics {
             family(out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         };
+        family(out, "lmdns_faults_total", "counter", "Faults counted and logged once a minute: lookup (SERVFAIL on a database error or corrupt value), policy (undecodable geo policy), range_table (a table that cannot be opened).");
+        for fault in crate::ops::faults::Fault::ALL {
+            let _ = writeln!(out, "lmdns_faults_total{{kind=\"{}\"}} {}", fault.label(), crate::ops::faults::count(fault));
+        }
         use lmdb_schema::readers::{READER_ERRORS, REMAPS, STALE_READERS_CLEARED};
         use std::sync::atomic::Ordering::Relaxed;
         counter(out, "lmdns_db_remaps_total", "Times the map was adopted after a writer grew it (MDB_MAP_RESIZED).", REMAPS.load(Relaxed));
@@ -451,9 +455,15 @@ pub fn http_response(metrics: Option<&Metrics>, store: &Store) -> Response {
             let mut body = m.render(Some(store));
             // Response::to_bytes adds the final newline.
             body.pop();
-            Response { status: 200, body, allow: None, content_type: "text/plain; version=0.0.4; charset=utf-8" }
+            Response { status: 200, body, allow: None, content_type: "text/plain; version=0.0.4; charset=utf-8", head_only: false }
         }
-        None => Response { status: 404, body: r#"{"error":"not found"}"#.into(), allow: None, content_type: "application/json" },
+        None => Response {
+            status: 404,
+            body: r#"{"error":"not found"}"#.into(),
+            allow: None,
+            content_type: "application/json",
+            head_only: false,
+        },
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`secondaries`]: the state of secondary zones, for `/metrics`.
 
 pub mod acl;
+pub mod faults;
 pub mod metrics;
 pub mod privdrop;
 pub mod querylog;

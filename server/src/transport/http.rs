@@ -22,7 +22,8 @@
 //! * `GET /health` — `200 {"status":"ok"}` while the database can be read, else
 //!   `503 {"status":"unavailable","error":...}`.
 //! * `GET /metrics` — Prometheus text format 0.0.4 (see [`crate::ops::metrics`]).
-//! * other paths `404`, other methods on a known path `405` (with `Allow: GET`).
+//! * `HEAD` as `GET` without the body; other paths `404`, other methods on a known path `405`
+//!   (with `Allow: GET, HEAD`).
 //!
 //! Every request reads in a fresh LMDB read transaction, so a range import committed by the
 //! loader is served from the next request on. Range table handles are cached per name; a table
@@ -130,7 +131,10 @@ fn handle_connection(handler: &mut Handler<'_>, mut stream: TcpStream, stop: &St
         HeadRead::Complete { head_len, received } => match parse_head(&buf[..head_len]) {
             Ok(request) => {
                 let drain = request.has_body || received > head_len;
-                (handler.handle(&request), drain)
+                let mut response = handler.handle(&request);
+                // HEAD: GET's headers, Content-Length included, without the body (RFC 9110 §9.3.2).
+                response.head_only = request.method == "HEAD";
+                (response, drain)
             }
             Err(status) => (Response::error(status, if status == 505 { "HTTP version not supported" } else { "bad request" }), true),
         },
@@ -292,8 +296,9 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: from_str_radix alone would take `+1` as 0x01.
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -320,11 +325,13 @@ pub struct Response {
     /// Value of an `Allow` header (405 only).
     pub allow: Option<&'static str>,
     pub content_type: &'static str,
+    /// Headers only (a HEAD request).
+    pub head_only: bool,
 }
 
 impl Response {
     fn json(status: u16, body: serde_json::Value) -> Response {
-        Response { status, body: body.to_string(), allow: None, content_type: "application/json" }
+        Response { status, body: body.to_string(), allow: None, content_type: "application/json", head_only: false }
     }
 
     fn error(status: u16, message: &str) -> Response {
@@ -349,8 +356,10 @@ impl Response {
             let _ = write!(out, "Allow: {allow}\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(self.body.as_bytes());
-        out.push(b'\n');
+        if !self.head_only {
+            out.extend_from_slice(self.body.as_bytes());
+            out.push(b'\n');
+        }
         out
     }
 }
@@ -369,12 +378,12 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Answers `GET` requests with `f`, any other method with 405.
+/// Answers `GET` (and `HEAD`) requests with `f`, any other method with 405.
 fn get(request: &Request<'_>, f: impl FnOnce() -> Response) -> Response {
-    if request.method == "GET" {
+    if request.method == "GET" || request.method == "HEAD" {
         f()
     } else {
-        Response::method_not_allowed("GET")
+        Response::method_not_allowed("GET, HEAD")
     }
 }
 
@@ -461,7 +470,7 @@ impl<'s> Handler<'s> {
                 let meta = hit.metadata_json()?;
                 // The exact line of `lmdns-loader ranges lookup`; addresses need no JSON escaping.
                 let body = format!(r#"{{"ip":"{ip}","start":"{}","end":"{}","meta":{meta}}}"#, hit.start, hit.end);
-                Response { status: 200, body, allow: None, content_type: "application/json" }
+                Response { status: 200, body, allow: None, content_type: "application/json", head_only: false }
             }
             None => Response::json(404, json!({ "error": "not in any range", "ip": ip.to_string() })),
         })
@@ -535,6 +544,10 @@ mod tests {
         assert_eq!(query_param(Some("a=1&table=t%2Dx&table=y"), "table"), Some(Some("t-x".into())));
         assert_eq!(query_param(Some("a=1"), "table"), None);
         assert_eq!(query_param(None, "table"), None);
+        // Two hex digits or nothing: `%+1` and `%-1` are broken escapes, not 0x01.
+        assert_eq!(percent_decode("a%+1"), None);
+        assert_eq!(percent_decode("a%-1"), None);
+        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
     }
 
     #[test]
