@@ -12,6 +12,12 @@
 //! rrset   := type:u16  covered:u16  ttl:u32  nrr:u16  condlen:u8  cond  wirelen:u32  wire
 //! wire    := ( type:u16 class:u16 ttl:u32 rdlen:u16 rdata )*   -- ready to follow an owner name
 //! ```
+//! Room to grow: a section's body may end with an *extension area* after its RRsets, and the
+//! node with one after its sections, each a sequence of `tag:u8 len:u16 value` items. This
+//! build defines no tags: it skips every item, and the loader keeps them byte for byte when it
+//! rewrites a node, so a later build can add fields (a flag the full `flags` byte has no room
+//! for, a precomputed hash) that this one neither breaks on nor drops.
+//!
 //! All integers big-endian. `deepest` is the label count of the deepest zone apex at or above the
 //! name among all loaded zones; it can exceed every section's zone (parent glue below a child
 //! zone's apex), which tells the server the name is answered by a zone that has no data here.
@@ -109,10 +115,19 @@ impl<'a> NodeView<'a> {
             }
             pos += len;
         }
-        if pos != bytes.len() {
+        if pos != bytes.len() && !frames_as_extension(&bytes[pos..]) {
             return Err(CorruptNode("trailing bytes"));
         }
         Ok(NodeView { bytes })
+    }
+
+    /// The node's extension area (empty for nodes this build writes; see the module header).
+    pub fn extension(&self) -> &'a [u8] {
+        let mut pos = 2;
+        for _ in 0..self.bytes[1] {
+            pos += SECTION_HEADER + be32(self.bytes, pos + 5) as usize;
+        }
+        &self.bytes[pos..]
     }
 
     /// [`NodeView::parse`], then every RRset and record of every section is checked to frame
@@ -143,7 +158,7 @@ impl<'a> NodeView<'a> {
                     expected_index.push(((rrset.rtype(), rrset.covered(), fingerprint(rrset.condition())), at as u32));
                 }
             }
-            if rrsets.pos != body.len() {
+            if rrsets.pos != body.len() && !frames_as_extension(&body[rrsets.pos..]) {
                 return Err(CorruptNode("section length mismatch"));
             }
             if geo {
@@ -238,6 +253,14 @@ impl<'a> SectionView<'a> {
     pub fn rrsets(&self) -> RrsetIter<'a> {
         let (_, area) = self.index_and_area();
         RrsetIter { body: area, pos: 0, left: self.rrset_count() }
+    }
+
+    /// The section's extension area: what follows its RRsets (see the module header).
+    pub fn extension(&self) -> &'a [u8] {
+        let (_, area) = self.index_and_area();
+        let mut rrsets = RrsetIter { body: area, pos: 0, left: self.rrset_count() };
+        while rrsets.next().is_some() {}
+        area.get(rrsets.pos..).unwrap_or_default()
     }
 
     /// The index (empty without `GEO`) and the RRsets after it. A body too short for its index
@@ -356,6 +379,16 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         (a, b) = (a_next, b_next);
     }
     a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// True if `bytes` is a whole sequence of `tag:u8 len:u16 value` extension items.
+fn frames_as_extension(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        let Some(len) = bytes.get(1..3).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return false };
+        let Some(rest) = bytes.get(3 + len..) else { return false };
+        bytes = rest;
+    }
+    true
 }
 
 /// Bytes of one index entry: type, covered, fingerprint, offset.
@@ -642,6 +675,8 @@ pub struct Section {
     pub flags: u8,
     pub cut: u8,
     pub rrsets: Vec<Rrset>,
+    /// The extension area read, kept as it was (see the module header).
+    pub extension: Vec<u8>,
 }
 
 impl Section {
@@ -650,7 +685,13 @@ impl Section {
     }
 
     pub fn from_view(view: &SectionView<'_>) -> Self {
-        Section { zone: view.zone(), flags: view.flags(), cut: view.cut(), rrsets: view.rrsets().map(|r| Rrset::from_view(&r)).collect() }
+        Section {
+            zone: view.zone(),
+            flags: view.flags(),
+            cut: view.cut(),
+            rrsets: view.rrsets().map(|r| Rrset::from_view(&r)).collect(),
+            extension: view.extension().to_vec(),
+        }
     }
 
     pub fn find(&self, rtype: u16, covered: u16, condition: &[u8]) -> Option<&Rrset> {
@@ -711,6 +752,7 @@ impl Section {
             }
             rrset.encode(out);
         }
+        out.extend_from_slice(&self.extension);
         index.sort_unstable();
         for (i, (rtype, covered, fp, offset)) in index.into_iter().enumerate() {
             let entry = &mut out[index_at + i * INDEX_ENTRY..index_at + (i + 1) * INDEX_ENTRY];
@@ -774,11 +816,17 @@ impl fmt::Display for LimitError {
 pub struct Node {
     pub deepest: u8,
     pub sections: Vec<Section>,
+    /// The extension area read, kept as it was (see the module header).
+    pub extension: Vec<u8>,
 }
 
 impl Node {
     pub fn from_view(view: &NodeView<'_>) -> Self {
-        Node { deepest: view.deepest_zone(), sections: view.sections().map(|s| Section::from_view(&s)).collect() }
+        Node {
+            deepest: view.deepest_zone(),
+            sections: view.sections().map(|s| Section::from_view(&s)).collect(),
+            extension: view.extension().to_vec(),
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CorruptNode> {
@@ -843,6 +891,7 @@ impl Node {
         for section in &mut self.sections {
             section.encode(out);
         }
+        out.extend_from_slice(&self.extension);
     }
 
     pub fn to_bytes(&mut self) -> Vec<u8> {
@@ -877,7 +926,7 @@ mod tests {
         let mut child = Section::new(2);
         child.rrsets = vec![a_de, a];
         child.refresh_own_flags(true);
-        Node { deepest: 2, sections: vec![child, parent] }
+        Node { deepest: 2, sections: vec![child, parent], extension: vec![] }
     }
 
     #[test]
@@ -936,7 +985,7 @@ mod tests {
 
     #[test]
     fn indexed_lookups_equal_a_scan() {
-        let mut node = Node { deepest: 2, sections: vec![many_variants()] };
+        let mut node = Node { deepest: 2, sections: vec![many_variants()], extension: vec![] };
         let bytes = node.to_bytes();
         let view = NodeView::parse_strict(&bytes).unwrap();
         let section = view.section(2).unwrap();
@@ -969,7 +1018,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_index_never_panics() {
-        let mut node = Node { deepest: 2, sections: vec![many_variants()] };
+        let mut node = Node { deepest: 2, sections: vec![many_variants()], extension: vec![] };
         let bytes = node.to_bytes();
         // The index starts after the node header (2) and the section header (9).
         for at in (11..11 + INDEX_ENTRY * 20).step_by(5) {
@@ -1018,7 +1067,7 @@ mod tests {
 
     #[test]
     fn empty_non_terminal() {
-        let mut node = Node { deepest: 2, sections: vec![Section::new(2)] };
+        let mut node = Node { deepest: 2, sections: vec![Section::new(2)], extension: vec![] };
         let bytes = node.to_bytes();
         let view = NodeView::parse(&bytes).unwrap();
         assert!(view.section(2).unwrap().is_empty_non_terminal());
@@ -1042,7 +1091,7 @@ mod tests {
         section.flags = flags::WHOAMI;
         section.refresh_own_flags(false);
         assert_eq!(section.flags, flags::WHOAMI, "the policy's flag survives a refresh");
-        let mut node = Node { deepest: 2, sections: vec![section] };
+        let mut node = Node { deepest: 2, sections: vec![section], extension: vec![] };
         let bytes = node.to_bytes();
         let view = NodeView::parse(&bytes).unwrap();
         let section = view.section(2).unwrap();
@@ -1089,5 +1138,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A later build's extension items (node and section) are skipped by this one's readers,
+    /// counted as no RRsets, and kept byte for byte through a decode and re-encode; bytes that
+    /// do not frame as items are still corrupt.
+    #[test]
+    fn extension_areas_are_skipped_and_kept() {
+        let mut node = Node { deepest: 2, sections: vec![many_variants()], extension: vec![] };
+        let plain = node.to_bytes();
+        node.sections[0].extension = vec![7, 0, 2, 0xAB, 0xCD];
+        node.extension = vec![9, 0, 0];
+        let bytes = node.to_bytes();
+        let view = NodeView::parse_strict(&bytes).expect("extension items frame");
+        let section = view.section(2).unwrap();
+        assert_eq!(section.rrsets().count(), NodeView::parse(&plain).unwrap().section(2).unwrap().rrsets().count());
+        assert_eq!(
+            section.rrset_variant(rtype::A, b"country=DE").map(|r| r.ttl()),
+            many_variants().find(rtype::A, 0, b"country=DE").map(|r| r.ttl)
+        );
+        assert_eq!((section.extension(), view.extension()), (&[7, 0, 2, 0xAB, 0xCD][..], &[9, 0, 0][..]));
+        let mut again = Node::decode(&bytes).unwrap();
+        assert_eq!(again.to_bytes(), bytes, "kept through decode and encode");
+        let mut broken = bytes.clone();
+        broken.push(1); // an item header cut short
+        assert!(NodeView::parse(&broken).is_err());
     }
 }

@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn section(rrsets: Vec<Rrset>) -> Section {
-        Section { zone: 1, flags: 0, cut: 0, rrsets }
+        Section { zone: 1, flags: 0, cut: 0, rrsets, extension: Vec::new() }
     }
 
     #[test]

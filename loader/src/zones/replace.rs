@@ -74,7 +74,7 @@ pub(super) fn replace(
             diff.sections(&key, None, Some(&section));
         }
         let deepest = child_apexes.iter().filter(|(apex, _)| key.starts_with(apex)).map(|(_, d)| *d).max().unwrap_or(depth);
-        let mut node = Node { deepest, sections: vec![section] };
+        let mut node = Node { deepest, sections: vec![section], extension: Vec::new() };
         w.store_node(&key, &mut node, None)?;
     }
     let old_policy = before.as_ref().and_then(|m| m.policy.clone());
