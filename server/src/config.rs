@@ -215,6 +215,28 @@ pub struct Cli {
     #[arg(long, value_name = "K")]
     pub rrl_slip: Option<u32>,
 
+    /// Rate for NXDOMAIN responses (see --rrl-rate; 0: not limited). [default: --rrl-rate]
+    #[arg(long, value_name = "N")]
+    pub rrl_nxdomain_rate: Option<u32>,
+
+    /// Rate for NODATA responses (see --rrl-rate; 0: not limited). [default: --rrl-rate]
+    #[arg(long, value_name = "N")]
+    pub rrl_nodata_rate: Option<u32>,
+
+    /// Rate for referrals (see --rrl-rate; 0: not limited). [default: --rrl-rate]
+    #[arg(long, value_name = "N")]
+    pub rrl_referral_rate: Option<u32>,
+
+    /// Rate for error responses: REFUSED, FORMERR, SERVFAIL... (see --rrl-rate; 0: not
+    /// limited). [default: --rrl-rate]
+    #[arg(long, value_name = "N")]
+    pub rrl_error_rate: Option<u32>,
+
+    /// Count and log what rate limiting would stop, but send everything (to size the rates on
+    /// real traffic first): lmdns_rrl_would_limit_total, and a log line a minute.
+    #[arg(long)]
+    pub rrl_log_only: bool,
+
     /// Buckets in the rate-limit table (64 bytes each), fixed at start: spoofed sources cannot
     /// grow it; (network, kind) pairs that hash to one bucket share its rate. [default: 100000]
     #[arg(long, value_name = "N")]
@@ -314,6 +336,16 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rrl_table_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_nxdomain_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_nodata_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_referral_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_error_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rrl_log_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub any_to_tcp: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_query: Option<Vec<String>>,
@@ -372,6 +404,9 @@ pub struct Config {
     pub rrl_rate: u32,
     pub rrl_slip: u32,
     pub rrl_table_size: usize,
+    /// Per kind (answer, NODATA, NXDOMAIN, referral, error); 0: not limited.
+    pub rrl_kind_rates: crate::ops::rrl::KindRates,
+    pub rrl_log_only: bool,
     pub any_to_tcp: bool,
     pub allow_query: Acl,
     pub allow_transfer: TransferAcl,
@@ -491,6 +526,19 @@ impl Config {
             "rrl_table_size must be between 1 and {}, got {rrl_table_size}",
             rrl::MAX_TABLE_SIZE
         );
+        let kind_rate = |cli: Option<u32>, file: Option<u32>, key: &str| -> anyhow::Result<u32> {
+            let rate = cli.or(file).unwrap_or(rrl_rate);
+            ensure!(rate <= rrl::MAX_RATE, "{key} must be between 0 (not limited) and {}, got {rate}", rrl::MAX_RATE);
+            Ok(rate)
+        };
+        let rrl_kind_rates = [
+            rrl_rate,
+            kind_rate(cli.rrl_nodata_rate, file.rrl_nodata_rate, "rrl_nodata_rate")?,
+            kind_rate(cli.rrl_nxdomain_rate, file.rrl_nxdomain_rate, "rrl_nxdomain_rate")?,
+            kind_rate(cli.rrl_referral_rate, file.rrl_referral_rate, "rrl_referral_rate")?,
+            kind_rate(cli.rrl_error_rate, file.rrl_error_rate, "rrl_error_rate")?,
+        ];
+        let rrl_log_only = cli.rrl_log_only || file.rrl_log_only.unwrap_or(false);
         let any_to_tcp = cli.any_to_tcp || file.any_to_tcp.unwrap_or(false);
         let acl = |flag: &[String], file: Option<Vec<String>>, key: &str, default: Acl| -> anyhow::Result<Acl> {
             let items = if flag.is_empty() { file } else { Some(flag.to_vec()) };
@@ -544,6 +592,8 @@ impl Config {
             rrl_rate,
             rrl_slip,
             rrl_table_size,
+            rrl_kind_rates,
+            rrl_log_only,
             any_to_tcp,
             allow_query,
             allow_transfer,
@@ -582,6 +632,11 @@ impl Config {
             rrl_rate: Some(self.rrl_rate),
             rrl_slip: Some(self.rrl_slip),
             rrl_table_size: Some(self.rrl_table_size),
+            rrl_nodata_rate: Some(self.rrl_kind_rates[1]),
+            rrl_nxdomain_rate: Some(self.rrl_kind_rates[2]),
+            rrl_referral_rate: Some(self.rrl_kind_rates[3]),
+            rrl_error_rate: Some(self.rrl_kind_rates[4]),
+            rrl_log_only: Some(self.rrl_log_only),
             any_to_tcp: Some(self.any_to_tcp),
             allow_query: Some(self.allow_query.to_strings()),
             allow_transfer: Some(self.allow_transfer.to_strings()),

@@ -256,6 +256,52 @@ fn rrl_slip_zero_drops_all_and_one_slips_all() {
     }
 }
 
+/// Sends `n` copies of `packet` at once and sorts the replies into (full answers, slips with
+/// their OPT, slips without).
+fn burst(socket: &UdpSocket, server: SocketAddr, packet: &[u8], n: u16) -> (u32, u32, u32) {
+    for _ in 0..n {
+        socket.send_to(packet, server).unwrap();
+    }
+    let (mut full, mut slip_opt, mut slip_bare) = (0, 0, 0);
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let Ok(len) = socket.recv(&mut buf) else { break };
+        let m = Message::from_vec(&buf[..len]).unwrap();
+        match (is_empty_tc(&m), m.edns.is_some()) {
+            (false, _) => full += 1,
+            (true, true) => slip_opt += 1,
+            (true, false) => slip_bare += 1,
+        }
+    }
+    (full, slip_opt, slip_bare)
+}
+
+/// Each response kind has its own rate; a slipped answer to an EDNS query keeps the OPT record
+/// (RFC 6891 §7); log-only mode sends everything and counts what it would have limited.
+#[test]
+fn rrl_rates_per_kind_opt_on_slips_and_log_only() {
+    let server = start_server(&["--threads", "1", "--rrl-rate", "1000", "--rrl-nxdomain-rate", "5", "--rrl-slip", "1"]);
+    let socket = udp_socket("127.0.0.1");
+    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let (full, slip_opt, slip_bare) = burst(&socket, server.addr(), &query(1, "nope.example.com.", RecordType::A, Some(1232)), 60);
+    assert!((5..=7).contains(&full), "NXDOMAIN at 5/s: {full} passed");
+    assert_eq!((full + slip_opt, slip_bare), (60, 0), "every limited one slips, with its OPT");
+    // Answers from the same network have their own, higher rate.
+    let (full, slips, _) = burst(&socket, server.addr(), &query(2, "www.example.com.", RecordType::A, None), 60);
+    assert_eq!((full, slips), (60, 0), "answers at 1000/s are not limited");
+    drop(server);
+
+    let server = start_server(&["--threads", "1", "--rrl-rate", "5", "--rrl-log-only", "--http", "127.0.0.1:0"]);
+    let (full, slip_opt, slip_bare) = burst(&socket, server.addr(), &query(3, "www.example.com.", RecordType::A, None), 60);
+    assert_eq!((full, slip_opt + slip_bare), (60, 0), "log only: everything is sent");
+    let text = common::secondary::metrics_text(server.http());
+    let would = common::secondary::metric(&text, "lmdns_rrl_would_limit_total").unwrap_or(0.0);
+    assert!(would >= 50.0, "{text}");
+    assert_eq!(common::secondary::metric(&text, "lmdns_rrl_dropped_total"), Some(0.0));
+    assert!(server.log().contains("RRL (log only)"), "{}", server.log());
+}
+
 // ---------------------------------------------------------------------------------------------
 // ANY and the UDP size limit
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +330,10 @@ fn any_gets_minimal_answer_and_any_to_tcp_sends_udp_to_tcp() {
     let over_tcp = tcp_ask(server.addr(), &q);
     assert!(!over_tcp.metadata.truncation);
     assert_eq!(over_tcp.answers, minimal.answers, "TCP gets the RFC 8482 minimal answer");
+    // A name of no zone here keeps its REFUSED: the rule applies once the zone is known.
+    let (reply, _) = udp_ask(&socket, server.addr(), &query(9, "example.org.", RecordType::ANY, Some(1232)));
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    assert!(!reply.metadata.truncation);
     // Other types over UDP are unaffected.
     let (reply, _) = udp_ask(&socket, server.addr(), &query(8, "www.example.com.", RecordType::A, None));
     assert!(!reply.metadata.truncation);

@@ -125,10 +125,6 @@ fn respond_within(
     if query.tsig.is_some() {
         return Some(respond_signed(store, config, txn, scratch, geo, packet, source, transport, out, &query, opt));
     }
-    // --any-to-tcp: question only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
-    if udp && config.any_to_tcp && query.qtype == rtype::ANY {
-        return Some(w.finish(&query, 0, false, true, opt));
-    }
 
     let question_end = query.question_end;
     let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize } - reserve;
@@ -166,6 +162,12 @@ fn respond_within(
     }
     let internet = Internet { store, txn, source, dnssec: query.edns.is_some_and(|e| e.dnssec_ok) };
     Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
+        // --any-to-tcp, once the name is known to be ours (others keep their REFUSED): question
+        // only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
+        Ok(outcome) if udp && config.any_to_tcp && query.qtype == rtype::ANY && outcome.rcode != RCODE_REFUSED as u16 => {
+            w.truncate_to_question(question_end);
+            w.finish(&query, 0, false, true, opt)
+        }
         Ok(outcome) => {
             let opt = with_scope(opt, geo);
             let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, scratch.additional_marks());

@@ -354,14 +354,21 @@ impl Metrics {
         let _ = writeln!(out, "lmdns_querylog_dropped_total {}", self.querylog.as_ref().map_or(0, |q| q.dropped()));
         if let Some(rrl) = &self.rrl {
             family(&mut out, "lmdns_rrl_dropped_total", "counter", "Responses dropped by response rate limiting.");
-            let _ = writeln!(out, "lmdns_rrl_dropped_total {}", rrl.dropped.load(Ordering::Relaxed));
+            let _ = writeln!(out, "lmdns_rrl_dropped_total {}", rrl.dropped());
             family(
                 &mut out,
                 "lmdns_rrl_slipped_total",
                 "counter",
                 "Responses replaced by a truncated reply (slip) by response rate limiting.",
             );
-            let _ = writeln!(out, "lmdns_rrl_slipped_total {}", rrl.slipped.load(Ordering::Relaxed));
+            let _ = writeln!(out, "lmdns_rrl_slipped_total {}", rrl.slipped());
+            family(
+                &mut out,
+                "lmdns_rrl_would_limit_total",
+                "counter",
+                "Responses over the rate sent anyway because --rrl-log-only is set.",
+            );
+            let _ = writeln!(out, "lmdns_rrl_would_limit_total {}", rrl.would_limit());
         }
         self.replication.render(&mut out, family);
         if let Some(store) = store {
@@ -591,7 +598,7 @@ mod tests {
         assert!(text.contains("# TYPE lmdns_queries_total counter"), "{text}");
         assert!(!text.contains("lmdns_rrl_"), "{text}");
         let rrl = Arc::new(RrlStats::default());
-        rrl.dropped.store(7, Ordering::Relaxed);
+        rrl.count_dropped(7);
         m.set_rrl(rrl);
         let text = m.render(None);
         assert!(text.contains("lmdns_rrl_dropped_total 7") && text.contains("lmdns_rrl_slipped_total 0"), "{text}");

@@ -54,14 +54,68 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 use crate::answer::writer::{FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC, OPCODE_MASK};
 use crate::query::HEADER_LEN;
 
-/// Counters of what the limiter did, for metrics. Relaxed loads are fine for reporting.
+/// Counter slots: each thread counts in its own (a flood is exactly when every worker limits,
+/// and one shared counter would bounce its cache line between them).
+const STAT_SLOTS: usize = 64;
+
+/// One thread's counters, alone in their cache line.
+#[repr(C, align(64))]
 #[derive(Debug, Default)]
-pub struct RrlStats {
-    /// Limited responses not sent at all.
-    pub dropped: AtomicU64,
-    /// Limited responses replaced by an empty TC=1 answer.
-    pub slipped: AtomicU64,
+struct StatSlot {
+    dropped: AtomicU64,
+    slipped: AtomicU64,
+    /// Log-only mode: responses that would have been limited, and were sent.
+    would_limit: AtomicU64,
 }
+
+/// Counters of what the limiter did, for metrics. Relaxed loads are fine for reporting.
+#[derive(Debug)]
+pub struct RrlStats {
+    slots: Box<[StatSlot]>,
+}
+
+impl Default for RrlStats {
+    fn default() -> Self {
+        RrlStats { slots: (0..STAT_SLOTS).map(|_| StatSlot::default()).collect() }
+    }
+}
+
+thread_local! {
+    static STAT_SLOT: usize = {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) as usize % STAT_SLOTS
+    };
+}
+
+impl RrlStats {
+    fn mine(&self) -> &StatSlot {
+        &self.slots[STAT_SLOT.with(|s| *s)]
+    }
+
+    /// Limited responses not sent at all.
+    pub fn dropped(&self) -> u64 {
+        self.slots.iter().map(|s| s.dropped.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Limited responses replaced by an empty TC=1 answer.
+    pub fn slipped(&self) -> u64 {
+        self.slots.iter().map(|s| s.slipped.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Responses log-only mode let through that the limit would have stopped.
+    pub fn would_limit(&self) -> u64 {
+        self.slots.iter().map(|s| s.would_limit.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Counts `n` dropped responses (for tests of what reports them).
+    pub fn count_dropped(&self, n: u64) {
+        self.mine().dropped.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Per-kind rates: index = [`ResponseKind`] as u8 (answer, NODATA, NXDOMAIN, referral, error);
+/// 0 = that kind is not limited.
+pub type KindRates = [u32; 5];
 
 /// What to do with a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,11 +142,15 @@ struct Bucket {
 pub struct Rrl {
     buckets: Box<[Bucket]>,
     hasher: RandomState,
-    /// Cost of one response in ns (1 s / rate).
-    interval: u64,
-    /// How far TAT may run ahead of now: one second's worth of responses.
-    tolerance: u64,
+    /// Per kind: cost of one response in ns (1 s / rate); 0 = not limited.
+    interval: [u64; 5],
+    /// Per kind: how far TAT may run ahead of now: one second's worth of responses.
+    tolerance: [u64; 5],
     slip: u32,
+    /// Count and log what would be limited, limit nothing (to size the rates on real traffic).
+    log_only: bool,
+    /// Unix second of the last log-only line (0: never).
+    logged_at: AtomicU64,
     epoch: Instant,
     /// Shared with the metrics scrape.
     stats: std::sync::Arc<RrlStats>,
@@ -102,15 +160,28 @@ impl Rrl {
     /// A limiter of `rate` responses per second per (prefix, kind) (`rate` >= 1), slipping every
     /// `slip`-th limited response (0 = none), with `table_size` buckets (>= 1).
     pub fn new(rate: u32, slip: u32, table_size: usize) -> Rrl {
-        assert!(rate >= 1 && table_size >= 1, "RRL needs a rate and a table");
-        let interval = (NANOS_PER_SEC / u64::from(rate)).max(1);
+        assert!(rate >= 1, "RRL needs a rate");
+        Rrl::with_kind_rates([rate; 5], slip, table_size, false)
+    }
+
+    /// A limiter with a rate per response kind (0: not limited) and, with `log_only`, one that
+    /// only counts and logs what it would limit.
+    pub fn with_kind_rates(rates: KindRates, slip: u32, table_size: usize, log_only: bool) -> Rrl {
+        assert!(table_size >= 1, "RRL needs a table");
+        let interval = rates.map(|rate| if rate == 0 { 0 } else { (NANOS_PER_SEC / u64::from(rate)).max(1) });
+        let mut tolerance = [0; 5];
+        for (kind, &rate) in rates.iter().enumerate() {
+            // Allows exactly `rate` back-to-back responses from an idle bucket.
+            tolerance[kind] = interval[kind] * u64::from(rate);
+        }
         Rrl {
             buckets: (0..table_size).map(|_| Bucket::default()).collect(),
             hasher: RandomState::new(),
             interval,
-            // Allows exactly `rate` back-to-back responses from an idle bucket.
-            tolerance: interval * u64::from(rate),
+            tolerance,
             slip,
+            log_only,
+            logged_at: AtomicU64::new(0),
             epoch: Instant::now(),
             stats: std::sync::Arc::new(RrlStats::default()),
         }
@@ -141,11 +212,15 @@ impl Rrl {
     /// do with it; counts drops and slips.
     #[inline]
     pub fn check(&self, now: u64, source: IpAddr, kind: ResponseKind) -> Verdict {
+        let (interval, tolerance) = (self.interval[kind as usize], self.tolerance[kind as usize]);
+        if interval == 0 {
+            return Verdict::Send;
+        }
         let bucket = &self.buckets[self.index(source, kind)];
         let mut tat = bucket.tat.load(Ordering::Relaxed);
         loop {
-            let next = tat.max(now) + self.interval;
-            if next - now > self.tolerance {
+            let next = tat.max(now) + interval;
+            if next - now > tolerance {
                 break;
             }
             match bucket.tat.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
@@ -154,12 +229,34 @@ impl Rrl {
             }
         }
         let n = bucket.limited.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if self.log_only {
+            self.stats.mine().would_limit.fetch_add(1, Ordering::Relaxed);
+            self.log_would_limit(source, kind);
+            return Verdict::Send;
+        }
         if self.slip != 0 && n.is_multiple_of(self.slip) {
-            self.stats.slipped.fetch_add(1, Ordering::Relaxed);
+            self.stats.mine().slipped.fetch_add(1, Ordering::Relaxed);
             Verdict::Slip
         } else {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.mine().dropped.fetch_add(1, Ordering::Relaxed);
             Verdict::Drop
+        }
+    }
+
+    /// Log-only mode: one line a minute naming a network over its rate.
+    #[cold]
+    fn log_would_limit(&self, source: IpAddr, kind: ResponseKind) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let last = self.logged_at.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + 60)
+            && self.logged_at.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            tracing::warn!(
+                client = %source,
+                kind = ?kind,
+                total = self.stats.would_limit(),
+                "RRL (log only): responses over the rate were sent; without --rrl-log-only they would be limited"
+            );
         }
     }
 
@@ -177,8 +274,19 @@ pub fn from_config(config: &crate::config::Config) -> Option<Rrl> {
     if config.rrl_rate == 0 {
         return None;
     }
-    tracing::info!(rate = config.rrl_rate, slip = config.rrl_slip, table_size = config.rrl_table_size, "UDP response rate limiting on");
-    Some(Rrl::new(config.rrl_rate, config.rrl_slip, config.rrl_table_size))
+    let rates = config.rrl_kind_rates;
+    tracing::info!(
+        rate = config.rrl_rate,
+        nodata = rates[1],
+        nxdomain = rates[2],
+        referral = rates[3],
+        error = rates[4],
+        slip = config.rrl_slip,
+        table_size = config.rrl_table_size,
+        log_only = config.rrl_log_only,
+        "UDP response rate limiting on"
+    );
+    Some(Rrl::with_kind_rates(rates, config.rrl_slip, config.rrl_table_size, config.rrl_log_only))
 }
 
 /// The UDP path's hook, after the engine wrote a response to `source` into `out`: leaves it,
@@ -202,10 +310,12 @@ fn prefix_key(source: IpAddr) -> (u8, u128) {
 }
 
 /// Turns a response in `out` into the slip form: header and question only, TC set, AA clear,
-/// RCODE NOERROR, no records (and no OPT). Opcode, RD and CD are kept from the response (which
-/// copied them from the query). Returns false if the buffer does not hold a well-formed header
-/// and question; the response must then be dropped.
+/// RCODE NOERROR, no records but the OPT record when the response had one (a client that sent
+/// EDNS gets it back, RFC 6891 §7). Opcode, RD and CD are kept from the response (which copied
+/// them from the query). Returns false if the buffer does not hold a well-formed header and
+/// question; the response must then be dropped.
 pub fn slip_response(out: &mut Vec<u8>) -> bool {
+    let opt = find_opt(out);
     if out.len() < HEADER_LEN {
         return false;
     }
@@ -218,12 +328,58 @@ pub fn slip_response(out: &mut Vec<u8>) -> bool {
         },
         _ => return false,
     };
+    let opt = opt.filter(|r| r.start >= end).map(|r| out[r].to_vec());
     out.truncate(end);
     let flags = u16::from_be_bytes([out[2], out[3]]);
     let flags = FLAG_QR | FLAG_TC | (flags & (OPCODE_MASK | FLAG_RD | FLAG_CD));
     out[2..4].copy_from_slice(&flags.to_be_bytes());
     out[6..12].fill(0);
+    if let Some(mut opt) = opt {
+        // Its extended RCODE bits belong to the answer that is no longer sent.
+        opt[5] = 0;
+        out.extend_from_slice(&opt);
+        out[11] = 1;
+    }
     true
+}
+
+/// Where the OPT record of a response lies (the writer puts it after every other record, before
+/// a TSIG): walks the records, bounded by the buffer.
+fn find_opt(msg: &[u8]) -> Option<std::ops::Range<usize>> {
+    let counts = |i: usize| u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]) as usize;
+    if msg.len() < HEADER_LEN || counts(0) != 1 {
+        return None;
+    }
+    let mut pos = question_end(msg)?;
+    for _ in 0..counts(1) + counts(2) + counts(3) {
+        let start = pos;
+        // Owner: labels up to the root, or a pointer.
+        loop {
+            let len = *msg.get(pos)? as usize;
+            match len & 0xC0 {
+                0x00 if len == 0 => {
+                    pos += 1;
+                    break;
+                }
+                0x00 => pos += 1 + len,
+                0xC0 => {
+                    pos += 2;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        let rtype = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+        let rdlen = u16::from_be_bytes([*msg.get(pos + 8)?, *msg.get(pos + 9)?]) as usize;
+        pos += 10 + rdlen;
+        if pos > msg.len() {
+            return None;
+        }
+        if rtype == lmdb_schema::rtype::OPT {
+            return Some(start..pos);
+        }
+    }
+    None
 }
 
 /// End of the single question at offset 12, walking its labels (bounded by the buffer).
@@ -280,7 +436,7 @@ mod tests {
         // (give or take the boundary response), so rate * t + burst.
         let [send, _, _] = run(&rrl, ip, ResponseKind::Answer, 10_000, 1 + SEC, 10 * SEC);
         assert!((545..=551).contains(&send), "{send}");
-        assert_eq!(rrl.stats().dropped.load(Ordering::Relaxed), 950 + 10_000 - send);
+        assert_eq!(rrl.stats().dropped(), 950 + 10_000 - send);
         // After a quiet second the burst is back.
         let [send, _, _] = run(&rrl, ip, ResponseKind::Answer, 100, 13 * SEC, 0);
         assert_eq!(send, 50);
@@ -292,8 +448,8 @@ mod tests {
             let rrl = Rrl::new(100, slip, 1000);
             let [send, slipped, dropped] = run(&rrl, v4(192, 0, 2, 1), ResponseKind::NxDomain, 1000, 1, 0);
             assert_eq!((send, slipped, dropped), (100, expect_slipped, 900 - expect_slipped), "slip {slip}");
-            assert_eq!(rrl.stats().slipped.load(Ordering::Relaxed), expect_slipped);
-            assert_eq!(rrl.stats().dropped.load(Ordering::Relaxed), 900 - expect_slipped);
+            assert_eq!(rrl.stats().slipped(), expect_slipped);
+            assert_eq!(rrl.stats().dropped(), 900 - expect_slipped);
         }
     }
 
@@ -379,7 +535,7 @@ mod tests {
         });
         // One instant: exactly the burst passes, however the CAS loops interleave.
         assert_eq!(sent.load(Ordering::Relaxed), 1000);
-        assert_eq!(rrl.stats().dropped.load(Ordering::Relaxed), 7000);
+        assert_eq!(rrl.stats().dropped(), 7000);
     }
 
     #[test]
