@@ -242,6 +242,12 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub rrl_table_size: Option<usize>,
 
+    /// The key of DNS server cookies (RFC 7873, RFC 9018), 32 hex digits. Servers given the same
+    /// one (an anycast fleet) accept each other's cookies. Clients that return a valid server
+    /// cookie are not rate limited. [default: a random key per start]
+    #[arg(long, value_name = "HEX")]
+    pub cookie_secret: Option<String>,
+
     /// Answer QTYPE ANY over UDP with an empty TC=1 response, so the client must ask again over
     /// TCP (where it gets the RFC 8482 minimal answer, as over UDP without this flag).
     #[arg(long)]
@@ -346,6 +352,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rrl_log_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub any_to_tcp: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_query: Option<Vec<String>>,
@@ -407,6 +415,8 @@ pub struct Config {
     /// Per kind (answer, NODATA, NXDOMAIN, referral, error); 0: not limited.
     pub rrl_kind_rates: crate::ops::rrl::KindRates,
     pub rrl_log_only: bool,
+    /// 32 hex digits; None: a random secret.
+    pub cookie_secret: Option<String>,
     pub any_to_tcp: bool,
     pub allow_query: Acl,
     pub allow_transfer: TransferAcl,
@@ -539,6 +549,10 @@ impl Config {
             kind_rate(cli.rrl_error_rate, file.rrl_error_rate, "rrl_error_rate")?,
         ];
         let rrl_log_only = cli.rrl_log_only || file.rrl_log_only.unwrap_or(false);
+        let cookie_secret = cli.cookie_secret.clone().or(file.cookie_secret.clone());
+        if let Some(hex) = &cookie_secret {
+            crate::answer::cookie::CookieSecret::from_hex(hex).map_err(|e| anyhow::anyhow!("cookie_secret: {e}"))?;
+        }
         let any_to_tcp = cli.any_to_tcp || file.any_to_tcp.unwrap_or(false);
         let acl = |flag: &[String], file: Option<Vec<String>>, key: &str, default: Acl| -> anyhow::Result<Acl> {
             let items = if flag.is_empty() { file } else { Some(flag.to_vec()) };
@@ -594,6 +608,7 @@ impl Config {
             rrl_table_size,
             rrl_kind_rates,
             rrl_log_only,
+            cookie_secret,
             any_to_tcp,
             allow_query,
             allow_transfer,
@@ -637,6 +652,7 @@ impl Config {
             rrl_referral_rate: Some(self.rrl_kind_rates[3]),
             rrl_error_rate: Some(self.rrl_kind_rates[4]),
             rrl_log_only: Some(self.rrl_log_only),
+            cookie_secret: self.cookie_secret.clone(),
             any_to_tcp: Some(self.any_to_tcp),
             allow_query: Some(self.allow_query.to_strings()),
             allow_transfer: Some(self.allow_transfer.to_strings()),

@@ -33,6 +33,8 @@ pub struct AnswerConfig {
     pub catalogs: Vec<crate::answer::catalog::Catalog>,
     /// QTYPE ANY over UDP gets an empty TC=1 answer.
     pub any_to_tcp: bool,
+    /// The key of DNS server cookies (RFC 7873/9018); None: COOKIE options are ignored.
+    pub cookie_secret: Option<crate::answer::cookie::CookieSecret>,
 }
 
 impl Default for AnswerConfig {
@@ -49,6 +51,7 @@ impl Default for AnswerConfig {
             allow_transfer: crate::ops::acl::TransferAcl::none(),
             catalogs: Vec::new(),
             any_to_tcp: false,
+            cookie_secret: crate::answer::cookie::CookieSecret::random().ok(),
         }
     }
 }
@@ -88,6 +91,11 @@ impl Scratch {
     /// Name key of the apex of the zone that answered the last query (empty if none did).
     pub fn zone_apex(&self) -> &[u8] {
         self.resolve.apex()
+    }
+
+    /// The last query returned a valid DNS server cookie: its source address is proven.
+    pub fn valid_cookie(&self) -> bool {
+        self.resolve.valid_cookie
     }
 
     /// The client subnet of the last query, if it carried one and ECS is on.

@@ -31,6 +31,20 @@ pub struct Edns {
     pub client_subnet: Option<ClientSubnet>,
     /// The transfer client asks for geo variants and the policy (`geo_rr::EDNS_OPTION`).
     pub geo_variants: bool,
+    /// DNS COOKIE (RFC 7873), when the query carries one.
+    pub cookie: Option<Cookie>,
+}
+
+/// OPT option code of DNS COOKIE.
+pub const OPTION_COOKIE: u16 = 10;
+
+/// A query's COOKIE option: the client cookie and, once it has one, the server cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cookie {
+    pub client: [u8; 8],
+    pub server: [u8; 32],
+    /// 0 (client cookie only) or 8..=32.
+    pub server_len: u8,
 }
 
 /// OPT option code of EDNS Client Subnet.
@@ -275,9 +289,15 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
                 return Err(formerr);
             }
             let ttl = &packet[pos + 4..pos + 8];
-            let (client_subnet, geo_variants) = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
-            edns =
-                Some(Edns { payload: be16(packet, pos + 2), version: ttl[1], dnssec_ok: ttl[2] & 0x80 != 0, client_subnet, geo_variants });
+            let (client_subnet, geo_variants, cookie) = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
+            edns = Some(Edns {
+                payload: be16(packet, pos + 2),
+                version: ttl[1],
+                dnssec_ok: ttl[2] & 0x80 != 0,
+                client_subnet,
+                geo_variants,
+                cookie,
+            });
         } else if rtype == lmdb_schema::rtype::TSIG {
             tsig = Some(owner);
         }
@@ -304,9 +324,10 @@ pub fn is_transfer(packet: &[u8]) -> bool {
 /// Checks that OPT RDATA is a well-formed sequence of options and reads the ones we use: the
 /// Client Subnet, and whether the geo-variants option is there. None means FORMERR: framing
 /// broken, a malformed or repeated Client Subnet.
-fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool)> {
+fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool, Option<Cookie>)> {
     let mut client_subnet = None;
     let mut geo_variants = false;
+    let mut cookie = None;
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
@@ -321,10 +342,19 @@ fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool)> {
             client_subnet = Some(ClientSubnet::parse(data)?);
         } else if code == lmdb_schema::geo_rr::EDNS_OPTION {
             geo_variants = true;
+        } else if code == OPTION_COOKIE {
+            // RFC 7873 §5.2.2: a client cookie of 8 bytes, maybe a server cookie of 8..=32; any
+            // other length, or two options, is FORMERR.
+            if cookie.is_some() || !(len == 8 || (16..=40).contains(&len)) {
+                return None;
+            }
+            let mut c = Cookie { client: data[..8].try_into().ok()?, server: [0; 32], server_len: (len - 8) as u8 };
+            c.server[..len - 8].copy_from_slice(&data[8..]);
+            cookie = Some(c);
         }
         rdata = &rdata[4 + len..];
     }
-    Some((client_subnet, geo_variants))
+    Some((client_subnet, geo_variants, cookie))
 }
 
 #[cfg(test)]
@@ -350,7 +380,10 @@ mod tests {
         let q = parse(&p, &mut name).unwrap();
         assert_eq!(q.id, 0x1234);
         assert_eq!(q.qtype, 1);
-        assert_eq!(q.edns, Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None, geo_variants: false }));
+        assert_eq!(
+            q.edns,
+            Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None, geo_variants: false, cookie: None })
+        );
         assert_eq!(name.key, b"\0com\0example\0www\0");
         assert_eq!(name.ancestor_key(2), b"\0com\0example\0");
         assert_eq!(name.ancestor_offset(3), Some(12));

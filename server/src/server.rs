@@ -188,6 +188,10 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 .map(|c| crate::answer::catalog::Catalog::new(&c.name, c.group.clone()).with_context(|| format!("catalog {c}")))
                 .collect::<anyhow::Result<_>>()?,
             any_to_tcp: config.any_to_tcp,
+            cookie_secret: match &config.cookie_secret {
+                Some(hex) => Some(crate::answer::cookie::CookieSecret::from_hex(hex).map_err(anyhow::Error::msg).context("cookie_secret")?),
+                None => Some(crate::answer::cookie::CookieSecret::random().context("cannot read /dev/urandom for the cookie secret")?),
+            },
         },
     );
     let rrl = crate::ops::rrl::from_config(&config);

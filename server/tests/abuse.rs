@@ -411,10 +411,22 @@ fn bad_cidr_is_a_startup_error_naming_it() {
 #[test]
 fn flags_are_in_help_check_config_and_toml() {
     let help = String::from_utf8_lossy(&run_lmdns(&["--help"]).stdout).to_string();
-    for flag in ["--rrl-rate", "--rrl-slip", "--rrl-table-size", "--any-to-tcp", "--allow-query", "--allow-transfer"] {
+    for flag in [
+        "--rrl-rate",
+        "--rrl-slip",
+        "--rrl-table-size",
+        "--rrl-nxdomain-rate",
+        "--rrl-log-only",
+        "--cookie-secret",
+        "--any-to-tcp",
+        "--allow-query",
+        "--allow-transfer",
+    ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 
+    let out = run_lmdns(&["--db", "/x", "--cookie-secret", "not-hex", "--check-config"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("cookie_secret"), "{out:?}");
     let out = run_lmdns(&["--db", "/x", "--check-config"]);
     assert!(out.status.success());
     let printed: toml::Table = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();

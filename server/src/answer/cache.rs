@@ -84,7 +84,9 @@ impl AnswerCache {
         self.key.extend_from_slice(&echoed_bits.to_be_bytes());
         self.key.extend_from_slice(&(limit as u32).to_be_bytes());
         let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
-        self.key.push(query.edns.is_some() as u8 | (tcp as u8) << 1 | (dnssec_ok as u8) << 2);
+        // With a cookie the answer ends in a COOKIE option (patched per client on a hit).
+        let cookie = query.edns.is_some_and(|e| e.cookie.is_some());
+        self.key.push(query.edns.is_some() as u8 | (tcp as u8) << 1 | (dnssec_ok as u8) << 2 | (cookie as u8) << 3);
         self.key.extend_from_slice(name_key);
         // FNV-1a over the key: short keys, and the slot index only needs to spread well.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -144,7 +146,8 @@ mod tests {
     use crate::query::Edns;
 
     fn q(qtype: u16, edns: bool) -> Query {
-        let edns = edns.then_some(Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None, geo_variants: false });
+        let edns =
+            edns.then_some(Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None, geo_variants: false, cookie: None });
         Query { id: 0, flags: 0x0100, qtype, qclass: 1, question_end: 21, edns, tsig: None }
     }
 

@@ -100,6 +100,8 @@ pub struct ResolveScratch {
     pub expired: super::expired::ExpiredZones,
     /// The last SERVFAIL was an expired zone's, not a fault.
     pub servfail_expired: bool,
+    /// The last query returned a valid server cookie (see `cookie`).
+    pub valid_cookie: bool,
 }
 
 impl ResolveScratch {

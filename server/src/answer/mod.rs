@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod cookie;
 pub mod dnssec;
 pub mod expired;
 pub mod geo;
@@ -75,10 +76,21 @@ fn respond_within(
     let client_subnet = query.edns.and_then(|e| e.client_subnet).filter(|_| config.ecs);
     geo.start_query(source, client_subnet, config.ecs);
     // The ECS echo starts with scope 0; it is finished below once the answer is known.
+    // DNS COOKIE: a fresh server cookie for every query that has a client cookie; one that
+    // returned a valid server cookie has proven its address (the UDP path lets it past RRL).
+    let (cookie, valid_cookie) = match (query.edns.and_then(|e| e.cookie), &config.cookie_secret) {
+        (Some(c), Some(secret)) => {
+            let now = cookie::now();
+            (Some((c.client, secret.server_cookie(&c.client, source, now))), secret.is_valid(&c, source, now))
+        }
+        _ => (None, false),
+    };
+    scratch.valid_cookie = valid_cookie;
     let opt = query.edns.map(|e| Opt {
         payload: config.max_udp_size.max(CLASSIC_UDP as u16),
         client_subnet: client_subnet.map(|s| (s, 0)),
         dnssec_ok: e.dnssec_ok,
+        cookie,
     });
     let mut w = Writer::start(out, packet, &query);
     // --allow-query: decided on the source alone, before anything touches the database.
@@ -133,6 +145,12 @@ fn respond_within(
     if cacheable {
         scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
         if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
+            if let Some((client, server)) = cookie {
+                // The cached answer's cookie is its last bytes: this client's goes there.
+                let n = w.buf.len();
+                w.buf[n - server.len()..].copy_from_slice(&server);
+                w.buf[n - server.len() - client.len()..n - server.len()].copy_from_slice(&client);
+            }
             return Some(answered);
         }
     }

@@ -36,12 +36,17 @@ pub struct Opt {
     pub client_subnet: Option<(ClientSubnet, u8)>,
     /// The query's DO bit, copied into the answer (RFC 3225 §3).
     pub dnssec_ok: bool,
+    /// DNS COOKIE: the client's cookie echoed and our server cookie. Written last, so a cached
+    /// answer's cookie is its final 24 bytes (see `cache`).
+    pub cookie: Option<([u8; 8], [u8; super::cookie::SERVER_COOKIE_LEN])>,
 }
 
 impl Opt {
     /// Bytes the record takes.
     pub fn wire_len(&self) -> usize {
-        OPT_LEN + self.client_subnet.map_or(0, |(s, _)| 8 + s.address_len())
+        OPT_LEN
+            + self.client_subnet.map_or(0, |(s, _)| 8 + s.address_len())
+            + self.cookie.map_or(0, |_| 4 + 8 + super::cookie::SERVER_COOKIE_LEN)
     }
 }
 
@@ -228,18 +233,24 @@ impl<'a> Writer<'a> {
             self.buf.extend_from_slice(&opt.payload.to_be_bytes());
             // Extended RCODE, version 0, the DO bit echoed (RFC 3225 §3), no other flags.
             self.buf.extend_from_slice(&[(rcode >> 4) as u8, 0, if opt.dnssec_ok { 0x80 } else { 0 }, 0]);
-            match opt.client_subnet {
-                Some((subnet, scope)) => {
-                    let addr = &subnet.address[..subnet.address_len()];
-                    self.buf.extend_from_slice(&((8 + addr.len()) as u16).to_be_bytes());
-                    self.buf.extend_from_slice(&OPTION_ECS.to_be_bytes());
-                    self.buf.extend_from_slice(&((4 + addr.len()) as u16).to_be_bytes());
-                    self.buf.extend_from_slice(&subnet.family.to_be_bytes());
-                    self.buf.extend_from_slice(&[subnet.source_prefix, scope]);
-                    self.buf.extend_from_slice(addr);
-                }
-                None => self.buf.extend_from_slice(&[0, 0]),
+            let rdlen_at = self.buf.len();
+            self.buf.extend_from_slice(&[0, 0]);
+            if let Some((subnet, scope)) = opt.client_subnet {
+                let addr = &subnet.address[..subnet.address_len()];
+                self.buf.extend_from_slice(&OPTION_ECS.to_be_bytes());
+                self.buf.extend_from_slice(&((4 + addr.len()) as u16).to_be_bytes());
+                self.buf.extend_from_slice(&subnet.family.to_be_bytes());
+                self.buf.extend_from_slice(&[subnet.source_prefix, scope]);
+                self.buf.extend_from_slice(addr);
             }
+            if let Some((client, server)) = opt.cookie {
+                self.buf.extend_from_slice(&crate::query::OPTION_COOKIE.to_be_bytes());
+                self.buf.extend_from_slice(&((client.len() + server.len()) as u16).to_be_bytes());
+                self.buf.extend_from_slice(&client);
+                self.buf.extend_from_slice(&server);
+            }
+            let rdlen = (self.buf.len() - rdlen_at - 2) as u16;
+            self.buf[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
             additional += 1;
         }
         let header = &mut self.buf[..HEADER_LEN];

@@ -323,7 +323,8 @@ impl<'e> Worker<'e> {
                 continue;
             }
             self.recorder.record(&self.scratch, query, &client, out.len());
-            if let Some(rrl) = self.rrl {
+            // A valid server cookie proves the address is the client's own: not a reflection.
+            if let Some(rrl) = self.rrl.filter(|_| !self.scratch.valid_cookie()) {
                 if !crate::ops::rrl::apply(rrl, rrl_now, addr.ip(), &self.scratch.answered, out) {
                     continue;
                 }
