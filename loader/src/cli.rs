@@ -2,7 +2,7 @@
 //! LMDB write transaction and commits it whole, or fails and commits nothing.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -22,9 +22,10 @@ use crate::commands;
                   LMDB's writer lock."
 )]
 pub struct Cli {
-    /// Database directory (an LMDB environment); created if missing.
+    /// Database directory (an LMDB environment); created if missing. Required by every command
+    /// but `zone check`, which never opens a database.
     #[arg(long, value_name = "DIR", env = "LMDNS_DB")]
-    pub db: PathBuf,
+    pub db: Option<PathBuf>,
     /// LMDB map size: the most the database may grow to. The file is sparse, so a large value
     /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
     #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
@@ -81,9 +82,16 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     n.checked_shl(shift).filter(|v| v >> shift == n).ok_or_else(|| format!("size too large: {text}"))
 }
 
+impl Cli {
+    /// The database directory, which every command but `zone check` needs.
+    pub fn db(&self) -> anyhow::Result<&Path> {
+        self.db.as_deref().context("no database given: pass --db DIR (or set LMDNS_DB); only `zone check` works without one")
+    }
+}
+
 /// Opens the database for writing, clearing reader slots left by dead processes first.
 pub fn open_store(cli: &Cli) -> anyhow::Result<Store> {
-    let store = Store::open(&cli.db, &OpenOptions { map_size: cli.map_size, read_only: false })?;
+    let store = Store::open(cli.db()?, &OpenOptions { map_size: cli.map_size, read_only: false })?;
     let cleared = store.env().clear_stale_readers().context("clearing stale LMDB readers")?;
     if cleared > 0 {
         tracing::info!(cleared, "cleared stale LMDB reader slots");
@@ -104,16 +112,21 @@ where
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `zone check` must work where no database is, and never create one.
+    if let Command::Zone(commands::zone::ZoneCommand::Check(args)) = &cli.command {
+        return commands::check::run(args);
+    }
     let store = open_store(&cli)?;
+    let db = cli.db()?.to_path_buf();
     match cli.command {
         Command::Zone(command) => commands::zone::run(&store, command),
         Command::Record(command) => commands::record::run(&store, command),
         Command::Apply(args) => commands::apply::run(&store, args),
-        Command::Db(command) => commands::db::run(&store, &cli.db, command),
+        Command::Db(command) => commands::db::run(&store, &db, command),
         Command::Key(command) => commands::key::run(&store, command),
         Command::Catalog(command) => commands::secondary::run_catalog(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
-        Command::Serve(args) => crate::serve::run(&store, &cli.db, args),
+        Command::Serve(args) => crate::serve::run(&store, &db, args),
     }
 }
 
