@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use lmdb_schema::{OpenOptions, Store};
 
 use crate::commands;
+use crate::logging::LogFormat;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,6 +31,12 @@ pub struct Cli {
     /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
     #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
     pub map_size: usize,
+    /// Log lines on stderr as `text`, or as `json`: one object per line with timestamp, level,
+    /// message, the event's fields and target, for log pipelines (the writer's `serve` logs a
+    /// line per UPDATE and transfer). A fatal error is then one such line too. Command output
+    /// (stdout) and the warnings of one-shot commands stay text. The filter is RUST_LOG.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod logging;
 pub mod ranges;
 pub mod secondary;
 pub mod serve;
