@@ -69,6 +69,11 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
 }
 
+/// The command line's definition, for man pages and shell completions (`lmdns-docgen`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parses `64G`, `512M`, `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();

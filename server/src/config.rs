@@ -254,6 +254,11 @@ pub struct Cli {
     pub max_transfers: Option<usize>,
 }
 
+/// The command line's definition, for man pages and shell completions (`lmdns-docgen`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
 /// typo never silently falls back to a default.
 #[derive(Deserialize, Serialize, Debug, Default, Clone, PartialEq)]

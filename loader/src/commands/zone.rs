@@ -38,8 +38,9 @@ pub enum ZoneCommand {
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
-    /// Check zone files as `zone import` would, with no database (--db is not opened, nor
-    /// created): syntax, RDATA, the zone rules (SOA and NS at the apex, CNAME alone, nothing
+    /// Check zone files as `zone import` would, with no database.
+    ///
+    /// --db is not opened, nor created. Checked: syntax, RDATA, the zone rules (SOA and NS at the apex, CNAME alone, nothing
     /// outside the zone), the geo side file, whoami names, NSEC3 iterations and unsigned
     /// variants of signed zones, and no two files of one zone. Prints one `FILE:LINE: reason`
     /// line per problem on stderr, as the import does (reading a file stops at its first), and
