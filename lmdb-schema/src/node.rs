@@ -680,6 +680,22 @@ pub struct Section {
 }
 
 impl Section {
+    /// [`Node::check_limits`] for one section.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        let rrsets = self.rrsets.iter().filter(|r| !r.rdatas.is_empty()).count();
+        if rrsets > MAX_RRSETS_PER_NAME {
+            return Err(LimitError::TooManyRrsets { zone: self.zone, rrsets });
+        }
+        for rrset in &self.rrsets {
+            let bytes: usize = rrset.rdatas.iter().map(|r| 12 + r.len()).sum();
+            if bytes > MAX_RRSET_BYTES {
+                let (rtype, condition, records) = (rrset.rtype, rrset.condition.clone(), rrset.rdatas.len());
+                return Err(LimitError::RrsetTooLarge { rtype, condition, records, bytes });
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(zone: u8) -> Self {
         Section { zone, ..Default::default() }
     }
@@ -866,20 +882,7 @@ impl Node {
     /// so counts never wrap): RRset sizes ([`MAX_RRSET_BYTES`]) and RRsets per name
     /// ([`MAX_RRSETS_PER_NAME`]).
     pub fn check_limits(&self) -> Result<(), LimitError> {
-        for section in &self.sections {
-            let rrsets = section.rrsets.iter().filter(|r| !r.rdatas.is_empty()).count();
-            if rrsets > MAX_RRSETS_PER_NAME {
-                return Err(LimitError::TooManyRrsets { zone: section.zone, rrsets });
-            }
-            for rrset in &section.rrsets {
-                let bytes: usize = rrset.rdatas.iter().map(|r| 12 + r.len()).sum();
-                if bytes > MAX_RRSET_BYTES {
-                    let (rtype, condition, records) = (rrset.rtype, rrset.condition.clone(), rrset.rdatas.len());
-                    return Err(LimitError::RrsetTooLarge { rtype, condition, records, bytes });
-                }
-            }
-        }
-        Ok(())
+        self.sections.iter().try_for_each(Section::check_limits)
     }
 
     pub fn encode(&mut self, out: &mut Vec<u8>) {

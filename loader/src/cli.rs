@@ -2,7 +2,7 @@
 //! LMDB write transaction and commits it whole, or fails and commits nothing.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use lmdb_schema::{OpenOptions, Store};
 
 use crate::commands;
+use crate::logging::LogFormat;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,9 +23,10 @@ use crate::commands;
                   LMDB's writer lock."
 )]
 pub struct Cli {
-    /// Database directory (an LMDB environment); created if missing.
+    /// Database directory (an LMDB environment); created if missing. Required by every command
+    /// but `zone check`, which never opens a database.
     #[arg(long, value_name = "DIR", env = "LMDNS_DB")]
-    pub db: PathBuf,
+    pub db: Option<PathBuf>,
     /// LMDB map size: the most the database may grow to. The file is sparse, so a large value
     /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
     #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
@@ -38,6 +40,12 @@ pub struct Cli {
     /// file being read.
     #[arg(long, value_name = "DIR", global = true)]
     pub include_root: Option<PathBuf>,
+    /// Log lines on stderr as `text`, or as `json`: one object per line with timestamp, level,
+    /// message, the event's fields and target, for log pipelines (the writer's `serve` logs a
+    /// line per UPDATE and transfer). A fatal error is then one such line too. Command output
+    /// (stdout) and the warnings of one-shot commands stay text. The filter is RUST_LOG.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -70,6 +78,11 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
 }
 
+/// The command line's definition, for man pages and shell completions (`lmdns-docgen`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parses `64G`, `512M`, `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -90,9 +103,16 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     n.checked_shl(shift).filter(|v| v >> shift == n).ok_or_else(|| format!("size too large: {text}"))
 }
 
+impl Cli {
+    /// The database directory, which every command but `zone check` needs.
+    pub fn db(&self) -> anyhow::Result<&Path> {
+        self.db.as_deref().context("no database given: pass --db DIR (or set LMDNS_DB); only `zone check` works without one")
+    }
+}
+
 /// Opens the database for writing, clearing reader slots left by dead processes first.
 pub fn open_store(cli: &Cli) -> anyhow::Result<Store> {
-    let store = Store::open(&cli.db, &OpenOptions { map_size: cli.map_size, read_only: false })?;
+    let store = Store::open(cli.db()?, &OpenOptions { map_size: cli.map_size, read_only: false })?;
     let cleared = store.env().clear_stale_readers().context("clearing stale LMDB readers")?;
     if cleared > 0 {
         tracing::info!(cleared, "cleared stale LMDB reader slots");
@@ -114,16 +134,21 @@ where
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::input::set_limits(crate::input::Limits { max_input: cli.max_input as u64, include_root: cli.include_root.clone() });
+    // `zone check` must work where no database is, and never create one.
+    if let Command::Zone(commands::zone::ZoneCommand::Check(args)) = &cli.command {
+        return commands::check::run(args);
+    }
     let store = open_store(&cli)?;
+    let db = cli.db()?.to_path_buf();
     match cli.command {
         Command::Zone(command) => commands::zone::run(&store, command),
         Command::Record(command) => commands::record::run(&store, command),
         Command::Apply(args) => commands::apply::run(&store, args),
-        Command::Db(command) => commands::db::run(&store, &cli.db, command),
+        Command::Db(command) => commands::db::run(&store, &db, command),
         Command::Key(command) => commands::key::run(&store, command),
         Command::Catalog(command) => commands::secondary::run_catalog(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
-        Command::Serve(args) => crate::serve::run(&store, &cli.db, args),
+        Command::Serve(args) => crate::serve::run(&store, &db, args),
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod commands;
 pub mod input;
+pub mod logging;
 pub mod ranges;
 pub mod secondary;
 pub mod serve;

@@ -13,6 +13,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::acl::{Acl, TransferAcl};
+pub use crate::ops::logging::LogFormat;
 use crate::ops::rrl;
 
 /// Largest batch for recvmmsg/sendmmsg: buffers are sized from it once per worker, and beyond 64
@@ -149,6 +150,12 @@ pub struct Cli {
     /// [default: RUST_LOG if set, else the file's log_level, else info]
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+
+    /// Log lines on stderr as `text`, or as `json` for log pipelines: one object per line with
+    /// timestamp, level, message, the event's fields and target (a fatal error too). The query
+    /// log (--query-log) is JSON lines either way. [default: text]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
 
     /// Write one JSON line per answered query to FILE (`-`: stdout): time, client address and
     /// port, protocol, qname, qtype, rcode, AA/TC, response size, ECS subnet. Entries are queued
@@ -288,6 +295,11 @@ pub struct Cli {
     pub max_transfers: Option<usize>,
 }
 
+/// The command line's definition, for man pages and shell completions (`lmdns-docgen`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// The config file: the same settings as the flags, all optional. Unknown keys are an error so a
 /// typo never silently falls back to a default.
 #[derive(Deserialize, Serialize, Debug, Default, Clone, PartialEq)]
@@ -315,6 +327,8 @@ pub struct FileConfig {
     pub batch_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_log: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -395,6 +409,7 @@ pub struct Config {
     pub map_size: usize,
     pub batch_size: usize,
     pub log_level: String,
+    pub log_format: LogFormat,
     /// Query log path, `-` for stdout.
     pub query_log: Option<PathBuf>,
     pub user: Option<String>,
@@ -497,6 +512,7 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
             bail!("invalid log level {log_level:?}: {e}");
         }
+        let log_format = cli.log_format.or(file.log_format).unwrap_or_default();
         let query_log = cli.query_log.clone().or(file.query_log);
         let user = cli.user.clone().or(file.user);
         let chroot = cli.chroot.clone().or(file.chroot);
@@ -593,6 +609,7 @@ impl Config {
             map_size,
             batch_size,
             log_level,
+            log_format,
             query_log,
             user,
             chroot,
@@ -634,6 +651,7 @@ impl Config {
             map_size: Some(self.map_size),
             batch_size: Some(self.batch_size),
             log_level: Some(self.log_level.clone()),
+            log_format: Some(self.log_format),
             query_log: self.query_log.clone(),
             user: self.user.clone(),
             chroot: self.chroot.clone(),
@@ -699,6 +717,7 @@ mod tests {
         assert_eq!(c.map_size, lmdb_schema::DEFAULT_MAP_SIZE);
         assert!(c.threads >= 1);
         assert_eq!(c.log_level, "info");
+        assert_eq!(c.log_format, LogFormat::Text);
         assert!(!c.pin);
     }
 
@@ -724,6 +743,10 @@ mod tests {
         assert_eq!(c.log_level, "error");
         let c = Config::merge(&cli(&[]), file, None).unwrap();
         assert_eq!(c.log_level, "warn");
+        let file: FileConfig = toml::from_str("db = \"/f\"\nlog_format = \"json\"").unwrap();
+        assert_eq!(Config::merge(&cli(&[]), file.clone(), None).unwrap().log_format, LogFormat::Json);
+        assert_eq!(Config::merge(&cli(&["--log-format", "text"]), file, None).unwrap().log_format, LogFormat::Text);
+        assert!(toml::from_str::<FileConfig>("log_format = \"xml\"").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `lmdns-loader zone ...`: whole zones in, out and away.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -14,8 +14,9 @@ use rayon::prelude::*;
 use lmdb_schema::secondary::SecondaryZone;
 use lmdb_schema::zone::{GeoPolicy, NotifyTarget};
 
-use super::apply::{self, Change};
-use crate::zonefile::{self, ZoneFile};
+use super::apply;
+pub use super::zone_files::{read_zone, At, ImportedZone};
+use crate::zonefile;
 use crate::zones::{self, geo, Rr, ZoneTree};
 
 #[derive(Subcommand, Debug)]
@@ -37,6 +38,16 @@ pub enum ZoneCommand {
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
+    /// Check zone files as `zone import` would, with no database.
+    ///
+    /// --db is not opened, nor created. Checked: syntax, RDATA, the zone rules (SOA and NS at the apex, CNAME alone, nothing
+    /// outside the zone), the geo side file, whoami names, NSEC3 iterations and unsigned
+    /// variants of signed zones, and no two files of one zone. Prints one `FILE:LINE: reason`
+    /// line per problem on stderr, as the import does (reading a file stops at its first), and
+    /// `FILE: zone NAME, N records: ok` on stdout for each good file. Exit code 0 when every
+    /// file is fine, 1 otherwise. What only a database can tell (a serial not ahead of the one
+    /// served, a secondary zone) is left to the import.
+    Check(super::check::CheckArgs),
     /// Import every `*.zone` file in a directory in one transaction (zone name from the file
     /// name, `example.com.zone` → `example.com.`, unless the file sets $ORIGIN), each with its
     /// geo side file `X.geo.jsonl` if present. One bad file fails the whole command. Shows a
@@ -190,6 +201,8 @@ impl ImportSerialArgs {
 
 pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
     match command {
+        // Dispatched before any database is opened (see `cli::run`); kept working here too.
+        ZoneCommand::Check(args) => super::check::run(&args),
         ZoneCommand::Import { files, origin, serial } => {
             if origin.is_some() && files.len() > 1 {
                 bail!("--origin applies to one zone file; {} were given", files.len());
@@ -604,76 +617,4 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones
         records as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A zone read from a file, with what its geo side file added.
-pub struct ImportedZone {
-    pub tree: ZoneTree,
-    /// The side file's policy (None: the stored policy, if any, is kept).
-    pub policy: Option<GeoPolicy>,
-    /// The side file read, if there was one.
-    pub side_file: Option<PathBuf>,
-}
-
-/// Reads, checks and builds one zone file and its geo side file if present. Errors name the
-/// file and line.
-pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZone> {
-    let file: ZoneFile = zonefile::parse_file(path, origin)?;
-    zonefile::validate_zone(&file)?;
-    let mut tree = ZoneTree::new(&file.origin).with_context(|| path.display().to_string())?;
-    for record in &file.records {
-        let rr =
-            Rr { owner: record.owner.clone(), ttl: record.ttl, rtype: record.rtype, rdata: record.rdata.clone(), condition: Vec::new() };
-        tree.insert(&rr).with_context(|| format!("{}:{}", record.file.display(), record.line))?;
-    }
-    let side = geo::side_file_for(path);
-    let (policy, side_file) = if side.is_file() { (read_side_file(&side, &mut tree)?, Some(side)) } else { (None, None) };
-    let context = match &side_file {
-        Some(side) => format!("{} (with {})", path.display(), side.display()),
-        None => path.display().to_string(),
-    };
-    tree.finish().with_context(|| context)?;
-    Ok(ImportedZone { tree, policy, side_file })
-}
-
-/// Adds a side file's variants to `tree` and returns its policy. Only `add` ops with a "when"
-/// and at most one `policy` op for this zone are allowed; errors name FILE:LINE.
-fn read_side_file(path: &Path, tree: &mut ZoneTree) -> anyhow::Result<Option<GeoPolicy>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut policy = None;
-    for (index, line) in text.lines().enumerate() {
-        let at = || format!("{}:{}", path.display(), index + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let change: Change = serde_json::from_str(line).with_context(|| format!("{}: not a valid geo side-file line", at()))?;
-        match change {
-            Change::Add { name, ttl, rtype, rdata, when } => {
-                if when.is_none() {
-                    bail!("{}: a side file holds variants only; this add has no \"when\" (default data goes in the zone file)", at());
-                }
-                let rr = apply::add_record(&name, ttl, &rtype, &rdata, when.as_ref()).with_context(at)?;
-                tree.insert(&rr).with_context(at)?;
-            }
-            Change::Policy { zone, table, keys, whoami } => {
-                let (apex, p) = apply::policy_op(&zone, table, keys, whoami).with_context(at)?;
-                if name::key_from_wire(&apex)? != tree.apex_key {
-                    bail!("{}: policy for zone {zone}, but this side file belongs to {}", at(), tree.apex_text());
-                }
-                if policy.replace(p).is_some() {
-                    bail!("{}: a second policy line", at());
-                }
-            }
-            other => {
-                let op = match other {
-                    Change::Delete { .. } => "delete",
-                    Change::SecondaryAdd { .. } => "secondary-add",
-                    Change::SecondaryRemove { .. } => "secondary-remove",
-                    _ => "delete-zone",
-                };
-                bail!("{}: op {op:?} is not allowed in a geo side file (only \"add\" with \"when\", and \"policy\")", at());
-            }
-        }
-    }
-    Ok(policy)
 }

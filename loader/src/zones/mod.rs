@@ -9,6 +9,7 @@
 //! * [`diff`]: the net difference a commit makes to a zone (the journal entry).
 //! * [`history`]: journal, change log and catalog bookkeeping.
 //! * [`geo`]: variant conditions, policies and the geo side file.
+//! * [`standalone`]: the checks of a whole-zone write that need no database (`zone check`).
 
 pub mod build;
 pub mod diff;
@@ -17,6 +18,7 @@ pub mod history;
 mod incremental;
 mod replace;
 pub mod signed;
+pub mod standalone;
 pub mod writer;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,7 @@ use lmdb_schema::zone::{soa_from_rdata, GeoPolicy, ZoneMeta};
 
 use super::diff::{policy_id, Diff};
 use super::writer::{now, ImportSerial, Pending, ZoneWriter};
-use super::{geo, lmdb, BuildError, ZoneError, ZoneTree};
+use super::{lmdb, BuildError, ZoneError, ZoneTree};
 
 pub(super) fn replace(
     w: &mut ZoneWriter<'_, '_>,
@@ -26,11 +26,7 @@ pub(super) fn replace(
         None => before.as_ref().and_then(|m| m.policy.clone()),
     };
     // The policy's whoami names are checked against the zone on every write, whatever changed.
-    let whoami = match policy.as_mut() {
-        Some(p) => geo::normalize_whoami(&apex, p)?,
-        None => Vec::new(),
-    };
-    tree.finish_with_whoami(&whoami)?;
+    let whoami = super::standalone::finish_with_policy(&mut tree, policy.as_mut())?;
     check_whoami_zones(w, &apex, &whoami)?;
     check_enclosing_whoami(w, &apex)?;
     let depth = tree.depth;

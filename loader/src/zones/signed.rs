@@ -12,7 +12,7 @@
 //!   signatures it left stale (data changed without a new RRSIG, the SOA serial bumped), so the
 //!   operator knows the zone needs signing again.
 
-use lmdb_schema::node::{Node, Section};
+use lmdb_schema::node::Section;
 use lmdb_schema::{name, nsec3, rtype};
 
 use super::diff::Diff;
@@ -30,9 +30,10 @@ pub fn is_signed_apex(apex: &Section) -> bool {
     apex.rrsets.iter().any(|r| r.rtype == rtype::RRSIG && r.covered == rtype::SOA)
 }
 
-/// Refuses NSEC3 parameters past RFC 9276's limit at `key`.
-pub fn check_nsec3(key: &[u8], node: &Node) -> Result<(), ZoneError> {
-    for rrset in node.sections.iter().flat_map(|s| &s.rrsets).filter(|r| r.rtype == rtype::NSEC3 || r.rtype == rtype::NSEC3PARAM) {
+/// Refuses NSEC3 parameters past RFC 9276's limit in the sections of the name at `key` (a
+/// stored node's, or a zone tree's one section when nothing is stored: `zone check`).
+pub fn check_nsec3<'a>(key: &[u8], sections: impl IntoIterator<Item = &'a Section>) -> Result<(), ZoneError> {
+    for rrset in sections.into_iter().flat_map(|s| &s.rrsets).filter(|r| r.rtype == rtype::NSEC3 || r.rtype == rtype::NSEC3PARAM) {
         for rdata in &rrset.rdatas {
             let Some((_, _, iterations, _)) = nsec3::params(rdata) else { continue };
             if iterations > MAX_NSEC3_ITERATIONS {

@@ -179,7 +179,7 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     /// no sections left.
     pub(super) fn store_node(&mut self, key: &[u8], node: &mut Node, old: Option<&[u8]>) -> Result<(), ZoneError> {
         node.check_limits().map_err(|e| ZoneError::Refused(limit_message(key, &e)))?;
-        signed::check_nsec3(key, node)?;
+        signed::check_nsec3(key, &node.sections)?;
         for section in node.sections.iter().filter(|s| s.rrsets.iter().any(|r| !r.condition.is_empty())) {
             let apex = name::ancestor(key, section.zone as usize);
             signed::check_variants(key, section, || {
@@ -639,7 +639,7 @@ impl<'a, 't> ZoneWriter<'a, 't> {
 }
 
 /// A node over the format's limits, named for people.
-fn limit_message(key: &[u8], error: &lmdb_schema::node::LimitError) -> String {
+pub(super) fn limit_message(key: &[u8], error: &lmdb_schema::node::LimitError) -> String {
     use lmdb_schema::node::{LimitError, MAX_RRSET_BYTES};
     let owner = name::key_to_text(key);
     match error {

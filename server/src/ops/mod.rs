@@ -4,12 +4,14 @@
 //! * [`rrl`]: response rate limiting.
 //! * [`metrics`]: counters for `/metrics` (Prometheus).
 //! * [`querylog`]: the JSON-lines query log.
+//! * [`logging`]: log lines as text or JSON.
 //! * [`privdrop`]: binding as root, then serving as an unprivileged user.
 //! * [`replication`]: counters of zone transfers and NOTIFY.
 //! * [`secondaries`]: the state of secondary zones, for `/metrics`.
 
 pub mod acl;
 pub mod faults;
+pub mod logging;
 pub mod metrics;
 pub mod privdrop;
 pub mod querylog;
