@@ -75,10 +75,14 @@ pub fn store_max_readers() -> u32 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create database directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot open LMDB environment at {path}: {source}")]
-    Open { path: PathBuf, source: heed::Error },
+    // `cause`, not `source`: the message names it already, and an error chain printed whole
+    // (`{:#}`) would say it twice.
+    #[error("cannot create database directory {path}: {cause}")]
+    CreateDir { path: PathBuf, cause: std::io::Error },
+    #[error("cannot open LMDB environment at {path}: {cause}")]
+    Open { path: PathBuf, cause: heed::Error },
+    #[error("no lmdns database at {path} (no data.mdb there): check the path, or create the database with lmdns-loader")]
+    Missing { path: PathBuf },
     #[error("{path} is not an lmdns database (no schema version record); create it with lmdns-loader")]
     NotInitialized { path: PathBuf },
     #[error("{path} has schema version {found}, this build reads version {expected}; re-import the zones with a matching lmdns-loader")]
@@ -163,13 +167,13 @@ impl Store {
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
         static OPENED: Mutex<Vec<(PathBuf, Store, bool)>> = Mutex::new(Vec::new());
         if !options.read_only {
-            std::fs::create_dir_all(path).map_err(|source| StoreError::CreateDir { path: path.into(), source })?;
+            std::fs::create_dir_all(path).map_err(|cause| StoreError::CreateDir { path: path.into(), cause })?;
         }
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut opened = OPENED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((_, store, read_only)) = opened.iter().find(|(p, _, _)| *p == canonical) {
             if *read_only && !options.read_only {
-                return Err(StoreError::Open { path: path.into(), source: heed::Error::EnvAlreadyOpened });
+                return Err(StoreError::Open { path: path.into(), cause: heed::Error::EnvAlreadyOpened });
             }
             return Ok(*store);
         }
@@ -179,6 +183,9 @@ impl Store {
     }
 
     fn open_new(path: &Path, options: &OpenOptions) -> Result<Store, StoreError> {
+        if options.read_only && !path.join("data.mdb").exists() {
+            return Err(StoreError::Missing { path: path.into() });
+        }
         check_not_truncated(&path.join("data.mdb"))?;
         let mut builder = EnvOpenOptions::new();
         builder.map_size(options.map_size).max_dbs(MAX_DBS).max_readers(MAX_READERS);
@@ -188,7 +195,7 @@ impl Store {
         }
         // SAFETY: the database files are only modified through LMDB (lmdns-loader), which keeps the
         // memory map consistent; nothing truncates or rewrites them behind LMDB's back.
-        let env = unsafe { builder.open(path) }.map_err(|source| StoreError::Open { path: path.into(), source })?;
+        let env = unsafe { builder.open(path) }.map_err(|cause| StoreError::Open { path: path.into(), cause })?;
         let env: &'static Env = Box::leak(Box::new(env));
         let lmdb = |e| StoreError::from_heed(e, options.map_size);
 

@@ -23,12 +23,14 @@ use crate::logging::LogFormat;
                   LMDB's writer lock."
 )]
 pub struct Cli {
-    /// Database directory (an LMDB environment); created if missing. Required by every command
-    /// but `zone check`, which never opens a database.
+    /// Database directory (an LMDB environment). Commands that write create it if missing (and
+    /// remove it again if they fail); commands that only read refuse a missing one. Required by
+    /// every command but `zone check`, which never opens a database.
     #[arg(long, value_name = "DIR", env = "LMDNS_DB")]
     pub db: Option<PathBuf>,
     /// LMDB map size: the most the database may grow to. The file is sparse, so a large value
-    /// costs nothing. Accepts K, M, G and T suffixes. Must be at least the server's.
+    /// costs nothing. Accepts K, M, G and T suffixes. It must be no smaller than the map size
+    /// lmdns-server opens the database with.
     #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
     pub map_size: usize,
     /// The most one input may be: a zone file with everything it `$INCLUDE`s, a changeset, a
@@ -138,9 +140,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Zone(commands::zone::ZoneCommand::Check(args)) = &cli.command {
         return commands::check::run(args);
     }
-    let store = open_store(&cli)?;
     let db = cli.db()?.to_path_buf();
-    match cli.command {
+    let fresh = !db.join("data.mdb").exists();
+    if fresh && only_reads(&cli.command) {
+        // A mistyped --db must not look like an empty database (and must not create one).
+        anyhow::bail!("no lmdns database at {} (no data.mdb there): check --db; commands that write create it", db.display());
+    }
+    let dir_was_there = db.exists();
+    let serve = matches!(cli.command, Command::Serve(_));
+    let result = run_on(open_store(&cli)?, &db, cli.command);
+    if fresh && !serve && !matches!(result, Ok(ExitCode::SUCCESS)) {
+        remove_new_database(&db, dir_was_there);
+    }
+    result
+}
+
+fn run_on(store: Store, db: &Path, command: Command) -> anyhow::Result<ExitCode> {
+    let db = db.to_path_buf();
+    match command {
         Command::Zone(command) => commands::zone::run(&store, command),
         Command::Record(command) => commands::record::run(&store, command),
         Command::Apply(args) => commands::apply::run(&store, args),
@@ -149,6 +166,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog(command) => commands::secondary::run_catalog(&store, command),
         Command::Ranges(command) => crate::ranges::cli::run(&store, command),
         Command::Serve(args) => crate::serve::run(&store, &db, args),
+    }
+}
+
+/// Commands that never write: they need a database that is there.
+fn only_reads(command: &Command) -> bool {
+    use crate::ranges::cli::RangesCommand as R;
+    use commands::db::DbCommand as D;
+    use commands::key::KeyCommand as K;
+    use commands::zone::ZoneCommand as Z;
+    matches!(
+        command,
+        Command::Zone(Z::List { .. } | Z::Export { .. })
+            | Command::Db(D::Info { .. } | D::Backup { .. })
+            | Command::Key(K::List { .. })
+            | Command::Ranges(R::Lookup { .. } | R::Export { .. } | R::List)
+    )
+}
+
+/// A command that created the database and then failed leaves nothing behind (a failed
+/// import-dir into a new path would otherwise leave an empty database that looks imported).
+fn remove_new_database(db: &Path, dir_was_there: bool) {
+    for file in ["data.mdb", "lock.mdb"] {
+        let _ = std::fs::remove_file(db.join(file));
+    }
+    if !dir_was_there {
+        // Only if empty: anything else in it is not ours.
+        let _ = std::fs::remove_dir(db);
     }
 }
 
@@ -166,9 +210,36 @@ mod tests {
         assert!(parse_size("99999999999999T").is_err());
     }
 
+    /// Every argument of every subcommand, positional or flag, has a help text, and no help or
+    /// default shows an internal name.
     #[test]
     fn help_explains_every_flag() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+                let help = help.trim();
+                if help.is_empty() {
+                    missing.push(format!("{path} {id}: no help"));
+                }
+                if help.contains("::") || arg.get_default_values().iter().any(|v| v.to_string_lossy().contains("::")) {
+                    missing.push(format!("{path} {id}: an internal name in the help or default"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {}: no about", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "lmdns-loader", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 }

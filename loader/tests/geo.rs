@@ -111,9 +111,12 @@ fn with_zone() -> Env {
     env
 }
 
+/// The master file on stdout and the side file, if one was written (to a fresh path each time).
 fn export(env: &Env, zone: &str) -> (String, Option<String>) {
-    let out = env.ok(&["zone", "export", zone]);
-    let side = std::fs::read_to_string(env.cwd().join(format!("{}.geo.jsonl", zone.trim_end_matches('.')))).ok();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = env.cwd().join(format!("export-{}.geo.jsonl", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let out = env.ok(&["zone", "export", zone, "--geo-file", path.to_str().unwrap()]);
+    let side = std::fs::read_to_string(&path).ok();
     (out, side)
 }
 
@@ -360,13 +363,22 @@ fn export_import_round_trip_with_side_file() {
     // ns1 has no variants: no GEO flag.
     assert_eq!(env.rrsets("ns1.example.com.", 2, 1).0 & flags::GEO, 0);
 
-    // Export to stdout: the side file lands in the current directory.
+    // Export to stdout: no file is written unasked, but the operator hears what was left out.
     let out = env.run(&["zone", "export", "example.com."]);
     assert!(out.status.success());
     let zone_text = String::from_utf8(out.stdout).unwrap();
     assert!(!zone_text.contains("198.51.100.1"), "variants stay out of the master file");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("example.com.geo.jsonl"));
-    let side = std::fs::read_to_string(env.cwd().join("example.com.geo.jsonl")).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("6 geo variant records and a geo policy") && stderr.contains("--geo-file"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(env.cwd()).unwrap().filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".jsonl")).count(),
+        0
+    );
+    // With --geo-file, the side file goes there.
+    let out = env.run(&["zone", "export", "example.com.", "--geo-file", "mine.jsonl"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), zone_text);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mine.jsonl"));
+    let side = std::fs::read_to_string(env.cwd().join("mine.jsonl")).unwrap();
     let lines: Vec<&str> = side.lines().collect();
     assert_eq!(lines[0], r#"{"op":"policy","zone":"example.com.","table":"geo","keys":["pop","country","continent"]}"#);
     assert!(
@@ -405,18 +417,26 @@ fn export_import_round_trip_with_side_file() {
 #[test]
 fn no_side_file_without_variants_or_policy() {
     let env = with_zone();
+    // A file of the operator's that happens to have the old default name is never touched.
+    let theirs = env.cwd().join("example.com.geo.jsonl");
+    std::fs::write(&theirs, "not lmdns's\n").unwrap();
     let out = env.run(&["zone", "export", "example.com."]);
-    assert!(out.status.success() && out.stderr.is_empty());
-    assert!(!env.cwd().join("example.com.geo.jsonl").exists());
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let side_path = env.cwd().join("side.jsonl");
+    env.ok(&["zone", "export", "example.com.", "--geo-file", side_path.to_str().unwrap()]);
+    assert!(!side_path.exists());
     // A policy alone is worth a side file.
     env.ok(&["zone", "policy", "example.com.", "--table", "geo", "--keys", "country"]);
     let (_, side) = export(&env, "example.com.");
     assert_eq!(side.unwrap(), "{\"op\":\"policy\",\"zone\":\"example.com.\",\"table\":\"geo\",\"keys\":[\"country\"]}\n");
-    // Once there is nothing again, the stale side file goes (else an import would revive it).
+    env.ok(&["zone", "export", "example.com.", "--geo-file", side_path.to_str().unwrap()]);
+    // Once there is nothing again, a side file at the path is kept, with a warning (an import
+    // beside it would read it back).
     env.ok(&["zone", "policy", "example.com.", "--clear"]);
-    let out = env.run(&["zone", "export", "example.com."]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("removed stale"));
-    assert!(!env.cwd().join("example.com.geo.jsonl").exists());
+    let out = env.run(&["zone", "export", "example.com.", "--geo-file", side_path.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would read it back"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(side_path.exists());
+    assert_eq!(std::fs::read_to_string(theirs).unwrap(), "not lmdns's\n");
 }
 
 #[test]

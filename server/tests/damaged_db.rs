@@ -94,6 +94,19 @@ fn a_database_cut_short_is_refused_at_start() {
 }
 
 #[test]
+fn a_missing_database_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo");
+    let mut server = LmdnsCommand::new(&typo).args(["--listen", "127.0.0.1:0"]).spawn();
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "{status:?}\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("no lmdns database at") && log.contains("typo"), "{log}");
+    assert!(!log.contains("No such file or directory"), "the cause said once, in words: {log}");
+    assert!(!typo.exists(), "the server created {}", typo.display());
+}
+
+#[test]
 fn a_corrupt_value_is_answered_servfail_counted_and_logged_once() {
     let db = TestDb::empty(16 << 20);
     loader(&db.path, "16M", &["zone", "import", &zone_file(db.dir.path(), "corrupt.test.", 10)]);

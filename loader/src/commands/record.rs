@@ -39,9 +39,13 @@ pub enum RecordCommand {
         serial: SerialArgs,
         #[command(flatten)]
         when: WhenArg,
+        /// Owner name of the record(s).
         name: String,
+        /// Record type (A, MX, TYPE65280, ...).
         #[arg(value_name = "TYPE")]
         rtype: String,
+        /// The RDATA of the one record to delete, in master-file syntax; without it, the whole
+        /// RRset goes.
         #[arg(num_args = 0.., allow_hyphen_values = true, value_name = "RDATA")]
         rdata: Vec<String>,
     },

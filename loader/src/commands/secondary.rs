@@ -32,6 +32,7 @@ pub enum SecondaryCommand {
     },
     /// Stop copying zones: their data goes with them (a followed catalog's member zones too).
     Remove {
+        /// The apexes of the secondary zones to remove, with their data.
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
@@ -56,6 +57,7 @@ pub enum CatalogCommand {
     },
     /// Stop following catalog NAME: it and every member zone it brought are removed.
     Unfollow {
+        /// The catalog zone's apex.
         #[arg(value_name = "NAME")]
         name: String,
     },
@@ -72,6 +74,7 @@ pub enum CatalogCommand {
         /// TSIG key for the group's transfers.
         #[arg(long, value_name = "KEY", conflicts_with = "clear")]
         key: Option<String>,
+        /// The group's members go back to their catalog's primaries.
         #[arg(long)]
         clear: bool,
     },

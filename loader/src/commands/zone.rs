@@ -61,6 +61,7 @@ pub enum ZoneCommand {
     },
     /// Delete zones (all named zones or none).
     Delete {
+        /// The apexes of the zones to delete (the final dot may be left out).
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
@@ -124,6 +125,7 @@ pub enum ZoneCommand {
         /// Group name: 1 to 63 bytes of letters, digits, '-' and '_'.
         #[arg(value_name = "GROUP", required_unless_present = "clear", conflicts_with = "clear")]
         group: Option<String>,
+        /// Take the zone out of its group.
         #[arg(long)]
         clear: bool,
     },
@@ -133,16 +135,20 @@ pub enum ZoneCommand {
     /// Write a zone as an RFC 1035 master file on stdout (imports back to the same records).
     ///
     /// The master file holds the default data only. Geo variants and the zone's policy go to a
-    /// side file of JSON lines in `apply` syntax: `NAME.geo.jsonl` (zone name without the final
-    /// dot) in the current directory, or next to --output (`example.com.zone` →
-    /// `example.com.geo.jsonl`); `zone import` reads it back. No side file is written for a zone
-    /// with neither (a stale one at that path is removed).
+    /// side file of JSON lines in `apply` syntax, written only when asked: to --geo-file PATH, or
+    /// beside --output (`example.com.zone` → `example.com.geo.jsonl`); `zone import` reads it
+    /// back from beside the zone file. On stdout without --geo-file, a zone with variants gets a
+    /// warning that they were left out. No file is ever removed.
     Export {
+        /// The zone's apex (the final dot may be left out).
         #[arg(value_name = "NAME")]
         name: String,
         /// Write the master file to FILE instead of stdout (the side file goes beside it).
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write the geo variants and policy to PATH (instead of beside --output).
+        #[arg(long, value_name = "PATH")]
+        geo_file: Option<PathBuf>,
     },
     /// Show, set or clear how geo variants are selected in a zone, and its whoami names.
     ///
@@ -279,16 +285,13 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ZoneCommand::Export { name: text, output } => {
+        ZoneCommand::Export { name: text, output, geo_file } => {
             let key = name_key(&text)?;
             let txn = store.read_txn()?;
             let (tree, meta) =
                 zones::load_zone(store, &txn, &key)?.ok_or_else(|| anyhow::anyhow!("no zone {} in the database", absolute(&text)))?;
             drop(txn);
-            let side_path = match &output {
-                Some(path) => geo::side_file_for(path),
-                None => PathBuf::from(geo::side_file_name(&meta.apex)),
-            };
+            let side_path = geo_file.or_else(|| output.as_deref().map(geo::side_file_for));
             let side = geo::side_lines(&tree, meta.policy.as_ref());
             match &output {
                 Some(path) => {
@@ -302,16 +305,30 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
                     out.flush()?;
                 }
             }
+            let variants = side.len() - meta.policy.is_some() as usize;
+            let Some(side_path) = side_path else {
+                if !side.is_empty() {
+                    eprintln!(
+                        "warning: {} has {variants} geo variant records{}, not in this master file: give --geo-file PATH to export them",
+                        meta.apex,
+                        if meta.policy.is_some() { " and a geo policy" } else { "" }
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            };
             if side.is_empty() {
                 if side_path.is_file() {
-                    std::fs::remove_file(&side_path).with_context(|| format!("removing stale {}", side_path.display()))?;
-                    eprintln!("removed stale geo side file {}: {} has no variants or policy", side_path.display(), meta.apex);
+                    // Not removed: it may not be ours. Said, because `zone import` would read it.
+                    eprintln!(
+                        "warning: {} has no geo variants or policy, but {} exists and `zone import` would read it back",
+                        meta.apex,
+                        side_path.display()
+                    );
                 }
             } else {
                 let mut text = side.join("\n");
                 text.push('\n');
                 std::fs::write(&side_path, text).with_context(|| format!("writing {}", side_path.display()))?;
-                let variants = side.len() - meta.policy.is_some() as usize;
                 let policy = if meta.policy.is_some() { " and the policy" } else { "" };
                 eprintln!("wrote {variants} geo variant records{policy} of {} to {}", meta.apex, side_path.display());
             }

@@ -99,10 +99,15 @@ pub enum RangesCommand {
     },
     /// Print one JSON line per table: {"table":…,"ipv4":N,"ipv6":M}.
     List,
-    /// Delete a table and all its ranges.
+    /// Delete a table and all its ranges: `ranges drop --table NAME` (like the other range
+    /// commands; there is no default table here) or `ranges drop NAME`.
     Drop {
+        /// Table to delete (the same as --table).
+        #[arg(value_name = "NAME", required_unless_present = "table", conflicts_with = "table")]
+        name: Option<String>,
         /// Table to delete.
-        name: String,
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
     },
 }
 
@@ -139,7 +144,8 @@ pub fn run(store: &Store, command: RangesCommand) -> Result<ExitCode> {
             write::export(store, &table, &mut out)?;
         }
         RangesCommand::List => write::list(store, &mut out)?,
-        RangesCommand::Drop { name } => {
+        RangesCommand::Drop { name, table } => {
+            let name = name.or(table).expect("clap requires NAME or --table");
             write::drop_table(store, &name)?;
             eprintln!("dropped range table {name}");
         }

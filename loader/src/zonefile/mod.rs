@@ -53,10 +53,12 @@ pub struct ZoneFile {
     pub path: PathBuf,
 }
 
+/// `FILE:LINE: message`; `FILE: message` for what concerns no line (a missing file, no SOA).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct ParseError {
     pub file: PathBuf,
+    /// 1-based; 0 for the file as a whole.
     pub line: usize,
     pub message: String,
 }

@@ -11,12 +11,25 @@ use lmdb_schema::rtype;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use heed::RoTxn;
-use serde_json::json;
 
 use super::geo::GeoScratch;
 use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN};
 use crate::engine::AnswerConfig;
 use crate::query::QueryName;
+
+/// The whoami and lookup TXT document. A struct, not a `json!` map, so its keys come in this
+/// order (`ip`, `ecs`, `start`, `end`, `meta`), as `ranges lookup` and HTTP `/lookup` print them.
+#[derive(serde::Serialize)]
+struct Whoami {
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ecs: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+    meta: serde_json::Value,
+}
 
 /// TTL of lookup-zone answers and of its synthesized SOA (range tables change on import).
 const LOOKUP_TTL: u32 = 60;
@@ -110,23 +123,22 @@ pub fn whoami_records(
     match qtype {
         rtype::TXT | rtype::ANY => {
             let client = geo.client.unwrap_or(source);
-            let mut doc = json!({ "ip": source.to_string() });
-            if let Some(subnet) = geo.subnet {
-                doc["ecs"] = json!(format!("{}/{}", subnet.ip(), subnet.source_prefix));
-            }
             let found = geo.lookup_json(txn, table, client);
             geo.decided = Some(found.as_ref().map(|(d, _)| *d));
             geo.echoes_subnet = geo.subnet.is_some();
-            match found {
-                Some((range, meta)) => {
-                    doc["start"] = json!(range.start.to_string());
-                    doc["end"] = json!(range.end.to_string());
-                    doc["meta"] = serde_json::Value::Object(meta);
-                }
-                None => doc["meta"] = serde_json::Value::Null,
-            }
+            let (range, meta) = match found {
+                Some((range, meta)) => (Some(range), serde_json::Value::Object(meta)),
+                None => (None, serde_json::Value::Null),
+            };
+            let doc = Whoami {
+                ip: source.to_string(),
+                ecs: geo.subnet.map(|subnet| format!("{}/{}", subnet.ip(), subnet.source_prefix)),
+                start: range.as_ref().map(|r| r.start.to_string()),
+                end: range.as_ref().map(|r| r.end.to_string()),
+                meta,
+            };
             let mut rdata = Vec::new();
-            txt_rdata(&doc.to_string(), &mut rdata);
+            txt_rdata(&serde_json::to_string(&doc).expect("plain JSON"), &mut rdata);
             w.record(Section::Answer, owner, rtype::TXT, 0, &[&rdata]);
             true
         }
@@ -167,9 +179,15 @@ pub fn lookup(
         return (RCODE_NXDOMAIN as u16, true);
     };
     if qtype == rtype::TXT || qtype == rtype::ANY {
-        let doc = json!({"ip": ip.to_string(), "start": range.start.to_string(), "end": range.end.to_string(), "meta": meta});
+        let doc = Whoami {
+            ip: ip.to_string(),
+            ecs: None,
+            start: Some(range.start.to_string()),
+            end: Some(range.end.to_string()),
+            meta: serde_json::Value::Object(meta),
+        };
         let mut rdata = Vec::new();
-        txt_rdata(&doc.to_string(), &mut rdata);
+        txt_rdata(&serde_json::to_string(&doc).expect("plain JSON"), &mut rdata);
         w.record(Section::Answer, Owner::At(12), rtype::TXT, LOOKUP_TTL, &[&rdata]);
     } else {
         soa(name, apex_labels, w);
