@@ -498,7 +498,12 @@ mod tests {
     fn read_only_open_of_missing_database_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = Store::open(&dir.path().join("nothing"), &OpenOptions { read_only: true, ..small() }).err().unwrap();
-        assert!(err.to_string().contains("cannot open LMDB environment"), "{err}");
+        assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("no lmdns database at"), "{err}");
+        // A directory without data.mdb is no database either (and is left as it was).
+        let err = Store::open(dir.path(), &OpenOptions { read_only: true, ..small() }).err().unwrap();
+        assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn bad_files_fail_with_exit_code_1_and_the_import_message() {
         let import = loader(tmp.path(), &["--db", s(&db), "zone", "import", s(&bad)]);
         assert!(!import.status.success());
         assert_eq!(text(&import.stderr).trim_end(), lines[0], "{bad:?}: the same message as zone import");
-        std::fs::remove_dir_all(&db).unwrap();
+        assert!(!db.exists(), "{bad:?}: a failed first import leaves no database behind");
     }
 
     // A good file among bad ones is still reported good; the exit code is 1.

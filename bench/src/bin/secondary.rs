@@ -72,7 +72,7 @@ fn change(o: &Options) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     let zone = "bench.test.";
-    loader(&db, &["db", "info"]);
+    loader(&db, &["db", "init"]);
     let server = Lmdns::start(&db, &["--threads", "1"], None);
     let knot = peers::start_primary(Peer::Knot, &[(zone.to_string(), zone_text(zone, 1, 100))], None, &[server.addr], true);
     loader(&db, &["zone", "secondary", "add", zone, "--primary", &knot.addr().to_string()]);

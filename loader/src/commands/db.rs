@@ -28,6 +28,9 @@ pub enum DbCommand {
         #[arg(value_name = "DEST")]
         dest: PathBuf,
     },
+    /// Create an empty database (for a server started before any zone is imported); on an
+    /// existing one, does nothing but upgrade it like `db upgrade`.
+    Init,
     /// Upgrade a database written by an older lmdns-loader to this build's schema version, in
     /// place and in one transaction (additions only: no zone is rewritten). Any write command
     /// does the same; lmdns-server refuses an old database until then.
@@ -124,8 +127,8 @@ pub fn run(store: &Store, path: &Path, command: DbCommand) -> anyhow::Result<Exi
             println!("backed up {} to {}", path.display(), dest.display());
             Ok(ExitCode::SUCCESS)
         }
-        DbCommand::Upgrade => {
-            // Opening the store for writing upgraded it already (see `Store::open`).
+        DbCommand::Init | DbCommand::Upgrade => {
+            // Opening the store for writing created or upgraded it already (see `Store::open`).
             println!("{}: schema version {SCHEMA_VERSION}", path.display());
             Ok(ExitCode::SUCCESS)
         }
