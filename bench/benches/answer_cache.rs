@@ -9,7 +9,7 @@ use lmdns_server::query::{Edns, Query};
 
 fn bench(c: &mut Criterion) {
     let name_key = lmdb_schema::name::key_from_dotted("www.example.com.").unwrap();
-    let edns = Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None, geo_variants: false, cookie: None };
+    let edns = Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None, geo_variants: false, cookie: None, nsid: false };
     let query = Query { id: 0x1234, flags: 0x0100, qtype: 1, qclass: 1, question_end: 33, edns: Some(edns), tsig: None };
     let mut packet = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x03www\x07example\x03com\x00\x00\x01\x00\x01".to_vec();
     packet.extend_from_slice(b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00");

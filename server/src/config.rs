@@ -119,7 +119,7 @@ pub struct Cli {
     pub tcp_max_per_source: Option<usize>,
 
     /// LMDB map size in bytes: must be at least the database size (the loader's --map-size).
-    /// [default: lmdb_schema::DEFAULT_MAP_SIZE, 64 GiB]
+    /// [default: 68719476736, 64 GiB]
     #[arg(long, value_name = "BYTES")]
     pub map_size: Option<usize>,
 
@@ -205,7 +205,8 @@ pub struct Cli {
     pub lookup_table: Option<String>,
 
     /// Serve HTTP on ADDR:PORT: `GET /lookup/<ip>[?table=NAME]` returns the range and metadata
-    /// of an address as JSON (404 when in no range, 400 for a bad address).
+    /// of an address as JSON (404 when in no range, 400 for a bad address); `GET /health` is
+    /// 200 while the database can be read (503 otherwise); `GET /metrics` is Prometheus text.
     #[arg(long, value_name = "ADDR:PORT")]
     pub http: Option<SocketAddr>,
 
@@ -293,6 +294,23 @@ pub struct Cli {
     /// in the queue, beyond that it gets SERVFAIL. [default: 8]
     #[arg(long, value_name = "N")]
     pub max_transfers: Option<usize>,
+
+    /// Answer `CH TXT id.server` and `CH TXT hostname.bind` (RFC 4892) with TEXT, at most 255
+    /// bytes. [default: off: those queries get REFUSED, like any class but IN]
+    #[arg(long, value_name = "TEXT")]
+    pub identity: Option<String>,
+
+    /// Answer `CH TXT version.bind` and `CH TXT version.server` with TEXT, at most 255 bytes.
+    /// [default: off: REFUSED]
+    #[arg(long, value_name = "TEXT")]
+    pub server_version: Option<String>,
+
+    /// The name server identifier of EDNS NSID (RFC 5001): sent to queries that ask for it
+    /// (`dig +nsid`) in every answer with EDNS, so a client behind anycast learns which node
+    /// answered. TEXT is sent as its bytes; `0x` and hex digits give raw bytes. At most 512 bytes.
+    /// [default: off: the option is ignored]
+    #[arg(long, value_name = "TEXT|0xHEX")]
+    pub nsid: Option<String>,
 }
 
 /// The command line's definition, for man pages and shell completions (`lmdns-docgen`).
@@ -379,6 +397,12 @@ pub struct FileConfig {
     pub catalog: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_transfers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nsid: Option<String>,
     pub pin: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_cache_size: Option<usize>,
@@ -444,6 +468,12 @@ pub struct Config {
     pub pin: bool,
     /// Slots of each worker's answer cache (0: off).
     pub answer_cache_size: usize,
+    /// The CH TXT answer of id.server and hostname.bind; None: REFUSED.
+    pub identity: Option<String>,
+    /// The CH TXT answer of version.bind and version.server; None: REFUSED.
+    pub server_version: Option<String>,
+    /// NSID as given (text, or 0x and hex); see [`Config::nsid_bytes`].
+    pub nsid: Option<String>,
 }
 
 impl Config {
@@ -595,6 +625,22 @@ impl Config {
         let pin = cli.pin || file.pin.unwrap_or(false);
         let answer_cache_size = cli.answer_cache_size.or(file.answer_cache_size).unwrap_or(crate::engine::DEFAULT_ANSWER_CACHE_SLOTS);
         ensure!(answer_cache_size <= 1 << 20, "answer_cache_size must be between 0 (off) and 1048576, got {answer_cache_size}");
+        let identity = cli.identity.clone().or(file.identity);
+        let server_version = cli.server_version.clone().or(file.server_version);
+        for (key, text) in [("identity", &identity), ("server_version", &server_version)] {
+            if let Some(text) = text {
+                // One TXT character-string: what every client prints as one quoted string.
+                ensure!(
+                    !text.is_empty() && text.len() <= 255,
+                    "{key} must be 1 to 255 bytes (one TXT string), got {}; leave it out to refuse the query",
+                    text.len()
+                );
+            }
+        }
+        let nsid = cli.nsid.clone().or(file.nsid);
+        if let Some(nsid) = &nsid {
+            nsid_bytes(nsid)?;
+        }
 
         Ok(Config {
             db,
@@ -634,6 +680,9 @@ impl Config {
             max_transfers,
             pin,
             answer_cache_size,
+            identity,
+            server_version,
+            nsid,
         })
     }
 
@@ -679,9 +728,23 @@ impl Config {
             max_transfers: Some(self.max_transfers),
             pin: Some(self.pin),
             answer_cache_size: Some(self.answer_cache_size),
+            identity: self.identity.clone(),
+            server_version: self.server_version.clone(),
+            nsid: self.nsid.clone(),
         };
         toml::to_string(&file).expect("a flat struct of strings and integers serializes")
     }
+}
+
+/// The NSID bytes of `--nsid`: `0x` and an even number of hex digits give raw bytes (the form
+/// Knot takes), anything else is sent as its own bytes.
+pub fn nsid_bytes(nsid: &str) -> anyhow::Result<Vec<u8>> {
+    let bytes = match nsid.strip_prefix("0x").or_else(|| nsid.strip_prefix("0X")) {
+        Some(digits) => hex::decode(digits).map_err(|e| anyhow::anyhow!("nsid {nsid:?}: not hex after 0x ({e})"))?,
+        None => nsid.as_bytes().to_vec(),
+    };
+    ensure!(!bytes.is_empty() && bytes.len() <= 512, "nsid must be 1 to 512 bytes, got {}", bytes.len());
+    Ok(bytes)
 }
 
 /// A DNS name from a flag, checked, absolute and lower case.
@@ -831,5 +894,51 @@ mod tests {
             all.extend_from_slice(bad);
             assert!(Config::merge(&cli(&all), FileConfig::default(), None).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn identity_texts_and_nsid_forms() {
+        assert_eq!(nsid_bytes("ns1").unwrap(), b"ns1");
+        assert_eq!(nsid_bytes("0x6E7331").unwrap(), b"ns1");
+        assert_eq!(nsid_bytes("0XFF00").unwrap(), [0xFF, 0]);
+        assert!(nsid_bytes("0x6").unwrap_err().to_string().contains("not hex after 0x"));
+        assert!(nsid_bytes("0x").is_err());
+        let c = Config::merge(
+            &cli(&["--db", "/d", "--identity", "ns1", "--server-version", "v 1", "--nsid", "0xab"]),
+            FileConfig::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!((c.identity.as_deref(), c.server_version.as_deref(), c.nsid.as_deref()), (Some("ns1"), Some("v 1"), Some("0xab")));
+        // --check-config prints them, and the printed file reads back the same.
+        let file: FileConfig = toml::from_str(&c.to_toml()).unwrap();
+        let back = Config::merge(&cli(&["--db", "/d"]), file, None).unwrap();
+        assert_eq!((back.identity, back.server_version, back.nsid), (c.identity.clone(), c.server_version.clone(), c.nsid.clone()));
+        let off = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
+        assert_eq!((off.identity, off.server_version, off.nsid), (None, None, None), "off by default");
+    }
+
+    /// Every flag has a help text, and no help shows an internal name.
+    #[test]
+    fn help_explains_every_flag() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let mut missing = Vec::new();
+        for arg in Cli::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
+            if help.trim().is_empty() {
+                missing.push(format!("{id}: no help"));
+            }
+            // A Rust path (`crate::CONST`), not an IPv6 address like [::1].
+            let rust_path = help.as_bytes().windows(3).any(|w| w[0].is_ascii_alphabetic() && w[1] == b':' && w[2] == b':');
+            if rust_path {
+                missing.push(format!("{id}: an internal name in the help"));
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
     }
 }

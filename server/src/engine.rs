@@ -35,6 +35,10 @@ pub struct AnswerConfig {
     pub any_to_tcp: bool,
     /// The key of DNS server cookies (RFC 7873/9018); None: COOKIE options are ignored.
     pub cookie_secret: Option<crate::answer::cookie::CookieSecret>,
+    /// CH TXT answers of id.server/hostname.bind and version.bind/version.server.
+    pub chaos: crate::answer::chaos::ChaosTexts,
+    /// The EDNS NSID sent to queries that ask (RFC 5001); None: the option is ignored.
+    pub nsid: Option<Vec<u8>>,
 }
 
 impl Default for AnswerConfig {
@@ -52,6 +56,8 @@ impl Default for AnswerConfig {
             catalogs: Vec::new(),
             any_to_tcp: false,
             cookie_secret: crate::answer::cookie::CookieSecret::random().ok(),
+            chaos: Default::default(),
+            nsid: None,
         }
     }
 }

@@ -33,7 +33,12 @@ pub struct Edns {
     pub geo_variants: bool,
     /// DNS COOKIE (RFC 7873), when the query carries one.
     pub cookie: Option<Cookie>,
+    /// The query asks for the server's NSID (RFC 5001).
+    pub nsid: bool,
 }
+
+/// OPT option code of NSID.
+pub const OPTION_NSID: u16 = 3;
 
 /// OPT option code of DNS COOKIE.
 pub const OPTION_COOKIE: u16 = 10;
@@ -289,14 +294,15 @@ pub fn parse(packet: &[u8], name: &mut QueryName) -> Result<Query, Reject> {
                 return Err(formerr);
             }
             let ttl = &packet[pos + 4..pos + 8];
-            let (client_subnet, geo_variants, cookie) = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
+            let options = parse_options(&packet[pos + 10..pos + 10 + rdlen]).ok_or(formerr)?;
             edns = Some(Edns {
                 payload: be16(packet, pos + 2),
                 version: ttl[1],
                 dnssec_ok: ttl[2] & 0x80 != 0,
-                client_subnet,
-                geo_variants,
-                cookie,
+                client_subnet: options.client_subnet,
+                geo_variants: options.geo_variants,
+                cookie: options.cookie,
+                nsid: options.nsid,
             });
         } else if rtype == lmdb_schema::rtype::TSIG {
             tsig = Some(owner);
@@ -321,13 +327,20 @@ pub fn is_transfer(packet: &[u8]) -> bool {
     matches!(packet.get(end..end + 4), Some(t) if matches!(u16::from_be_bytes([t[0], t[1]]), lmdb_schema::rtype::AXFR | lmdb_schema::rtype::IXFR))
 }
 
+/// The OPT options we act on.
+#[derive(Default)]
+struct Options {
+    client_subnet: Option<ClientSubnet>,
+    geo_variants: bool,
+    cookie: Option<Cookie>,
+    nsid: bool,
+}
+
 /// Checks that OPT RDATA is a well-formed sequence of options and reads the ones we use: the
-/// Client Subnet, and whether the geo-variants option is there. None means FORMERR: framing
-/// broken, a malformed or repeated Client Subnet.
-fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool, Option<Cookie>)> {
-    let mut client_subnet = None;
-    let mut geo_variants = false;
-    let mut cookie = None;
+/// Client Subnet, the cookie, and whether the geo-variants and NSID options are there. None
+/// means FORMERR: framing broken, a malformed or repeated Client Subnet or cookie.
+fn parse_options(mut rdata: &[u8]) -> Option<Options> {
+    let Options { mut client_subnet, mut geo_variants, mut cookie, mut nsid } = Options::default();
     while !rdata.is_empty() {
         if rdata.len() < 4 {
             return None;
@@ -351,10 +364,13 @@ fn parse_options(mut rdata: &[u8]) -> Option<(Option<ClientSubnet>, bool, Option
             let mut c = Cookie { client: data[..8].try_into().ok()?, server: [0; 32], server_len: (len - 8) as u8 };
             c.server[..len - 8].copy_from_slice(&data[8..]);
             cookie = Some(c);
+        } else if code == OPTION_NSID {
+            // RFC 5001 §2.3: a request carries empty data; Knot and NSD answer one with data too.
+            nsid = true;
         }
         rdata = &rdata[4 + len..];
     }
-    Some((client_subnet, geo_variants, cookie))
+    Some(Options { client_subnet, geo_variants, cookie, nsid })
 }
 
 #[cfg(test)]
@@ -382,7 +398,7 @@ mod tests {
         assert_eq!(q.qtype, 1);
         assert_eq!(
             q.edns,
-            Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None, geo_variants: false, cookie: None })
+            Some(Edns { payload: 1232, version: 0, dnssec_ok: true, client_subnet: None, geo_variants: false, cookie: None, nsid: false })
         );
         assert_eq!(name.key, b"\0com\0example\0www\0");
         assert_eq!(name.ancestor_key(2), b"\0com\0example\0");

@@ -192,6 +192,8 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 Some(hex) => Some(crate::answer::cookie::CookieSecret::from_hex(hex).map_err(anyhow::Error::msg).context("cookie_secret")?),
                 None => Some(crate::answer::cookie::CookieSecret::random().context("cannot read /dev/urandom for the cookie secret")?),
             },
+            chaos: crate::answer::chaos::ChaosTexts::new(config.identity.as_deref(), config.server_version.as_deref()),
+            nsid: config.nsid.as_deref().map(crate::config::nsid_bytes).transpose()?,
         },
     );
     let rrl = crate::ops::rrl::from_config(&config);

@@ -526,6 +526,12 @@ fn example_config_is_valid_and_documents_every_key() {
         "127.0.0.1:1",
         "--whoami",
         "w",
+        "--identity",
+        "i",
+        "--server-version",
+        "v",
+        "--nsid",
+        "n",
         "--check-config",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

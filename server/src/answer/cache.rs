@@ -158,8 +158,15 @@ mod tests {
     use crate::query::Edns;
 
     fn q(qtype: u16, edns: bool) -> Query {
-        let edns =
-            edns.then_some(Edns { payload: 1232, version: 0, dnssec_ok: false, client_subnet: None, geo_variants: false, cookie: None });
+        let edns = edns.then_some(Edns {
+            payload: 1232,
+            version: 0,
+            dnssec_ok: false,
+            client_subnet: None,
+            geo_variants: false,
+            cookie: None,
+            nsid: false,
+        });
         Query { id: 0, flags: 0x0100, qtype, qclass: 1, question_end: 21, edns, tsig: None }
     }
 

@@ -1,11 +1,12 @@
 //! Query processing, one file per concern (after Knot's `nameserver/`):
 //! [`writer`] builds the response, [`internet`] answers class IN from the name tree, [`meta`]
 //! whoami and IP lookups, [`catalog`] generated catalog zones, [`transfer`] AXFR and IXFR,
-//! [`signed`] TSIG, [`expired`] secondary zones past their expiry. This module decides which
+//! [`signed`] TSIG, [`expired`] secondary zones past their expiry, [`chaos`] class CH. This module decides which
 //! of them a packet gets: errors and refusals first, then the lookup, then the size limit.
 
 pub mod cache;
 pub mod catalog;
+pub mod chaos;
 pub mod cookie;
 pub mod dnssec;
 pub mod expired;
@@ -91,6 +92,7 @@ fn respond_within(
         client_subnet: client_subnet.map(|s| (s, 0)),
         dnssec_ok: e.dnssec_ok,
         cookie,
+        nsid: config.nsid.as_deref().filter(|_| e.nsid),
     });
     let mut w = Writer::start(out, packet, &query);
     // --allow-query: decided on the source alone, before anything touches the database.
@@ -118,6 +120,10 @@ fn respond_within(
             return Some(w.finish(&query, RCODE_NOTIMP as u16, false, false, opt));
         }
     }
+    if query.qclass == chaos::CLASS_CH {
+        let rcode = chaos::answer(&config.chaos, &scratch.current, query.qtype, &mut w);
+        return Some(w.finish(&query, rcode as u16, false, false, opt));
+    }
     let udp = transport == Transport::Udp;
     let refused = match query.qtype {
         // QCLASS * (255) asks for any class; IN is the only one we hold.
@@ -141,7 +147,8 @@ fn respond_within(
     let question_end = query.question_end;
     let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize } - reserve;
     // A repeated question whose answer cannot depend on who asks is answered from the cache.
-    let cacheable = client_subnet.is_none() && scratch.cache.enabled();
+    // An answer with our NSID is not cached: the cached copy would carry it to every client.
+    let cacheable = client_subnet.is_none() && opt.is_none_or(|o| o.nsid.is_none()) && scratch.cache.enabled();
     if cacheable {
         scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
         if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
@@ -241,7 +248,7 @@ fn udp_ixfr(
     source: std::net::IpAddr,
     query: &Query,
     mut w: Writer<'_>,
-    opt: Option<Opt>,
+    opt: Option<Opt<'_>>,
 ) -> Answered {
     let question_end = query.question_end;
     match transfer::prepare(store, txn, config, packet, source) {
@@ -286,7 +293,7 @@ fn respond_signed(
     transport: Transport,
     out: &mut Vec<u8>,
     query: &Query,
-    opt: Option<Opt>,
+    opt: Option<Opt<'_>>,
 ) -> Answered {
     match signed::verify(store, txn, packet) {
         Ok(signer) => {
@@ -355,7 +362,7 @@ impl Answered {
 }
 
 /// The OPT record with the ECS scope this answer holds for.
-fn with_scope(opt: Option<Opt>, geo: &GeoScratch) -> Option<Opt> {
+fn with_scope<'c>(opt: Option<Opt<'c>>, geo: &GeoScratch) -> Option<Opt<'c>> {
     opt.map(|o| Opt { client_subnet: o.client_subnet.map(|(s, _)| (s, geo.scope())), ..o })
 }
 

@@ -97,7 +97,8 @@ pub fn prepare<'t>(store: &'t Store, txn: &'t RoTxn<'t>, config: &AnswerConfig, 
             return Prepared::Answer(out);
         }
     };
-    let opt = query.edns.map(|e| Opt { payload: config.max_udp_size, client_subnet: None, dnssec_ok: e.dnssec_ok, cookie: None });
+    let opt =
+        query.edns.map(|e| Opt { payload: config.max_udp_size, client_subnet: None, dnssec_ok: e.dnssec_ok, cookie: None, nsid: None });
     let error = |rcode: u8, signer: Option<&Signer>| {
         let mut out = Vec::new();
         let mut w = Writer::start(&mut out, packet, &query);

@@ -31,7 +31,7 @@ const MAX_POINTER: usize = 0x3FFF;
 /// The OPT record of a response: our UDP payload size and, for a query that carried one, the
 /// Client Subnet option echoed with the scope the answer holds for (RFC 7871 §7.2.1).
 #[derive(Clone, Copy, Debug)]
-pub struct Opt {
+pub struct Opt<'c> {
     pub payload: u16,
     pub client_subnet: Option<(ClientSubnet, u8)>,
     /// The query's DO bit, copied into the answer (RFC 3225 §3).
@@ -39,13 +39,16 @@ pub struct Opt {
     /// DNS COOKIE: the client's cookie echoed and our server cookie. Written last, so a cached
     /// answer's cookie is its final 24 bytes (see `cache`).
     pub cookie: Option<([u8; 8], [u8; super::cookie::SERVER_COOKIE_LEN])>,
+    /// Our NSID (RFC 5001), for a query that asked for it; borrowed from the configuration.
+    pub nsid: Option<&'c [u8]>,
 }
 
-impl Opt {
+impl Opt<'_> {
     /// Bytes the record takes.
     pub fn wire_len(&self) -> usize {
         OPT_LEN
             + self.client_subnet.map_or(0, |(s, _)| 8 + s.address_len())
+            + self.nsid.map_or(0, |n| 4 + n.len())
             + self.cookie.map_or(0, |_| 4 + 8 + super::cookie::SERVER_COOKIE_LEN)
     }
 }
@@ -189,10 +192,15 @@ impl<'a> Writer<'a> {
 
     /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA offset.
     pub fn record(&mut self, section: Section, owner: Owner, rtype: u16, ttl: u32, rdata_parts: &[&[u8]]) -> usize {
+        self.record_in_class(section, owner, rtype, crate::query::CLASS_IN, ttl, rdata_parts)
+    }
+
+    /// [`Writer::record`] in another class than IN (the CH answers of `chaos`).
+    pub fn record_in_class(&mut self, section: Section, owner: Owner, rtype: u16, class: u16, ttl: u32, rdata_parts: &[&[u8]]) -> usize {
         self.owner(owner);
         let rdlen: usize = rdata_parts.iter().map(|p| p.len()).sum();
         self.buf.extend_from_slice(&rtype.to_be_bytes());
-        self.buf.extend_from_slice(&1u16.to_be_bytes());
+        self.buf.extend_from_slice(&class.to_be_bytes());
         self.buf.extend_from_slice(&ttl.to_be_bytes());
         self.buf.extend_from_slice(&(rdlen as u16).to_be_bytes());
         let at = self.buf.len();
@@ -218,7 +226,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes the header and, if the query had EDNS, the OPT record.
-    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt: Option<Opt>) -> super::Answered {
+    pub fn finish(&mut self, query: &Query, rcode: u16, aa: bool, tc: bool, opt: Option<Opt<'_>>) -> super::Answered {
         let mut flags = FLAG_QR | (query.flags & (OPCODE_MASK | FLAG_RD | FLAG_CD)) | (rcode & 0xF);
         if aa {
             flags |= FLAG_AA;
@@ -243,6 +251,12 @@ impl<'a> Writer<'a> {
                 self.buf.extend_from_slice(&[subnet.source_prefix, scope]);
                 self.buf.extend_from_slice(addr);
             }
+            if let Some(nsid) = opt.nsid {
+                self.buf.extend_from_slice(&crate::query::OPTION_NSID.to_be_bytes());
+                self.buf.extend_from_slice(&(nsid.len() as u16).to_be_bytes());
+                self.buf.extend_from_slice(nsid);
+            }
+            // The cookie stays last (see `Opt::cookie`).
             if let Some((client, server)) = opt.cookie {
                 self.buf.extend_from_slice(&crate::query::OPTION_COOKIE.to_be_bytes());
                 self.buf.extend_from_slice(&((client.len() + server.len()) as u16).to_be_bytes());

@@ -207,6 +207,12 @@ fn spawn(name: &'static str, mut cmd: Command, dir: tempfile::TempDir, log: Path
 /// Start Knot DNS (3.2 config syntax) in the foreground on a free loopback port, serving every
 /// zone file of `zones_dir`.
 pub fn start_knot(zones_dir: &Path) -> Server {
+    start_knot_with(zones_dir, "")
+}
+
+/// [`start_knot`] with `server_lines` (indented `key: value` lines) added to its `server:`
+/// section, e.g. identity, version and nsid.
+pub fn start_knot_with(zones_dir: &Path, server_lines: &str) -> Server {
     let knotd = require_tool("knotd", "knot");
     let dir = tempfile::Builder::new().prefix("lmdns-knot-").tempdir().expect("tempdir");
     let port = free_port();
@@ -220,7 +226,7 @@ pub fn start_knot(zones_dir: &Path) -> Server {
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
-database:
+{server_lines}database:
     storage: "{db}"
 log:
   - target: stderr
