@@ -317,3 +317,72 @@ fn http_bind_failure_is_fatal_and_names_the_address() {
     assert!(!text.contains("lmdns-server started"), "{text}");
     drop(taken);
 }
+
+/// Reads a whole response to EOF as text (None: the connection closed or reset without one).
+fn read_text(s: &mut TcpStream) -> Option<String> {
+    let mut bytes = Vec::new();
+    match s.read_to_end(&mut bytes) {
+        Ok(_) if !bytes.is_empty() => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        _ => None,
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s
+}
+
+#[test]
+fn slow_and_idle_clients_never_block_a_scrape() {
+    let server = start_server(empty_db());
+    let addr = server.http();
+    // 25 clients that connect and say nothing, 25 that send half a head and stall.
+    let idle: Vec<TcpStream> = (0..25).map(|_| connect(addr)).collect();
+    let mut slow: Vec<TcpStream> = (0..25)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Scrapes are answered while all 50 are still open...
+    assert_eq!(server.get("/health").status, 200);
+    let mut metrics = connect(addr);
+    metrics.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let text = read_text(&mut metrics).expect("a /metrics response");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("lmdns_"), "{text}");
+    // ...and the slow ones were still being served, not queued behind each other: each can
+    // still finish its request and get its answer (a server taking one connection at a time
+    // would have timed them out, one after the other, before reaching the scrape).
+    for s in &mut slow {
+        s.write_all(b"\r\n").unwrap();
+    }
+    for s in &mut slow {
+        assert_eq!(read_reply(s).status, 200);
+    }
+    // The silent ones are closed at the head deadline, without a response.
+    for mut s in idle {
+        assert_eq!(read_text(&mut s), None);
+    }
+}
+
+#[test]
+fn a_crowd_past_the_connection_cap_makes_room_for_the_newest() {
+    let server = start_server(empty_db());
+    let addr = server.http();
+    // The oldest: 20 half-sent heads; then enough silent clients to take every other slot.
+    let mut oldest: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET /health HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    let _crowd: Vec<TcpStream> = (0..256).map(|_| connect(addr)).collect();
+    // A scrape still gets through: each newcomer closed the client waiting longest.
+    assert_eq!(server.get("/health").status, 200);
+    // The first of the oldest was closed for room: finishing its request gets no response.
+    oldest[0].write_all(b"\r\n").ok();
+    assert_eq!(read_text(&mut oldest[0]), None, "the longest-waiting client is closed for a newcomer");
+}
