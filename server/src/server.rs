@@ -14,8 +14,9 @@ use crate::config::Config;
 use crate::engine::{name_key, AnswerConfig, Engine};
 use crate::transport::{tcp, udp};
 
-/// Set by the SIGTERM/SIGINT handler; an atomic store is all a signal handler may safely do.
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Set by the SIGTERM/SIGINT handler (signal-hook's flag: an atomic store, all a signal handler
+/// may safely do).
+static SIGNALLED: std::sync::LazyLock<std::sync::Arc<AtomicBool>> = std::sync::LazyLock::new(Default::default);
 
 /// When threads must stop: on a signal (`external`), or because another thread ended
 /// (`internal`), so a failing worker brings the whole process down instead of leaving it half up.
@@ -117,28 +118,16 @@ impl Default for RateLimit {
     }
 }
 
-extern "C" fn on_signal(_: libc::c_int) {
-    SIGNALLED.store(true, Ordering::Relaxed);
-}
-
-/// Installs the SIGTERM/SIGINT handlers. SA_RESETHAND restores the default action after the first
-/// signal, so a second Ctrl-C kills a server that is slow to stop.
+/// Installs the SIGTERM/SIGINT handlers: the first asks every thread to stop, a second one
+/// while stopping exits at once (status 1), so a second Ctrl-C ends a server slow to stop.
 fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe); sigaction is zeroed
-        // plain data with an empty mask.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESETHAND;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error()).context("cannot install signal handlers");
-        }
+    let flag: &'static std::sync::Arc<AtomicBool> = &SIGNALLED;
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // Registered first, so it sees the flag as it was before this signal set it.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, std::sync::Arc::clone(flag)).context("cannot install signal handlers")?;
+        signal_hook::flag::register(sig, std::sync::Arc::clone(flag)).context("cannot install signal handlers")?;
     }
-    Ok(&SIGNALLED)
+    Ok(flag)
 }
 
 /// Runs the server until SIGTERM or SIGINT.

@@ -31,7 +31,9 @@ use anyhow::Context;
 
 use crate::answer::Answered;
 use crate::engine::{Client, Transport};
-use crate::ops::metrics::{qtype_name, rcode_name, CachePadded};
+use crossbeam_utils::CachePadded;
+
+use crate::ops::metrics::{qtype_name, rcode_name};
 use crate::query::ClientSubnet;
 use crate::server::{RateLimit, Stop};
 
@@ -54,27 +56,13 @@ pub const QUESTION_MAX: usize = 255 + 4;
 const HEADER_LEN: usize = 12;
 
 /// Set by the SIGHUP handler; the logger reopens its file when it sees it.
-static REOPEN: AtomicBool = AtomicBool::new(false);
+static REOPEN: std::sync::LazyLock<Arc<AtomicBool>> = std::sync::LazyLock::new(Arc::default);
 
-extern "C" fn on_sighup(_: libc::c_int) {
-    REOPEN.store(true, Ordering::Relaxed);
-}
-
-/// Installs the SIGHUP handler (reopen the query log). Installed also without a query log, so
-/// a `systemctl reload` never kills the server (SIGHUP's default action).
+/// Installs the SIGHUP handler (reopen the query log; signal-hook's flag, which restarts
+/// interrupted system calls). Installed also without a query log, so a `systemctl reload` never
+/// kills the server (SIGHUP's default action).
 pub fn install_sighup() -> anyhow::Result<()> {
-    // SAFETY: the handler only stores to an atomic (async-signal-safe); the struct is zeroed
-    // plain data with an empty mask.
-    let rc = unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_sighup as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut())
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).context("cannot install the SIGHUP handler");
-    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&REOPEN)).context("cannot install the SIGHUP handler")?;
     Ok(())
 }
 
@@ -156,6 +144,13 @@ impl Record {
 }
 
 /// A single-producer single-consumer ring of records.
+///
+/// Hand-written rather than `crossbeam_queue::ArrayQueue`, measured on the per-query path:
+/// push + pop of one record cost 6.5–12.9 ns here against 56–60 ns with `ArrayQueue<Record>`
+/// (release build, 2-core VM, 20.5 M records per round, 3 rounds), which moves the 320-byte
+/// record by value twice and takes a CAS per push; this ring fills the slot in place and
+/// publishes it with one release store. The logger also polls (1–10 ms backoff) rather than
+/// waiting on a channel, so that a push never makes a wake-up system call.
 struct Ring {
     slots: Box<[UnsafeCell<Record>]>,
     mask: usize,
@@ -183,9 +178,9 @@ impl Ring {
         Ring {
             slots: (0..capacity).map(|_| UnsafeCell::new(Record::EMPTY)).collect(),
             mask: capacity - 1,
-            head: CachePadded(AtomicUsize::new(0)),
-            tail: CachePadded(AtomicUsize::new(0)),
-            dropped: CachePadded(AtomicU64::new(0)),
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            dropped: CachePadded::new(AtomicU64::new(0)),
             closed: AtomicBool::new(false),
         }
     }

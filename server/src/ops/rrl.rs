@@ -32,6 +32,7 @@
 //! and a few thousand active prefixes per second, collisions are rare. Memory is 64 bytes per
 //! bucket: 6.4 MB at the default size.
 
+use crossbeam_utils::CachePadded;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -58,8 +59,7 @@ use crate::query::HEADER_LEN;
 /// and one shared counter would bounce its cache line between them).
 const STAT_SLOTS: usize = 64;
 
-/// One thread's counters, alone in their cache line.
-#[repr(C, align(64))]
+/// One thread's counters, alone in their cache lines (in a [`CachePadded`]).
 #[derive(Debug, Default)]
 struct StatSlot {
     dropped: AtomicU64,
@@ -71,12 +71,12 @@ struct StatSlot {
 /// Counters of what the limiter did, for metrics. Relaxed loads are fine for reporting.
 #[derive(Debug)]
 pub struct RrlStats {
-    slots: Box<[StatSlot]>,
+    slots: Box<[CachePadded<StatSlot>]>,
 }
 
 impl Default for RrlStats {
     fn default() -> Self {
-        RrlStats { slots: (0..STAT_SLOTS).map(|_| StatSlot::default()).collect() }
+        RrlStats { slots: (0..STAT_SLOTS).map(|_| CachePadded::new(StatSlot::default())).collect() }
     }
 }
 
@@ -128,7 +128,9 @@ pub enum Verdict {
     Drop,
 }
 
-/// One token bucket, alone in its cache line.
+/// One token bucket, alone in its cache line. 64 bytes, not a 128-byte `CachePadded`: any
+/// worker may update any bucket (they are shared by design, keyed by client network), so the
+/// pair prefetch buys nothing and the table (`--rrl-table-size` × 64 bytes) would double.
 #[repr(C, align(64))]
 #[derive(Default)]
 struct Bucket {
