@@ -139,30 +139,15 @@ pub fn parse_cidr(text: &str) -> Result<(IpAddr, IpAddr), String> {
     let (addr, len) = text.split_once('/').ok_or_else(|| format!("unparsable network {text:?} (expected address/prefix-length)"))?;
     let addr = parse_ip(addr)?;
     let len: u32 = len.parse().map_err(|_| format!("unparsable prefix length in network {text:?}"))?;
-    match addr {
-        IpAddr::V4(a) => {
-            if len > 32 {
-                return Err(format!("prefix length {len} is over 32 in network {text:?}"));
-            }
-            let host = if len == 32 { 0 } else { u32::MAX >> len };
-            let a = u32::from(a);
-            if a & host != 0 {
-                return Err(format!("network {text} has host bits set (the network is {}/{len})", Ipv4Addr::from(a & !host)));
-            }
-            Ok((IpAddr::V4(a.into()), IpAddr::V4((a | host).into())))
-        }
-        IpAddr::V6(a) => {
-            if len > 128 {
-                return Err(format!("prefix length {len} is over 128 in network {text:?}"));
-            }
-            let host = if len == 128 { 0 } else { u128::MAX >> len };
-            let a = u128::from(a);
-            if a & host != 0 {
-                return Err(format!("network {text} has host bits set (the network is {}/{len})", Ipv6Addr::from(a & !host)));
-            }
-            Ok((IpAddr::V6(a.into()), IpAddr::V6((a | host).into())))
-        }
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let net = u8::try_from(len)
+        .ok()
+        .and_then(|len| ipnet::IpNet::new(addr, len).ok())
+        .ok_or_else(|| format!("prefix length {len} is over {max} in network {text:?}"))?;
+    if net.trunc() != net {
+        return Err(format!("network {text} has host bits set (the network is {})", net.trunc()));
     }
+    Ok((net.network(), net.broadcast()))
 }
 
 /// Appends the JSON form of a metadata cell (see the module docs for the rule).

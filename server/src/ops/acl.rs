@@ -9,64 +9,51 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-/// One network: an address with every bit beyond `prefix` zero.
+use ipnet::IpNet;
+
+/// One network (an `ipnet` network with every bit beyond the prefix zero).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
+    net: IpNet,
 }
 
 impl Cidr {
     /// `network/prefix`; fails when the prefix is too long for the family or host bits are set.
     pub fn new(network: IpAddr, prefix: u8) -> Result<Cidr, String> {
-        let max = max_prefix(network);
-        if prefix > max {
-            return Err(format!("{network}/{prefix}: prefix longer than {max}"));
+        let net = IpNet::new(network, prefix).map_err(|_| format!("{network}/{prefix}: prefix longer than {}", max_prefix(network)))?;
+        if net.trunc() != net {
+            return Err(format!("{net} has host bits set (the network is {})", net.trunc()));
         }
-        let masked = mask(network, prefix);
-        if masked != network {
-            return Err(format!("{network}/{prefix} has host bits set (the network is {masked}/{prefix})"));
-        }
-        Ok(Cidr { network, prefix })
+        Ok(Cidr { net })
     }
 
     /// Everything of one family: `0.0.0.0/0` or `::/0`.
     pub fn any_v4() -> Cidr {
-        Cidr { network: Ipv4Addr::UNSPECIFIED.into(), prefix: 0 }
+        Cidr::new(Ipv4Addr::UNSPECIFIED.into(), 0).expect("a /0 has no host bits")
     }
 
     pub fn any_v6() -> Cidr {
-        Cidr { network: Ipv6Addr::UNSPECIFIED.into(), prefix: 0 }
+        Cidr::new(Ipv6Addr::UNSPECIFIED.into(), 0).expect("a /0 has no host bits")
     }
 
     pub fn network(&self) -> IpAddr {
-        self.network
+        self.net.addr()
     }
 
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.net.prefix_len()
     }
 
     /// Whether `ip` (already canonical: no v4-mapped IPv6) lies in this network.
     #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let bits = u32::from(ip) ^ u32::from(net);
-                self.prefix == 0 || bits >> (32 - u32::from(self.prefix)) == 0
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let bits = u128::from(ip) ^ u128::from(net);
-                self.prefix == 0 || bits >> (128 - u32::from(self.prefix)) == 0
-            }
-            _ => false,
-        }
+        self.net.contains(&ip)
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.net.fmt(f)
     }
 }
 
@@ -95,20 +82,6 @@ fn max_prefix(ip: IpAddr) -> u8 {
         32
     } else {
         128
-    }
-}
-
-/// `ip` with every bit beyond `prefix` cleared (`prefix` within the family).
-pub fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & m))
-        }
-        IpAddr::V6(v6) => {
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
-            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & m))
-        }
     }
 }
 
