@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. The differential and interop tests run real DNS servers on
 # loopback ports: Knot DNS, NSD, BIND and PowerDNS (as references, secondaries and catalog
-# consumers), Unbound (a validating resolver), and the tools dig, kdig, tsig-keygen and the zone
-# signers ldns-signzone and dnssec-signzone. They are installed from Debian when
+# consumers), Unbound (a validating resolver), and the tools dig, kdig, tsig-keygen, the zone
+# signers ldns-signzone and dnssec-signzone, and the dnstap readers fstrm_capture and dnstap-ldns. They are installed from Debian when
 # missing (nothing is started system-wide: each test runs its own servers in a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,6 +12,7 @@ declare -A packages=(
   [knotd]=knot [kdig]=knot-dnsutils [knsupdate]=knot-dnsutils [nsd]=nsd [named]=bind9 [tsig-keygen]=bind9
   [dig]=bind9-dnsutils [nsupdate]=bind9-dnsutils [pdns_server]=pdns-server [sqlite3]=sqlite3
   [ldns-signzone]=ldnsutils [ldns-verify-zone]=ldnsutils [unbound]=unbound [dnssec-signzone]=bind9-utils
+  [fstrm_capture]=fstrm-bin [dnstap-ldns]=dnstap-ldns
 )
 need=()
 for tool in "${!packages[@]}"; do

@@ -164,6 +164,14 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub query_log: Option<PathBuf>,
 
+    /// Send every answered query as dnstap AUTH_QUERY and AUTH_RESPONSE messages in Frame
+    /// Streams: `unix:PATH` to a collector's socket (fstrm_capture, a dnstap collector;
+    /// reconnected every second while it is away), or `file:PATH` (created or truncated at
+    /// start; read with dnstap-ldns -r). Like the query log, queued per worker and dropped (and
+    /// counted in /metrics) rather than ever slowing queries down; messages carry --identity.
+    #[arg(long, value_name = "unix:PATH|file:PATH")]
+    pub dnstap: Option<String>,
+
     /// Start as root, open the database and bind every socket, then drop to this user (and its
     /// primary group, no supplementary groups) before serving any query.
     #[arg(long, value_name = "NAME")]
@@ -350,6 +358,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_log: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnstap: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chroot: Option<PathBuf>,
@@ -436,6 +446,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Query log path, `-` for stdout.
     pub query_log: Option<PathBuf>,
+    pub dnstap: Option<crate::ops::dnstap::Target>,
     pub user: Option<String>,
     pub chroot: Option<PathBuf>,
     pub allow_root: bool,
@@ -544,6 +555,13 @@ impl Config {
         }
         let log_format = cli.log_format.or(file.log_format).unwrap_or_default();
         let query_log = cli.query_log.clone().or(file.query_log);
+        let dnstap = cli
+            .dnstap
+            .clone()
+            .or(file.dnstap)
+            .map(|t| t.parse::<crate::ops::dnstap::Target>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("dnstap: {e}"))?;
         let user = cli.user.clone().or(file.user);
         let chroot = cli.chroot.clone().or(file.chroot);
         let allow_root = cli.allow_root || file.allow_root.unwrap_or(false);
@@ -657,6 +675,7 @@ impl Config {
             log_level,
             log_format,
             query_log,
+            dnstap,
             user,
             chroot,
             allow_root,
@@ -702,6 +721,7 @@ impl Config {
             log_level: Some(self.log_level.clone()),
             log_format: Some(self.log_format),
             query_log: self.query_log.clone(),
+            dnstap: self.dnstap.as_ref().map(ToString::to_string),
             user: self.user.clone(),
             chroot: self.chroot.clone(),
             allow_root: Some(self.allow_root),

@@ -204,7 +204,18 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         }
         None => (None, (0..=config.threads).map(|_| None).collect::<Vec<_>>()),
     };
+    let (dnstap, mut tap_queues) = match &config.dnstap {
+        Some(target) => {
+            let (writer, queues) = crate::ops::dnstap::DnstapWriter::open(target, config.identity.as_deref(), config.threads + 1)?;
+            tracing::info!("dnstap to {target}");
+            (Some(writer), queues.into_iter().map(Some).collect())
+        }
+        None => (None, (0..=config.threads).map(|_| None).collect::<Vec<_>>()),
+    };
     let mut metrics = crate::ops::metrics::Metrics::new(config.threads, query_log.as_ref().map(|l| l.stats()));
+    if let Some(writer) = &dnstap {
+        metrics.set_dnstap(writer.stats());
+    }
     if let Some(rrl) = &rrl {
         metrics.set_rrl(rrl.stats_handle());
     }
@@ -239,7 +250,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
         for (i, sockets) in udp_sockets.into_iter().enumerate() {
             let (engine, stop, rrl, update_queue) = (&engine, &stop, &rrl, update_queue.clone());
             let cpu = (!cpus.is_empty()).then(|| cpus[i % cpus.len()]);
-            let recorder = metrics.recorder(i, log_queues[i].take());
+            let recorder = metrics.recorder(i, log_queues[i].take(), tap_queues[i].take());
             let handle = std::thread::Builder::new()
                 .name(format!("udp-{i}"))
                 .spawn_scoped(scope, move || {
@@ -297,7 +308,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             max_per_source: config.tcp_max_per_source,
         };
         let (engine_ref, stop_ref) = (&engine, &stop);
-        let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take());
+        let tcp_recorder = metrics.recorder(metrics.tcp_slot(), log_queues[config.threads].take(), tap_queues[config.threads].take());
         let tcp_handle = std::thread::Builder::new().name("tcp".into()).spawn_scoped(scope, move || {
             let _guard = StopOnExit(stop_ref);
             tcp::serve(engine_ref, listeners, tcp_options, stop_ref, tcp_recorder, handoffs)
@@ -350,6 +361,20 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
                 Err(e) => {
                     stop.request();
                     return Err(e).context("cannot start the HTTP thread");
+                }
+            }
+        }
+        if let Some(writer) = dnstap {
+            let stop_ref = &stop;
+            let handle = std::thread::Builder::new().name("dnstap".into()).spawn_scoped(scope, move || {
+                let _guard = StopOnExit(stop_ref);
+                writer.run(stop_ref)
+            });
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    stop.request();
+                    return Err(e).context("cannot start the dnstap thread");
                 }
             }
         }

@@ -532,6 +532,8 @@ fn example_config_is_valid_and_documents_every_key() {
         "v",
         "--nsid",
         "n",
+        "--dnstap",
+        "file:/x",
         "--check-config",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -249,6 +249,7 @@ pub struct Metrics {
     slots: Box<[CachePadded<WorkerSlot>]>,
     tcp: CachePadded<TcpGauges>,
     querylog: Option<QueryLogStats>,
+    dnstap: Option<crate::ops::dnstap::DnstapStats>,
     rrl: Option<Arc<RrlStats>>,
     replication: Arc<super::replication::ReplicationStats>,
     db: Mutex<DbCache>,
@@ -262,7 +263,15 @@ impl Metrics {
             .chain([WorkerSlot::new(Transport::Tcp)])
             .map(CachePadded::new)
             .collect();
-        Metrics { slots, tcp: CachePadded::default(), querylog, rrl: None, replication: Arc::default(), db: Mutex::new(DbCache::default()) }
+        Metrics {
+            slots,
+            tcp: CachePadded::default(),
+            querylog,
+            dnstap: None,
+            rrl: None,
+            replication: Arc::default(),
+            db: Mutex::new(DbCache::default()),
+        }
     }
 
     /// The transfer and NOTIFY counters, for the threads that update them.
@@ -281,8 +290,21 @@ impl Metrics {
     }
 
     /// The hook of worker `slot`, with its query-log queue if the log is on.
-    pub fn recorder(&self, slot: usize, log: Option<Producer>) -> Recorder<'_> {
-        Recorder { slot: &self.slots[slot], tcp: &self.tcp, zones: SpaceSaving::new(), dirty: false, last_publish: Instant::now(), log }
+    pub fn recorder(&self, slot: usize, log: Option<Producer>, tap: Option<crate::ops::dnstap::Producer>) -> Recorder<'_> {
+        Recorder {
+            slot: &self.slots[slot],
+            tcp: &self.tcp,
+            zones: SpaceSaving::new(),
+            dirty: false,
+            last_publish: Instant::now(),
+            log,
+            tap,
+        }
+    }
+
+    /// Exposes the dnstap drop count.
+    pub fn set_dnstap(&mut self, stats: crate::ops::dnstap::DnstapStats) {
+        self.dnstap = Some(stats);
     }
 
     /// The merged per-zone counts, largest first, at most `limit`.
@@ -344,6 +366,13 @@ impl Metrics {
         let _ = writeln!(out, "lmdns_tcp_connections_total {}", self.tcp.accepted.load(Ordering::Relaxed));
         family(&mut out, "lmdns_querylog_dropped_total", "counter", "Query log entries dropped because the logger fell behind.");
         let _ = writeln!(out, "lmdns_querylog_dropped_total {}", self.querylog.as_ref().map_or(0, |q| q.dropped()));
+        family(
+            &mut out,
+            "lmdns_dnstap_dropped_total",
+            "counter",
+            "dnstap events dropped: the writer fell behind, a message too large for a slot, or no reader connected.",
+        );
+        let _ = writeln!(out, "lmdns_dnstap_dropped_total {}", self.dnstap.as_ref().map_or(0, |d| d.dropped()));
         if let Some(rrl) = &self.rrl {
             family(&mut out, "lmdns_rrl_dropped_total", "counter", "Responses dropped by response rate limiting.");
             let _ = writeln!(out, "lmdns_rrl_dropped_total {}", rrl.dropped());
@@ -500,6 +529,7 @@ pub struct Recorder<'m> {
     dirty: bool,
     last_publish: Instant,
     log: Option<Producer>,
+    tap: Option<crate::ops::dnstap::Producer>,
 }
 
 impl Recorder<'_> {
@@ -519,6 +549,15 @@ impl Recorder<'_> {
         }
         if let Some(log) = &mut self.log {
             log.push(query, client, a, scratch.client_subnet(), size);
+        }
+    }
+
+    /// Queues the query and the `response` sent for it for dnstap, when it is on (call once the
+    /// response is final: after rate limiting).
+    #[inline]
+    pub fn tap(&mut self, query: &[u8], response: &[u8], client: &Client) {
+        if let Some(tap) = &mut self.tap {
+            tap.tap(query, response, client);
         }
     }
 

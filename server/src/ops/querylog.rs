@@ -1,8 +1,9 @@
 //! The query log (`--query-log PATH`, `-` for stdout): one JSON line per answered query.
 //!
-//! Hot path: each worker owns a [`Producer`], the single writer of a fixed-capacity SPSC ring of
-//! fixed-size [`Record`]s (the question bytes copied, at most 255 + 4, and a few numbers). A push
-//! is a copy into a preallocated slot and one release store: no allocation, no lock, no syscall.
+//! Hot path: each worker owns a [`Producer`], the single writer of a fixed-capacity SPSC ring
+//! ([`ring`]) of fixed-size [`Record`]s (the question bytes copied, at most 255 + 4, and a few
+//! numbers). A push is a copy into a preallocated slot and one release store: no allocation, no
+//! lock, no syscall.
 //! A full ring drops the entry and counts it (`lmdns_querylog_dropped_total`); the worker never
 //! waits for the logger.
 //!
@@ -18,12 +19,11 @@
 //! question is unreadable), `qtype` a mnemonic or `TYPEnnn`, `rcode` a mnemonic or `RCODEnn`,
 //! `size` the response length in bytes, `ecs` the client subnet the query carried (null if none).
 
-use std::cell::UnsafeCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,9 +31,8 @@ use anyhow::Context;
 
 use crate::answer::Answered;
 use crate::engine::{Client, Transport};
-use crossbeam_utils::CachePadded;
-
 use crate::ops::metrics::{qtype_name, rcode_name};
+use crate::ops::ring;
 use crate::query::ClientSubnet;
 use crate::server::{RateLimit, Stop};
 
@@ -143,135 +142,19 @@ impl Record {
     }
 }
 
-/// A single-producer single-consumer ring of records.
-///
-/// Hand-written rather than `crossbeam_queue::ArrayQueue`, measured on the per-query path:
-/// push + pop of one record cost 6.5–12.9 ns here against 56–60 ns with `ArrayQueue<Record>`
-/// (release build, 2-core VM, 20.5 M records per round, 3 rounds), which moves the 320-byte
-/// record by value twice and takes a CAS per push; this ring fills the slot in place and
-/// publishes it with one release store. The logger also polls (1–10 ms backoff) rather than
-/// waiting on a channel, so that a push never makes a wake-up system call.
-struct Ring {
-    slots: Box<[UnsafeCell<Record>]>,
-    mask: usize,
-    /// Next slot the consumer reads (written by the consumer only).
-    head: CachePadded<AtomicUsize>,
-    /// Next slot the producer writes (written by the producer only).
-    tail: CachePadded<AtomicUsize>,
-    /// Entries dropped on a full ring (written by the producer only).
-    dropped: CachePadded<AtomicU64>,
-    /// The producer is gone: once drained, nothing more will come.
-    closed: AtomicBool,
-}
-
-// SAFETY: the slots are shared between exactly one Producer and one Consumer (neither is Clone).
-// The producer writes slot `tail` only while `tail - head < capacity`, i.e. a slot the consumer
-// is not reading, then publishes it with a release store of `tail`; the consumer reads slot `head`
-// only after an acquire load of `tail` shows it written, and gives it back with a release store
-// of `head`, which the producer acquires before reusing the slot.
-unsafe impl Sync for Ring {}
-unsafe impl Send for Ring {}
-
-impl Ring {
-    fn new(capacity: usize) -> Ring {
-        assert!(capacity.is_power_of_two());
-        Ring {
-            slots: (0..capacity).map(|_| UnsafeCell::new(Record::EMPTY)).collect(),
-            mask: capacity - 1,
-            head: CachePadded::new(AtomicUsize::new(0)),
-            tail: CachePadded::new(AtomicUsize::new(0)),
-            dropped: CachePadded::new(AtomicU64::new(0)),
-            closed: AtomicBool::new(false),
-        }
-    }
-}
-
 /// The writing end of one worker's queue.
-pub struct Producer {
-    ring: Arc<Ring>,
-    /// The consumer position last seen, so a push reads the shared `head` only when the ring
-    /// looks full.
-    cached_head: usize,
-}
+pub type Producer = ring::Producer<Record>;
+type Consumer = ring::Consumer<Record>;
+/// Drop counts of every queue, for metrics.
+pub type QueryLogStats = ring::DropCounts<Record>;
 
-impl Producer {
+impl ring::Producer<Record> {
     /// Queues one entry, or drops and counts it when the queue is full. Never blocks.
     #[inline]
     pub fn push(&mut self, query: &[u8], client: &Client, answered: &Answered, subnet: Option<ClientSubnet>, size: usize) -> bool {
         let time_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
         self.push_with(|r| r.fill(query, client, answered, subnet, size, time_us))
     }
-
-    #[inline]
-    fn push_with(&mut self, fill: impl FnOnce(&mut Record)) -> bool {
-        let ring = &*self.ring;
-        let tail = ring.tail.load(Ordering::Relaxed);
-        if tail.wrapping_sub(self.cached_head) > ring.mask {
-            self.cached_head = ring.head.load(Ordering::Acquire);
-            if tail.wrapping_sub(self.cached_head) > ring.mask {
-                ring.dropped.store(ring.dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                return false;
-            }
-        }
-        // SAFETY: the slot at `tail` is not visible to the consumer until the store below, and
-        // the consumer has released it (head > tail - capacity, acquired above or earlier).
-        fill(unsafe { &mut *ring.slots[tail & ring.mask].get() });
-        ring.tail.store(tail.wrapping_add(1), Ordering::Release);
-        true
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.ring.closed.store(true, Ordering::Release);
-    }
-}
-
-/// The reading end of one worker's queue.
-struct Consumer {
-    ring: Arc<Ring>,
-}
-
-impl Consumer {
-    /// Hands up to `max` queued records to `f`, oldest first; returns how many.
-    fn drain(&mut self, max: usize, mut f: impl FnMut(&Record)) -> usize {
-        let ring = &*self.ring;
-        let head = ring.head.load(Ordering::Relaxed);
-        let tail = ring.tail.load(Ordering::Acquire);
-        let n = tail.wrapping_sub(head).min(max);
-        for i in 0..n {
-            let pos = head.wrapping_add(i);
-            // SAFETY: slots head..tail were published by the producer (acquire above) and are
-            // not written again until `head` moves past them (release below).
-            f(unsafe { &*ring.slots[pos & ring.mask].get() });
-        }
-        ring.head.store(head.wrapping_add(n), Ordering::Release);
-        n
-    }
-
-    fn is_closed(&self) -> bool {
-        self.ring.closed.load(Ordering::Acquire)
-    }
-}
-
-/// Drop counts of every queue, for metrics.
-#[derive(Clone)]
-pub struct QueryLogStats {
-    rings: Vec<Arc<Ring>>,
-}
-
-impl QueryLogStats {
-    pub fn dropped(&self) -> u64 {
-        self.rings.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum()
-    }
-}
-
-/// Makes `workers` queues of `capacity` entries: one producer per worker, and the consumers.
-fn queues(workers: usize, capacity: usize) -> (Vec<Producer>, Vec<Consumer>, QueryLogStats) {
-    let rings: Vec<Arc<Ring>> = (0..workers).map(|_| Arc::new(Ring::new(capacity))).collect();
-    let producers = rings.iter().map(|r| Producer { ring: r.clone(), cached_head: 0 }).collect();
-    let consumers = rings.iter().map(|r| Consumer { ring: r.clone() }).collect();
-    (producers, consumers, QueryLogStats { rings })
 }
 
 enum Sink {
@@ -377,7 +260,7 @@ impl QueryLog {
     }
 
     fn with_sink(sink: Sink, workers: usize, capacity: usize) -> (QueryLog, Vec<Producer>) {
-        let (producers, consumers, stats) = queues(workers, capacity);
+        let (producers, consumers, stats) = ring::queues(workers, capacity, Record::EMPTY);
         (QueryLog { consumers, sink, stats, line: Vec::with_capacity(512), errors: RateLimit::new() }, producers)
     }
 
@@ -439,7 +322,7 @@ impl QueryLog {
         let mut total = 0;
         let QueryLog { consumers, sink, line, errors, .. } = self;
         for c in consumers.iter_mut() {
-            let max = c.ring.mask + 1;
+            let max = c.capacity();
             total += c.drain(max, |r| {
                 line.clear();
                 format_record(r, line);

@@ -475,6 +475,7 @@ impl<'e> EventLoop<'e> {
                 let reply = engine.answer(txn.as_ref().expect("opened above"), scratch, query, &client, answer);
                 if reply && !answer.is_empty() && answer.len() <= u16::MAX as usize {
                     recorder.record(scratch, query, &client, answer.len());
+                    recorder.tap(query, answer, &client);
                 }
                 conn.input.drain(..2 + len);
                 conn.busy_since = None;

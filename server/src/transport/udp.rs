@@ -332,6 +332,7 @@ impl<'e> Worker<'e> {
             // SAFETY: the received header's control area is the live recv_ctrl[i] buffer, with the
             // length the kernel filled in.
             let ctrl_len = unsafe { reply_control(&batch.recv_hdrs[i].msg_hdr, &mut batch.send_ctrl[i]) };
+            self.recorder.tap(query, out, &client);
             batch.send_iov[replies] = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: out.len() };
             let send = &mut batch.send_hdrs[replies].msg_hdr;
             send.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
