@@ -8,7 +8,8 @@
 # and drives each with dnsperf pinned to core $CLIENT_CPU for $DURATION seconds. A reflector
 # (recvmmsg/sendmmsg echo, no DNS work) gives the kernel floor.
 #
-# Prints markdown tables: QPS, answered, lost, server CPU µs per answered query (utime+stime of
+# Prints markdown tables (and draws them: bench/scripts/chart.py, a PNG of CPU per query and QPS per
+# server with the reflector's floor as a line): QPS, answered, lost, server CPU µs per answered query (utime+stime of
 # the server's whole process tree from /proc, before and after, over answered), start-to-first-
 # answer, memory; and lmdns update-under-load (loader `record add` at $UPDATE_RATE/s during a run).
 #
@@ -24,7 +25,9 @@
 #   UPDATE_SECONDS length of the update run [$DURATION]
 #   PORT_BASE      first loopback port [15300]
 #   WORK           working directory [a new mktemp -d, removed at the end unless KEEP=1]
-#   OUT            also write the report to this file
+#   OUT            also write the report to this file (and the chart beside it, OUT's name with .png)
+#   CHART          write the chart of the run here [$WORK/compare.png, or beside OUT]; needs gnuplot
+#                  (apt-get install -y gnuplot-nox); without it the chart is skipped
 #   SIGN           "nsec3" or "nsec": sign every zone first (ldns-signzone, ECDSA P-256, NSEC3 with
 #                  0 iterations and no salt per RFC 9276) and query with DO=1 (dnsperf -D); the
 #                  servers then serve the pre-signed zones. Default: unsigned. PowerDNS and BIND
@@ -328,6 +331,8 @@ sign_zones() {
 # ---------------------------------------------------------------- main
 
 REPORT=$WORK/report.md
+ROWS=$WORK/rows.tsv
+printf 'zones\tserver\tqps\tcpu_us\n' >"$ROWS"
 rm -f "$WORK/update.md"
 {
   echo "## compare.sh run $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -394,6 +399,7 @@ for NZ in $ZONES; do
     if [ "$s" = reflector ]; then REFLECTOR_US=$CPU_US; RCODES="(echo)"
     elif [ -n "$REFLECTOR_US" ] && [ "$CPU_US" != n/a ]; then X=$(awk -v a="$CPU_US" -v b="$REFLECTOR_US" 'BEGIN {printf "%.2f", a / b}'); fi
     echo "| $s | $QPS | $ANSWERED | $LOST | $CPU_US | $X | $LOAD_S | $FIRST | $RSS / $PSS | $RCODES |" >>"$REPORT"
+    printf '%s\t%s\t%s\t%s\n' "$NZ" "$s" "$QPS" "$CPU_US" >>"$ROWS"
     log "$s: QPS $QPS, answered $ANSWERED, lost $LOST, CPU µs/q $CPU_US, first answer $FIRST ms"
 
     if [ "$s" = lmdns ] && [ "$UPDATE_RATE" != 0 ]; then
@@ -428,3 +434,11 @@ done
 echo >>"$REPORT"
 cat "$REPORT"
 if [ -n "${OUT:-}" ]; then cp "$REPORT" "$OUT"; fi
+CHART=${CHART:-${OUT:+${OUT%.*}.png}}
+CHART=${CHART:-$WORK/compare.png}
+if command -v gnuplot >/dev/null; then
+  python3 bench/scripts/chart.py "$ROWS" "$CHART" --title "bench/compare.sh, zones: $ZONES, $(date -u +%Y-%m-%d)${SIGN:+, signed ($SIGN)}"
+  log "chart: $CHART"
+else
+  log "gnuplot is not installed (apt-get install -y gnuplot-nox): no chart"
+fi
