@@ -35,6 +35,10 @@ pub enum ZoneCommand {
         /// Origin of the zone (only with a single FILE).
         #[arg(long, value_name = "NAME")]
         origin: Option<String>,
+        /// Refuse records outside the zone (the file fails); by default they are dropped
+        /// with a warning naming the line, as BIND and Knot do.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
@@ -56,6 +60,10 @@ pub enum ZoneCommand {
         /// Directory holding the `*.zone` files.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        /// Refuse records outside the zone (the file fails); by default they are dropped
+        /// with a warning naming the line, as BIND and Knot do.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
@@ -209,14 +217,14 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
     match command {
         // Dispatched before any database is opened (see `cli::run`); kept working here too.
         ZoneCommand::Check(args) => super::check::run(&args),
-        ZoneCommand::Import { files, origin, serial } => {
+        ZoneCommand::Import { files, origin, strict, serial } => {
             if origin.is_some() && files.len() > 1 {
                 bail!("--origin applies to one zone file; {} were given", files.len());
             }
             let origin = origin.map(|o| zonefile::parse_name(&o, &[0]).map_err(|e| anyhow::anyhow!("--origin {o}: {e}"))).transpose()?;
-            import(store, &files, origin.as_deref(), serial.rule())
+            import(store, &files, origin.as_deref(), strict, serial.rule())
         }
-        ZoneCommand::ImportDir { dir, serial } => {
+        ZoneCommand::ImportDir { dir, strict, serial } => {
             let mut files = Vec::new();
             for entry in std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))? {
                 let path = entry.with_context(|| format!("reading directory {}", dir.display()))?.path();
@@ -228,7 +236,7 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
             if files.is_empty() {
                 bail!("no *.zone files in {}", dir.display());
             }
-            import(store, &files, None, serial.rule())
+            import(store, &files, None, strict, serial.rule())
         }
         ZoneCommand::Delete { names } => {
             let mut txn = store.write_txn()?;
@@ -553,7 +561,7 @@ pub fn name_key(text: &str) -> anyhow::Result<Vec<u8>> {
 /// Zone files parsed per batch: bounds memory on huge imports while keeping both cores busy.
 const BATCH: usize = 256;
 
-fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones::ImportSerial) -> anyhow::Result<ExitCode> {
+fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, strict: bool, serial: zones::ImportSerial) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let progress = if std::io::stderr().is_terminal() && files.len() > 1 {
         let bar = ProgressBar::new(files.len() as u64);
@@ -570,8 +578,9 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones
     for batch in files.chunks(BATCH) {
         // Parse and build in parallel; write in file order in the one transaction.
         let zones: Vec<(PathBuf, ImportedZone)> =
-            batch.par_iter().map(|path| read_zone(path, origin).map(|zone| (path.clone(), zone))).collect::<anyhow::Result<_>>()?;
-        for (path, ImportedZone { tree, policy, side_file }) in zones {
+            batch.par_iter().map(|path| read_zone(path, origin, strict).map(|zone| (path.clone(), zone))).collect::<anyhow::Result<_>>()?;
+        for (path, ImportedZone { tree, policy, side_file, warnings: read_warnings }) in zones {
+            warnings.extend(read_warnings);
             if let Some(first) = seen.insert(tree.apex_key.clone(), path.clone()) {
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
             }

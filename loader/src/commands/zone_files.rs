@@ -19,6 +19,9 @@ pub struct ImportedZone {
     pub policy: Option<GeoPolicy>,
     /// The side file read, if there was one.
     pub side_file: Option<PathBuf>,
+    /// `FILE:LINE: what` for what the zone file held but the zone does not take (see
+    /// [`zonefile::tidy_zone`]).
+    pub warnings: Vec<String>,
 }
 
 /// Where a problem of [`read_zone`] is: the context of its errors. Shown as `FILE:LINE` (or
@@ -53,8 +56,11 @@ impl std::fmt::Display for At {
 
 /// Reads, checks and builds one zone file and its geo side file if present. Errors name the
 /// file and line ([`At`], or a [`zonefile::ParseError`] from the parser).
-pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZone> {
-    let file: ZoneFile = zonefile::parse_file(path, origin)?;
+///
+/// `strict`: records outside the zone are an error; else they are dropped with a warning.
+pub fn read_zone(path: &Path, origin: Option<&[u8]>, strict: bool) -> anyhow::Result<ImportedZone> {
+    let mut file: ZoneFile = zonefile::parse_file(path, origin)?;
+    zonefile::tidy_zone(&mut file, strict)?;
     zonefile::validate_zone(&file)?;
     let whole = |with: Option<&PathBuf>| At { file: path.to_path_buf(), line: None, with: with.cloned() };
     let mut tree = ZoneTree::new(&file.origin).with_context(|| whole(None))?;
@@ -66,7 +72,7 @@ pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZ
     let side = geo::side_file_for(path);
     let (policy, side_file) = if side.is_file() { (read_side_file(&side, &mut tree)?, Some(side)) } else { (None, None) };
     tree.finish().with_context(|| whole(side_file.as_ref()))?;
-    Ok(ImportedZone { tree, policy, side_file })
+    Ok(ImportedZone { tree, policy, side_file, warnings: file.warnings })
 }
 
 /// A side-file problem at `at`, shown as `FILE:LINE: reason`.

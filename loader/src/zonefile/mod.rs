@@ -15,6 +15,7 @@ mod parser;
 mod present;
 mod rdata;
 mod svcb;
+mod tidy;
 mod time;
 pub mod types;
 mod validate;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use present::{rdata_to_text, record_line};
+pub use tidy::tidy_zone;
 pub use types::type_name;
 pub use validate::validate_zone;
 
@@ -51,6 +53,9 @@ pub struct ZoneFile {
     pub origin: Vec<u8>,
     pub records: Vec<Record>,
     pub path: PathBuf,
+    /// `FILE:LINE: what` for what was read but is not quite right (a TTL taken from the SOA,
+    /// out-of-zone data dropped by [`tidy_zone`]).
+    pub warnings: Vec<String>,
 }
 
 /// `FILE:LINE: message`; `FILE: message` for what concerns no line (a missing file, no SOA).
@@ -124,7 +129,7 @@ fn parse_bytes(
             })
         }
     };
-    Ok(ZoneFile { origin, records: ctx.records, path: path.to_path_buf() })
+    Ok(ZoneFile { origin, records: ctx.records, path: path.to_path_buf(), warnings: ctx.warnings })
 }
 
 /// Presentation name → wire: `@`, names relative to `origin`, `\X` and `\DDD` escapes.

@@ -15,6 +15,7 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 /// State that carries across the lines of a file and into the files it includes.
 pub(crate) struct Ctx {
     pub records: Vec<Record>,
+    pub warnings: Vec<String>,
     /// `$TTL`, once seen.
     default_ttl: Option<u32>,
     /// TTL of the previous record, the RFC 1035 default when there is no `$TTL`.
@@ -40,6 +41,7 @@ impl Ctx {
             includes: 0,
             include_root,
             records: Vec::new(),
+            warnings: Vec::new(),
             default_ttl: None,
             last_ttl: None,
             last_owner: None,
@@ -186,13 +188,22 @@ fn record(
             None => return Err(err(file, t.line as usize, format!("unknown type '{}'", lossy(text)))),
         }
     };
-    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
-        Some(t) => t,
-        None => return Err(err(file, line, "no TTL: give one on the record or set $TTL")),
-    };
     let mut rdata = Vec::with_capacity(32);
     let mut cursor = Cursor::new(src, &toks[i..], origin, line);
     encode(rtype, &mut cursor, &mut rdata).map_err(|(l, m)| err(file, l, m))?;
+    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
+        Some(t) => t,
+        // No $TTL and no TTL so far: the SOA MINIMUM was the default TTL before RFC 2308; BIND
+        // takes it, warns, and keeps it as the default for the records after (as if $TTL).
+        None if rtype == super::types::SOA && rdata.len() >= 4 => {
+            let min = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().expect("4 octets"));
+            let min = min.min(MAX_TTL as u32);
+            ctx.warnings.push(format!("{}:{line}: no TTL given and no $TTL: using the SOA MINIMUM {min}", file.display()));
+            ctx.default_ttl = Some(min);
+            min
+        }
+        None => return Err(err(file, line, "no TTL: give one on the record or set $TTL")),
+    };
     ctx.last_ttl = Some(ttl);
     match &mut ctx.last_owner {
         Some(last) if !blank_owner => {

@@ -1,0 +1,157 @@
+//! Zone files as they come from the field (issue 16): no TTL anywhere, AXFR dumps, duplicates
+//! that differ only in case, out-of-zone data, RRSIG dates past 2106. Where BIND reads the same
+//! file, `named-checkzone -D` is the reference: the records it loads must be the records we load.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use lmdns_loader::zonefile::{parse_file, parse_name, parse_rdata, parse_str, rdata_to_text, tidy_zone, validate_zone, ZoneFile};
+use lmdns_testkit::require_tool;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lmdns-loader");
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/realworld").join(rel)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 test paths")
+}
+
+fn loader(args: &[&str]) -> Output {
+    Command::new(BIN).env_remove("LMDNS_DB").env_remove("RUST_LOG").args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parsed and tidied as `zone import` reads it (not strict), and valid.
+fn read(path: &Path) -> ZoneFile {
+    let mut z = parse_file(path, None).unwrap_or_else(|e| panic!("{e}"));
+    tidy_zone(&mut z, false).unwrap_or_else(|e| panic!("{e}"));
+    validate_zone(&z).unwrap_or_else(|e| panic!("{e}"));
+    z
+}
+
+/// `owner TTL TYPE rdata` lines, lower-cased: RFC 2181 §5 compares names without case, and
+/// which spelling of a case-only duplicate a server keeps is its own choice.
+fn record_set(z: &ZoneFile) -> BTreeSet<String> {
+    z.records
+        .iter()
+        .map(|r| {
+            let owner = lmdb_schema::name::wire_to_text(&r.owner);
+            let line = format!("{owner} {} {} {}", r.ttl, r.rtype, rdata_to_text(r.rtype, &r.rdata));
+            // TXT is case-sensitive data; the fixtures' other RDATA is names and numbers.
+            if r.rtype == 16 {
+                line
+            } else {
+                line.to_ascii_lowercase()
+            }
+        })
+        .collect()
+}
+
+/// What BIND loads from `path` as zone `origin`: `named-checkzone -D` output read back.
+fn bind_loads(origin: &str, path: &Path) -> (ZoneFile, String) {
+    let tool = require_tool("named-checkzone", "bind9utils");
+    let out = Command::new(tool).args(["-D", "-o", "-", origin, s(path)]).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "named-checkzone refused {}: {}{}", path.display(), stdout, text(&out.stderr));
+    // Its log lines ("zone ...: loaded serial", "OK") go to stdout after the dump with -o -.
+    let dump: String = stdout.lines().filter(|l| l.contains(" IN ")).map(|l| format!("{l}\n")).collect();
+    let origin_wire = parse_name(&format!("{origin}."), &[0]).unwrap();
+    let z = parse_str(&dump, Path::new("bind-dump"), &origin_wire).unwrap_or_else(|e| panic!("{e}\n{dump}"));
+    (z, text(&out.stderr) + &stdout)
+}
+
+#[test]
+fn no_ttl_anywhere_takes_the_soa_minimum_as_bind_does() {
+    let path = fixture("nottl.test.zone");
+    let z = read(&path);
+    assert_eq!(z.warnings.len(), 1, "{:?}", z.warnings);
+    assert!(z.warnings[0].starts_with(&format!("{}:3: ", path.display())), "{:?}", z.warnings);
+    assert!(z.warnings[0].contains("SOA MINIMUM 900"), "{:?}", z.warnings);
+    let (bind, log) = bind_loads("nottl.test", &path);
+    assert!(log.contains("using SOA MINTTL"), "BIND warns too: {log}");
+    assert_eq!(record_set(&z), record_set(&bind));
+    // The explicit 120 on `mail` does not become the default for `after`.
+    let ttls: Vec<u32> = z.records.iter().map(|r| r.ttl).collect();
+    assert_eq!(ttls, [900, 900, 900, 900, 120, 900]);
+}
+
+#[test]
+fn axfr_dump_with_duplicates_loads_as_bind_loads_it() {
+    let path = fixture("axfr.test.zone");
+    let z = read(&path);
+    let (bind, log) = bind_loads("axfr.test", &path);
+    assert!(log.contains("ignoring out-of-zone data"), "{log}");
+    let ours = record_set(&z);
+    assert_eq!(ours, record_set(&bind));
+    // 15 records in the file: the closing SOA, 4 duplicates and the out-of-zone A go.
+    assert_eq!(z.records.len(), 9, "{ours:#?}");
+    assert_eq!(z.records.iter().filter(|r| r.rtype == 6).count(), 1);
+    assert_eq!(z.records.iter().filter(|r| r.rtype == 5).count(), 1, "two CNAMEs that differ in case are one");
+    // The first spelling is kept.
+    let mx = z.records.iter().find(|r| r.rtype == 15).unwrap();
+    assert_eq!(rdata_to_text(15, &mx.rdata), "10 mail.axfr.test.");
+    assert_eq!(z.warnings.len(), 1, "{:?}", z.warnings);
+    assert!(z.warnings[0].starts_with(&format!("{}:16: ns.elsewhere.example. A is outside the zone axfr.test.", path.display())));
+
+    // --strict: the out-of-zone record is the error it was.
+    let mut strict = parse_file(&path, None).unwrap();
+    tidy_zone(&mut strict, true).unwrap();
+    let e = validate_zone(&strict).unwrap_err();
+    assert_eq!(e.line, 16);
+    assert!(e.message.contains("ns.elsewhere.example. is outside the zone axfr.test."), "{e}");
+}
+
+#[test]
+fn closing_soa_that_differs_is_an_error() {
+    let path = fixture("axfr-bad.zone");
+    let mut z = parse_file(&path, Some(&parse_name("axfr.test.", &[0]).unwrap())).unwrap();
+    let e = tidy_zone(&mut z, false).unwrap_err();
+    assert_eq!((e.file.as_path(), e.line), (path.as_path(), 17));
+    assert!(e.message.contains("closing SOA"), "{e}");
+}
+
+#[test]
+fn rrsig_dates_use_serial_arithmetic() {
+    let origin = parse_name("example.", &[0]).unwrap();
+    // Knot's future.zone has this expiration; 2122-02-22 13:28:04 UTC is 4801210084 s after the
+    // epoch, 506242788 modulo 2^32 (RFC 4034 §3.1.5).
+    let rdata = parse_rdata(46, "A 13 2 300 21220222132804 20220222132804 1 example. AAAA", &origin).unwrap();
+    assert_eq!(u32::from_be_bytes(rdata[8..12].try_into().unwrap()), (4_801_210_084u64 % (1 << 32)) as u32);
+    // Presented as the date in 1970..2106 with the same serial value, which reads back the same.
+    let shown = rdata_to_text(46, &rdata);
+    assert_eq!(parse_rdata(46, &shown, &origin).unwrap(), rdata, "{shown}");
+    // Still not a date: month 13.
+    assert!(parse_rdata(46, "A 13 2 300 21221322132804 20220222132804 1 example. AAAA", &origin).unwrap_err().contains("bad date"));
+}
+
+#[test]
+fn import_warns_of_out_of_zone_data_and_strict_refuses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let path = fixture("axfr.test.zone");
+    assert!(loader(&["--db", s(&db), "db", "init"]).status.success());
+    let strict = loader(&["--db", s(&db), "zone", "import", "--strict", s(&path)]);
+    assert!(!strict.status.success());
+    let stderr = text(&strict.stderr);
+    assert!(stderr.contains(&format!("{}:16: ", path.display())) && stderr.contains("outside the zone"), "{stderr}");
+    let list = loader(&["--db", s(&db), "zone", "list"]);
+    assert!(!text(&list.stdout).contains("axfr.test"), "a refused import wrote nothing: {}", text(&list.stdout));
+
+    let out = loader(&["--db", s(&db), "zone", "import", s(&path)]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("warning: {}:16: ns.elsewhere.example. A is outside the zone", path.display())), "{stderr}");
+    assert!(text(&out.stdout).contains("axfr.test.: 9 records"), "{}", text(&out.stdout));
+
+    let check = loader(&["zone", "check", s(&path)]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert!(text(&check.stderr).contains("outside the zone"), "{}", text(&check.stderr));
+    let check = loader(&["zone", "check", "--strict", s(&path)]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
+}
