@@ -56,11 +56,12 @@ fn record_set(z: &ZoneFile) -> BTreeSet<String> {
 /// What BIND loads from `path` as zone `origin`: `named-checkzone -D` output read back.
 fn bind_loads(origin: &str, path: &Path) -> (ZoneFile, String) {
     let tool = require_tool("named-checkzone", "bind9utils");
-    let out = Command::new(tool).args(["-D", "-o", "-", origin, s(path)]).output().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dump_path = tmp.path().join("dump");
+    let out = Command::new(tool).args(["-D", "-o", s(&dump_path), origin, s(path)]).output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "named-checkzone refused {}: {}{}", path.display(), stdout, text(&out.stderr));
-    // Its log lines ("zone ...: loaded serial", "OK") go to stdout after the dump with -o -.
-    let dump: String = stdout.lines().filter(|l| l.contains(" IN ")).map(|l| format!("{l}\n")).collect();
+    let dump = std::fs::read_to_string(&dump_path).unwrap();
     let origin_wire = parse_name(&format!("{origin}."), &[0]).unwrap();
     let z = parse_str(&dump, Path::new("bind-dump"), &origin_wire).unwrap_or_else(|e| panic!("{e}\n{dump}"));
     (z, text(&out.stderr) + &stdout)
@@ -154,4 +155,63 @@ fn import_warns_of_out_of_zone_data_and_strict_refuses_it() {
     assert!(text(&check.stderr).contains("outside the zone"), "{}", text(&check.stderr));
     let check = loader(&["zone", "check", "--strict", s(&path)]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
+}
+
+#[test]
+fn generate_directives_make_what_bind_makes() {
+    let path = fixture("2.0.192.in-addr.arpa.db");
+    let z = read(&path);
+    let (bind, _) = bind_loads("2.0.192.in-addr.arpa", &path);
+    let ours = record_set(&z);
+    assert_eq!(ours, record_set(&bind));
+    // 2 + 20 + 3 + 3 + 2 + 2 + 2 + 2 + 2 records; each names the directive's line.
+    assert_eq!(z.records.len(), 38);
+    assert!(z.records.iter().filter(|r| r.rtype == 12).take(20).all(|r| r.line == 6));
+    assert!(ours.contains("61.2.0.192.in-addr.arpa. 3600 12 nib-d.3.0.0.isp.test."), "{ours:#?}");
+}
+
+#[test]
+fn generate_errors_name_the_line() {
+    let origin = parse_name("gen.test.", &[0]).unwrap();
+    let head = "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n";
+    for (line, why) in [
+        ("$GENERATE 5-1 $ A 192.0.2.$", "stop is below start"),
+        ("$GENERATE 1-10/0 $ A 192.0.2.$", "the step is 0"),
+        ("$GENERATE 0-2000000 $ A 192.0.2.1", "more than"),
+        ("$GENERATE 1-3 $ A 192.0.2.${0,3,q}", "bad $GENERATE modifier"),
+        ("$GENERATE 1-3 $ A 192.0.2.${-5}", "negative"),
+        ("$GENERATE 250-260 $ A 192.0.2.$", "bad IPv4 address '192.0.2.256'"),
+        ("$GENERATE 1-3 $", "needs a type"),
+    ] {
+        let e = parse_str(&format!("{head}{line}\n"), Path::new("gen.test.zone"), &origin).unwrap_err();
+        assert_eq!(e.line, 4, "{line}: {e}");
+        assert!(e.message.contains(why), "{line}: {e}");
+    }
+}
+
+#[test]
+fn import_dir_with_a_pattern_reads_bind_style_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("zones");
+    std::fs::create_dir(&dir).unwrap();
+    let zone = |name: &str| format!("$TTL 300\n@ SOA ns1.{name}. h.{name}. 1 3600 600 86400 300\n@ NS ns1.{name}.\n");
+    std::fs::write(dir.join("db.alpha.test"), zone("alpha.test")).unwrap();
+    std::fs::write(dir.join("db.beta.test"), zone("beta.test")).unwrap();
+    std::fs::write(dir.join("gamma.test.db"), zone("gamma.test")).unwrap();
+    std::fs::write(dir.join("db.alpha.test.jnl"), "not a zone").unwrap();
+    let db = tmp.path().join("db");
+    let out = loader(&["--db", s(&db), "zone", "import-dir", "--pattern", "db.*", s(&dir)]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("imported 2 zones"), "{stdout}");
+    let out = loader(&["--db", s(&db), "zone", "import-dir", "--pattern", "*.db", s(&dir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = text(&loader(&["--db", s(&db), "zone", "list"]).stdout);
+    for apex in ["alpha.test.", "beta.test.", "gamma.test."] {
+        assert!(list.contains(apex), "{apex}: {list}");
+    }
+    // A pattern needs exactly one '*', where the zone name is.
+    let out = loader(&["--db", s(&db), "zone", "import-dir", "--pattern", "db.x", s(&dir)]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--pattern"), "{}", text(&out.stderr));
 }

@@ -9,6 +9,7 @@
 //! * [`validate`]: zone-level checks (SOA, apex NS, CNAME exclusivity, out-of-zone data).
 
 mod encoding;
+mod generate;
 mod lexer;
 mod names;
 mod parser;
@@ -85,11 +86,21 @@ pub fn origin_from_file_name(path: &Path) -> Option<Vec<u8>> {
 /// origin: explicit (CLI `--origin`) wins; else the file's `$ORIGIN` (first one before any
 /// record); else the file name with a trailing `.zone` removed.
 pub fn parse_file(path: &Path, origin: Option<&[u8]>) -> Result<ZoneFile, ParseError> {
+    parse_file_named(path, origin, None)
+}
+
+/// [`parse_file`] where `name_origin` (if given) is the origin the file name implies, in place
+/// of [`origin_from_file_name`]: `import-dir --pattern 'db.*'` makes `db.example.com` zone
+/// `example.com.`.
+pub fn parse_file_named(path: &Path, origin: Option<&[u8]>, name_origin: Option<&[u8]>) -> Result<ZoneFile, ParseError> {
     let limits = crate::input::limits();
     let mut budget = limits.max_input;
     let text =
         crate::input::read_text(path, &mut budget).map_err(|e| ParseError { file: path.to_path_buf(), line: 0, message: e.to_string() })?;
-    let from_name = origin_from_file_name(path);
+    let from_name = match name_origin {
+        Some(o) => Some(o.to_vec()),
+        None => origin_from_file_name(path),
+    };
     let initial = origin.map(<[u8]>::to_vec).or(from_name).unwrap_or_default();
     parse_bytes(&text, path, initial, origin.is_some(), budget, limits.include_root)
 }

@@ -132,8 +132,60 @@ fn directive(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: 
         let inc_file: Arc<Path> = Arc::from(path.as_path());
         // The included file's origin changes stay inside it (RFC 1035 §5.1).
         parse_text(ctx, &text, &inc_file, inc_origin, depth + 1)?;
+    } else if name.eq_ignore_ascii_case(b"$GENERATE") {
+        generate(ctx, src, toks, file, origin)?;
     } else {
         return Err(err(file, line, format!("unsupported directive '{}'", lossy(name))));
+    }
+    Ok(())
+}
+
+/// `$GENERATE range lhs [ttl] [class] type rhs...` (see [`super::generate`]): each record is
+/// written out as a line of its own and read as one, so it gets every rule a written record
+/// gets; errors name the directive's line.
+fn generate(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: &[u8]) -> Result<(), ParseError> {
+    use super::generate::{parse_range, substitute};
+    let line = toks[0].line as usize;
+    let (Some(range), Some(lhs)) = (toks.get(1), toks.get(2)) else {
+        return Err(err(file, line, "$GENERATE needs a range, an owner, a type and RDATA"));
+    };
+    let range = parse_range(range.text(src)).map_err(|e| err(file, line, e))?;
+    let mut i = 3;
+    while let Some(t) = toks.get(i) {
+        let text = t.text(src);
+        if text.first().is_some_and(u8::is_ascii_digit) || !matches!(classify_class(text), ClassTok::NotAClass) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if toks.len() < i + 2 {
+        return Err(err(file, line, "$GENERATE needs a type and RDATA after the owner"));
+    }
+    let (middle, rhs) = (&toks[3..=i], &toks[i + 1..]);
+    let mut text = Vec::with_capacity(64);
+    let mut gen_toks = Vec::with_capacity(8);
+    for value in range.values() {
+        text.clear();
+        let sub_err = |e: String| err(file, line, format!("$GENERATE: {e}"));
+        substitute(lhs.text(src), value, &mut text).map_err(sub_err)?;
+        for t in middle {
+            text.push(b' ');
+            text.extend_from_slice(t.text(src));
+        }
+        for t in rhs {
+            text.push(b' ');
+            substitute(t.text(src), value, &mut text).map_err(sub_err)?;
+        }
+        let mut lexer = Lexer::new(&text);
+        lexer.next_entry(&mut gen_toks).map_err(|(_, m)| err(file, line, format!("$GENERATE: {m}")))?;
+        if lexer.next_entry(&mut Vec::new()).map_err(|(_, m)| err(file, line, m))?.is_some() {
+            return Err(err(file, line, "$GENERATE: RDATA holds a line break"));
+        }
+        for t in &mut gen_toks {
+            t.line = line as u32;
+        }
+        record(ctx, &text, &gen_toks, line, false, file, origin)?;
     }
     Ok(())
 }

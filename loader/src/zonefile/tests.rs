@@ -302,7 +302,7 @@ fn errors_name_the_line() {
         ("a 4294967295 A 192.0.2.1\n", 1, "over"),
         ("$TTL 1\na\n", 2, "missing record type"),
         ("$TTL 1\n  A 192.0.2.1\n", 2, "previous owner"),
-        ("$TTL 1\n$GENERATE 1-2 a A 1.2.3.4\n", 2, "unsupported directive"),
+        ("$TTL 1\n$BOGUS 1-2 a A 1.2.3.4\n", 2, "unsupported directive"),
         ("$TTL 1\na A\n", 2, "missing IPv4"),
         ("$TTL 1\n\\065\\9 A 1.2.3.4\n", 2, "three digits"),
     ];
