@@ -8,7 +8,9 @@
 //! * [`rdata`], [`svcb`]: RDATA text → wire; [`present`]: wire → text, its exact inverse.
 //! * [`validate`]: zone-level checks (SOA, apex NS, CNAME exclusivity, out-of-zone data).
 
+mod custom;
 mod encoding;
+mod fields;
 mod generate;
 mod lexer;
 mod names;
@@ -21,6 +23,8 @@ mod time;
 pub mod types;
 mod validate;
 
+#[cfg(test)]
+mod samples;
 #[cfg(test)]
 mod tests;
 

@@ -373,8 +373,10 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
             svcb::encode_params(c, out)?;
         }
         _ => {
-            let line = c.peek().map_or(c.end_line, |t| t.line as usize);
-            return Err((line, format!("type {} needs RFC 3597 '\\# length hex' RDATA", types::type_name(rtype))));
+            if !super::fields::encode(rtype, c, out)? {
+                let line = c.peek().map_or(c.end_line, |t| t.line as usize);
+                return Err((line, format!("type {} needs RFC 3597 '\\# length hex' RDATA", types::type_name(rtype))));
+            }
         }
     }
     finish(c, out, start)
