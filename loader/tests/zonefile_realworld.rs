@@ -215,3 +215,32 @@ fn import_dir_with_a_pattern_reads_bind_style_names() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--pattern"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn txt_of_backslash_hash_and_text_is_two_strings_as_bind_reads_it() {
+    let origin = parse_name("b.test.", &[0]).unwrap();
+    let rdata = parse_rdata(16, "\\# text", &origin).unwrap();
+    assert_eq!(rdata, b"\x01#\x04text");
+    assert_eq!(rdata_to_text(16, &rdata), "\"#\" \"text\"");
+    // With a length it is RFC 3597 RDATA as before; TXT can still not be empty.
+    assert_eq!(parse_rdata(16, "\\# 5 0474657874", &origin).unwrap(), b"\x04text");
+    assert!(parse_rdata(16, "\\# 0", &origin).is_err());
+    // Other types keep refusing a `\#` without a length.
+    assert!(parse_rdata(1, "\\# x", &origin).unwrap_err().contains("RDATA length"));
+
+    // named-checkzone reads the same file to the same strings.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("b.test.zone");
+    std::fs::write(&path, "$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\nc TXT \\# text\n").unwrap();
+    let (bind, _) = bind_loads("b.test", &path);
+    assert_eq!(record_set(&read(&path)), record_set(&bind));
+}
+
+#[test]
+fn svcparam_keys_with_leading_zeros_read_as_knot_and_nsd_read_them() {
+    let origin = parse_name("s.test.", &[0]).unwrap();
+    let zeros = parse_rdata(64, "1 . key0001=h2 key00003=443 key065000=x", &origin).unwrap();
+    assert_eq!(zeros, parse_rdata(64, "1 . alpn=h2 port=443 key65000=x", &origin).unwrap());
+    assert_eq!(rdata_to_text(64, &zeros), "1 . alpn=\"h2\" port=443 key65000=\"x\"");
+    assert!(parse_rdata(64, "1 . key65536=x", &origin).is_err());
+}

@@ -224,8 +224,11 @@ pub(crate) fn parse_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
 /// their case, as names in text RDATA do.
 pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), RErr> {
     let start = out.len();
+    // `\#` not followed by a length is no RFC 3597 RDATA: in a TXT it is the string "#", as
+    // BIND reads `TXT \# text` ("#" "text").
+    let generic_length = c.toks.get(c.i + 1).is_some_and(|l| types::parse_uint(c.text(*l), 65535).is_some());
     if let Some(t) = c.peek() {
-        if !t.quoted && c.text(t) == b"\\#" {
+        if !t.quoted && c.text(t) == b"\\#" && (generic_length || !matches!(rtype, types::TXT | types::SPF)) {
             c.i += 1;
             generic(c, out)?;
             let data = &out[start..];
