@@ -65,10 +65,13 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
         }
         A6 => {
             let plen = c.uint("A6 prefix length", 128)? as usize;
-            let t = c.next("A6 address suffix")?;
-            let a = parse_ipv6(c.text(t)).ok_or_else(|| (t.line as usize, format!("bad IPv6 address '{}'", lossy(c.text(t)))))?;
             out.push(plen as u8);
-            out.extend_from_slice(&a.octets()[plen / 8..]);
+            // RFC 2874 §3.1: a prefix of 128 bits leaves no suffix to write.
+            if plen < 128 {
+                let t = c.next("A6 address suffix")?;
+                let a = parse_ipv6(c.text(t)).ok_or_else(|| (t.line as usize, format!("bad IPv6 address '{}'", lossy(c.text(t)))))?;
+                out.extend_from_slice(&a.octets()[plen / 8..]);
+            }
             if plen > 0 {
                 c.name("A6 prefix name", out)?;
             }
@@ -170,7 +173,10 @@ pub(crate) fn present(rtype: u16, r: &mut Reader<'_>, out: &mut String) -> Resul
             let suffix = r.take(16 - plen / 8)?;
             let mut a = [0u8; 16];
             a[plen / 8..].copy_from_slice(suffix);
-            let _ = write!(out, "{plen} {}", Ipv6Addr::from(a));
+            push_num_str(plen, out);
+            if plen < 128 {
+                let _ = write!(out, " {}", Ipv6Addr::from(a));
+            }
             if plen > 0 {
                 out.push(' ');
                 push_name(r.name()?, out);
@@ -187,6 +193,10 @@ pub(crate) fn present(rtype: u16, r: &mut Reader<'_>, out: &mut String) -> Resul
         _ => return Err(Malformed::UnknownType),
     }
     Ok(())
+}
+
+fn push_num_str(v: usize, out: &mut String) {
+    let _ = write!(out, "{v}");
 }
 
 // --- APL -------------------------------------------------------------------------------------

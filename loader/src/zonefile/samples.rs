@@ -58,7 +58,7 @@ pub(crate) const SAMPLES: &[(&str, &str)] = &[
     ("CERT", "1 65535 RSASHA256 AAAA"),
     ("A6", "0 2001:db8::1"),
     ("A6", "64 ::1:2:3:4 prefix.example."),
-    ("A6", "128 :: prefix.example."),
+    ("A6", "128 prefix.example."),
     ("APL", "1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32 1:0.0.0.0/0"),
     ("IPSECKEY", "10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
     ("IPSECKEY", "10 0 2 . AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
