@@ -28,6 +28,8 @@ pub(crate) enum F {
     Type,
     /// A CERT type (RFC 4398 §2.1): number or mnemonic.
     CertType,
+    /// A DSYNC scheme: number or `NOTIFY` (1), as BIND prints it.
+    Scheme,
     /// An RRSIG-style time, `YYYYMMDDHHmmSS` or seconds.
     Time,
     /// One <character-string>.
@@ -71,7 +73,7 @@ pub(crate) fn spec(rtype: u16) -> Option<&'static [F]> {
         53 => &[U8, U8, U8, Hex],                                // SMIMEA
         62 => &[U32, U16, Bitmap],                               // CSYNC
         63 => &[U32, U8, U8, Hex],                               // ZONEMD
-        66 => &[Type, U8, U16, Name],                            // DSYNC
+        66 => &[Type, Scheme, U16, Name],                        // DSYNC
         104 | 106 => &[U16, Ilnp64],                             // NID L64
         105 => &[U16, V4],                                       // L32
         108 => &[Eui48],
@@ -126,6 +128,12 @@ fn encode_field(f: F, what: &str, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resu
                 .or_else(|| CERT_TYPES.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(text)).map(|&(_, v)| v));
             let v = v.ok_or_else(|| (t.line as usize, format!("bad CERT type '{}'", lossy(text))))?;
             out.extend_from_slice(&v.to_be_bytes());
+        }
+        Scheme => {
+            let t = c.next("DSYNC scheme")?;
+            let text = c.text(t);
+            let v = super::types::parse_uint(text, 255).or_else(|| text.eq_ignore_ascii_case(b"NOTIFY").then_some(1));
+            out.push(v.ok_or_else(|| (t.line as usize, format!("bad DSYNC scheme '{}' (a number or NOTIFY)", lossy(text))))? as u8);
         }
         Time => {
             let t = c.next("signature time")?;
@@ -220,7 +228,7 @@ pub(crate) fn present(rtype: u16, r: &mut Reader<'_>, out: &mut String) -> Resul
 fn present_field(f: F, r: &mut Reader<'_>, out: &mut String) -> Result<(), Malformed> {
     match f {
         Name => push_name(r.name()?, out),
-        U8 | Alg => push_num(r.u8()?, out),
+        U8 | Alg | Scheme => push_num(r.u8()?, out),
         U16 | CertType => push_num(r.u16()?, out),
         U32 => push_num(r.u32()?, out),
         Type => out.push_str(&type_name(r.u16()?)),
