@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::encoding::{base64_encode, hex_decode_part, hex_encode};
+use super::encoding::{base64_encode, hex_decode, hex_encode};
 use super::names::lossy;
 use super::present::{push_name, Malformed, Reader};
 use super::rdata::{parse_ipv4, parse_ipv6, Cursor, RErr};
@@ -44,10 +44,9 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
             let alg = out.pop().expect("just pushed");
             out[at + 1] = alg;
             let t = c.next("HIP HIT")?;
-            let mut pending = None;
-            hex_decode_part(c.text(t), &mut pending, out).map_err(|e| (t.line as usize, format!("bad HIT: {e}")))?;
+            hex_decode(c.text(t), out).map_err(|e| (t.line as usize, format!("bad HIT: {e}")))?;
             let hit_len = out.len() - at - 4;
-            if pending.is_some() || hit_len == 0 || hit_len > 255 {
+            if hit_len == 0 || hit_len > 255 {
                 return Err((t.line as usize, "bad HIT: want 1 to 255 octets of hex".into()));
             }
             out[at] = hit_len as u8;
@@ -83,10 +82,9 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
                 return Err((t.line as usize, format!("bad NSAP address '{}' (want 0x and hex digits)", lossy(text))));
             };
             let digits: Vec<u8> = hex.iter().copied().filter(|&b| b != b'.').collect();
-            let mut pending = None;
             let at = out.len();
-            hex_decode_part(&digits, &mut pending, out).map_err(|e| (t.line as usize, format!("bad NSAP address: {e}")))?;
-            if pending.is_some() || out.len() == at {
+            hex_decode(&digits, out).map_err(|e| (t.line as usize, format!("bad NSAP address: {e}")))?;
+            if out.len() == at {
                 return Err((t.line as usize, "bad NSAP address: want an even number of hex digits".into()));
             }
         }

@@ -535,3 +535,35 @@ fn speed() {
         z.records.len() as f64 / secs
     );
 }
+
+/// `cargo test -p lmdns-loader --release --lib speed_dnssec -- --ignored --nocapture`: the
+/// Base64, hex and Base32hex fields of a signed zone.
+#[test]
+#[ignore]
+fn speed_dnssec() {
+    use std::fmt::Write as _;
+    let count = 400_000;
+    let key = "AwEAAagAIKlVZrpC6Ia7gEzahOR+9W29euxhJhVVLOyQbSEW0O8gcCjFFVQUTf6v58fLjwBd0YI0EzrAcQqBGCzh/RStIoO8g0NfnfL2MTJRkxoXbfDaUeVPQuYEhg37NZWAJQ9VnMVDxP/VHL496M/QZxkjf5/Efucp2gaDX6RS6CXpoY68LsvPVjR0ZSwzz1apAzvN9dlzEheX7ICJBBtuA6G3LQpzW5hOA2hzCTMjJPJ8LbqF6dsV6DoBQzgul0sGIcGOYl7OyQdXfZ57relSQageu+ipAdTTJ25AsRTAoub8ONGcLmqrAmRLKBP1dfwhYB4N7knNnulqQxA+Uk1ihz0=";
+    let sig = "oJB1W6WNGv+ldvQ3WDG0MQkg5IEhjRip8WTrPYGv07h108dUKGMeDPKijVCHX3DDKdfb+v6oB9wfuh3DTJXUAfI/M0zmO/zz8bW0Rznl8O3tGNazPwQKkRN20XPXV6nwwfoXmJQbsLNrLfkGJ5D6fwFm8nN+6pBzeDQfsS3Ap3o=";
+    let mut text = String::from("$ORIGIN example.com.\n$TTL 3600\n@ SOA ns hostmaster 1 2 3 4 5\n@ NS ns\n");
+    for i in 0..count {
+        match i % 4 {
+            0 => writeln!(text, "k{i} DNSKEY 256 3 8 {key}"),
+            1 => writeln!(text, "s{i} RRSIG A 8 3 300 20300101000000 20240101000000 {} example.com. {sig}", i & 0xffff),
+            2 => writeln!(text, "d{i} DS {} 8 2 2bb183af5f22588179a53b0a98631fad1a292118aaaaaaaaaaaaaaaaaaaaaa{:08x}", i & 0xffff, i),
+            _ => writeln!(text, "h{i} NSEC3 1 0 0 aabbccdd 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG"),
+        }
+        .unwrap();
+    }
+    let start = std::time::Instant::now();
+    let z = parse_str(&text, Path::new("speed.zone"), &n("example.com.")).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(z.records.len(), count + 2);
+    println!(
+        "parsed {} DNSSEC records ({} MB) in {:.3} s: {:.0} records/s",
+        z.records.len(),
+        text.len() / 1_000_000,
+        secs,
+        z.records.len() as f64 / secs
+    );
+}
