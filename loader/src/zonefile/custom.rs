@@ -1,5 +1,6 @@
 //! Record types with a text form of their own shape: LOC (RFC 1876), APL (RFC 3123), IPSECKEY
-//! (RFC 4025), HIP (RFC 8005), A6 (RFC 2874), NSAP (RFC 1706), AMTRELAY (RFC 8777). Each
+//! (RFC 4025), HIP (RFC 8005), A6 (RFC 2874), NSAP (RFC 1706), AMTRELAY (RFC 8777); ATMA,
+//! NXT (RFC 2535) and WKS (RFC 1035) in [`super::legacy`]. Each
 //! presenter accepts exactly what its encoder can produce, so `\#` RDATA is checked by it.
 
 use std::fmt::Write;
@@ -17,6 +18,9 @@ const HIP: u16 = 55;
 const A6: u16 = 38;
 const NSAP: u16 = 22;
 const AMTRELAY: u16 = 260;
+const ATMA: u16 = 34;
+const NXT: u16 = 30;
+const WKS: u16 = 11;
 
 pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<bool, RErr> {
     match rtype {
@@ -88,6 +92,7 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
                 return Err((t.line as usize, "bad NSAP address: want an even number of hex digits".into()));
             }
         }
+        ATMA | NXT | WKS => super::legacy::encode(rtype, c, out)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -188,6 +193,7 @@ pub(crate) fn present(rtype: u16, r: &mut Reader<'_>, out: &mut String) -> Resul
             out.push_str("0x");
             hex_encode(data, out);
         }
+        ATMA | NXT | WKS => super::legacy::present(rtype, r, out)?,
         _ => return Err(Malformed::UnknownType),
     }
     Ok(())

@@ -44,6 +44,8 @@ pub(crate) enum F {
     Hex,
     /// The rest as Base64, at least one octet.
     B64,
+    /// The rest as Base64, or `-` for none (DOA).
+    B64Dash,
     /// The rest as an NSEC-style type bitmap.
     Bitmap,
     V4,
@@ -81,6 +83,9 @@ pub(crate) fn spec(rtype: u16) -> Option<&'static [F]> {
         256 => &[U16, U16, Quoted],            // URI
         56 | 258 | 261 | 262 => &[Strs],       // NINFO AVC RESINFO WALLET
         32768 | 32769 => &[U16, Alg, U8, Hex], // TA DLV
+        31 | 32 => &[Hex],                     // EID NIMLOC
+        40 => &[U8, U8, U8, B64],              // SINK
+        259 => &[U32, U32, U8, Str, B64Dash],  // DOA
         _ => return None,
     })
 }
@@ -170,6 +175,10 @@ fn encode_field(f: F, what: &str, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resu
                 return Err((line, format!("missing {what} {}", if f == Hex { "hex data" } else { "Base64 data" })));
             }
         }
+        B64Dash => match c.peek() {
+            Some(t) if c.text(t) == b"-" && c.toks.len() == c.i + 1 => c.i += 1,
+            _ => encode_field(B64, what, c, out)?,
+        },
         Bitmap => c.type_bitmap(out)?,
         V4 => {
             let t = c.next("IPv4 address")?;
@@ -262,6 +271,10 @@ fn present_field(f: F, r: &mut Reader<'_>, out: &mut String) -> Result<(), Malfo
                 base64_encode(data, out);
             }
         }
+        B64Dash => match r.data.is_empty() {
+            true => out.push('-'),
+            false => present_field(B64, r, out)?,
+        },
         Bitmap => bitmap(r.rest(), out)?,
         V4 => push_num(std::net::Ipv4Addr::from(r.array::<4>()?), out),
         Ilnp64 => {

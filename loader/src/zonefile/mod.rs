@@ -12,6 +12,7 @@ mod custom;
 mod encoding;
 mod fields;
 mod generate;
+mod legacy;
 mod lexer;
 mod names;
 mod parser;

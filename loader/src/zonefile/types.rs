@@ -45,6 +45,8 @@ pub const SUPPORTED: &[u16] = &[
     // EUI64 URI AVC AMTRELAY RESINFO WALLET TA DLV.
     3, 4, 7, 8, 9, 14, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 36, 37, 38, 42, 45, 49, 53, 55, 56, 57, 58, 61, 62, 63, 66, 104, 105,
     106, 107, 108, 109, 256, 258, 260, 261, 262, 32768, 32769,
+    // And what BIND 9.18 alone reads: WKS NXT EID NIMLOC ATMA SINK DOA.
+    11, 30, 31, 32, 34, 40, 259,
 ];
 
 /// Upper-cases a short token onto the stack; `None` if it is too long to be a mnemonic.
