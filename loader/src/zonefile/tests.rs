@@ -479,6 +479,16 @@ proptest! {
     }
 
     #[test]
+    fn generate_and_tidy_never_panic(range in "[0-9]{1,3}-[0-9]{1,3}(/[0-9]{1,2})?", lhs in "[a-z$.{},0-9\\\\-]{1,12}", ttl in "( 300)?",
+                                     rtype in "(A|PTR|TXT|CNAME|MX)", rhs in "[a-z$.{},0-9 \\\\\"-]{0,16}") {
+        let text = format!("$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n$GENERATE {range} {lhs}{ttl} {rtype} {rhs}\nout.side. A 192.0.2.1\n@ SOA ns h 1 2 3 4 5\n");
+        if let Ok(mut z) = parse_str(&text, Path::new("gen"), &n("example.")) {
+            let _ = tidy_zone(&mut z, false);
+            let _ = validate_zone(&z);
+        }
+    }
+
+    #[test]
     fn parse_str_never_panics(text in "(?s)[ -~\\t\\n\\\\\"();$@]{0,200}") {
         let _ = parse_str(&text, Path::new("fuzz"), &n("example."));
         let _ = parse_rdata(64, &text, &n("example."));
