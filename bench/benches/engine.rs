@@ -128,7 +128,7 @@ fn import(c: &mut Criterion) {
     assert!(status.success());
     let mut files: Vec<_> = std::fs::read_dir(&zdir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    let records: u64 = files.iter().map(|p| lmdns_loader::commands::zone::read_zone(p, None).unwrap().tree.record_count()).sum();
+    let records: u64 = files.iter().map(|p| lmdns_loader::commands::zone::read_zone(p, None, false).unwrap().tree.record_count()).sum();
     let mut g = c.benchmark_group("import");
     g.throughput(Throughput::Elements(records));
     g.sample_size(10);
@@ -141,7 +141,7 @@ fn import(c: &mut Criterion) {
                 let start = Instant::now();
                 let mut txn = store.write_txn().unwrap();
                 for p in &files {
-                    let zone = lmdns_loader::commands::zone::read_zone(p, None).unwrap();
+                    let zone = lmdns_loader::commands::zone::read_zone(p, None, false).unwrap();
                     lmdns_loader::zones::replace_zone(&store, &mut txn, zone.tree, zone.policy).unwrap();
                 }
                 txn.commit().unwrap();

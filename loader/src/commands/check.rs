@@ -30,6 +30,10 @@ pub struct CheckArgs {
     /// name with a trailing `.zone` removed, as for `zone import`.
     #[arg(long, value_name = "NAME")]
     pub origin: Option<String>,
+    /// Count records outside the zone as errors, as `zone import --strict` does; by default
+    /// they are dropped with a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// Print a JSON array on stdout instead of text, one object per FILE in the order given:
     /// {"file", "origin" (the zone's apex, null if the file could not be read that far),
     /// "ok", "records" (null unless the zone was built), "errors": [{"file" (the zone file, an
@@ -69,7 +73,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Some(o) => Some(zonefile::parse_name(o, &[0]).map_err(|e| anyhow::anyhow!("--origin {o}: {e}"))?),
         None => None,
     };
-    let reports = check_files(&args.files, origin.as_deref());
+    let reports = check_files(&args.files, origin.as_deref(), args.strict);
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer(&mut out, &reports)?;
@@ -98,8 +102,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Checks every file (in parallel, as the import reads them), in the order given.
-pub fn check_files(files: &[PathBuf], origin: Option<&[u8]>) -> Vec<Report> {
-    let mut reports: Vec<(Report, Option<Vec<u8>>)> = files.par_iter().map(|path| check_file(path, origin)).collect();
+pub fn check_files(files: &[PathBuf], origin: Option<&[u8]>, strict: bool) -> Vec<Report> {
+    let mut reports: Vec<(Report, Option<Vec<u8>>)> = files.par_iter().map(|path| check_file(path, origin, strict)).collect();
     // The import refuses two files of one zone in one command; so does the check, on the
     // second file, with the import's message.
     let mut seen = HashMap::<Vec<u8>, PathBuf>::new();
@@ -118,11 +122,11 @@ pub fn check_files(files: &[PathBuf], origin: Option<&[u8]>) -> Vec<Report> {
 }
 
 /// One file's report, and its zone's apex key when the zone could be built.
-fn check_file(path: &Path, origin: Option<&[u8]>) -> (Report, Option<Vec<u8>>) {
+fn check_file(path: &Path, origin: Option<&[u8]>, strict: bool) -> (Report, Option<Vec<u8>>) {
     let given_origin = origin.map(lmdb_schema::name::wire_to_text);
     let mut report =
         Report { file: path.to_path_buf(), origin: given_origin, ok: false, records: None, errors: Vec::new(), warnings: Vec::new() };
-    let ImportedZone { mut tree, policy, .. } = match read_zone(path, origin) {
+    let ImportedZone { mut tree, policy, warnings, .. } = match read_zone(path, origin, strict) {
         Ok(zone) => zone,
         Err(error) => {
             report.errors.push(locate(&error, path));
@@ -137,7 +141,8 @@ fn check_file(path: &Path, origin: Option<&[u8]>) -> (Report, Option<Vec<u8>>) {
         report.errors.push(locate(&error, path));
         return (report, Some(tree.apex_key));
     }
-    report.warnings = geo::unmatchable(&apex, &geo::variants(&tree), policy.as_ref());
+    report.warnings = warnings;
+    report.warnings.extend(geo::unmatchable(&apex, &geo::variants(&tree), policy.as_ref()));
     report.records = Some(tree.record_count());
     report.ok = true;
     (report, Some(tree.apex_key))

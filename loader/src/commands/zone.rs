@@ -15,7 +15,7 @@ use lmdb_schema::secondary::SecondaryZone;
 use lmdb_schema::zone::{GeoPolicy, NotifyTarget};
 
 use super::apply;
-pub use super::zone_files::{read_zone, At, ImportedZone};
+pub use super::zone_files::{read_zone, read_zone_named, At, FilePattern, ImportedZone};
 use crate::zonefile;
 use crate::zones::{self, geo, Rr, ZoneTree};
 
@@ -35,6 +35,10 @@ pub enum ZoneCommand {
         /// Origin of the zone (only with a single FILE).
         #[arg(long, value_name = "NAME")]
         origin: Option<String>,
+        /// Refuse records outside the zone (the file fails); by default they are dropped
+        /// with a warning naming the line, as BIND and Knot do.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
@@ -48,14 +52,23 @@ pub enum ZoneCommand {
     /// file is fine, 1 otherwise. What only a database can tell (a serial not ahead of the one
     /// served, a secondary zone) is left to the import.
     Check(super::check::CheckArgs),
-    /// Import every `*.zone` file in a directory in one transaction (zone name from the file
-    /// name, `example.com.zone` → `example.com.`, unless the file sets $ORIGIN), each with its
-    /// geo side file `X.geo.jsonl` if present. One bad file fails the whole command. Shows a
-    /// progress bar on a terminal.
+    /// Import every `*.zone` file (or every file --pattern matches) in a directory in one
+    /// transaction (zone name from the file name, `example.com.zone` → `example.com.`, unless
+    /// the file sets $ORIGIN), each with its geo side file `X.geo.jsonl` if present. One bad
+    /// file fails the whole command. Shows a progress bar on a terminal.
     ImportDir {
-        /// Directory holding the `*.zone` files.
+        /// Directory holding the zone files.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        /// Which files are zone files: one `*` stands for the zone name, as BIND directories
+        /// name them (`db.*` for `db.example.com`, `*.db` for `example.com.db`). BIND
+        /// journals (`*.jnl`) and hidden files are skipped.
+        #[arg(long, value_name = "GLOB", default_value = "*.zone")]
+        pattern: String,
+        /// Refuse records outside the zone (the file fails); by default they are dropped
+        /// with a warning naming the line, as BIND and Knot do.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         serial: ImportSerialArgs,
     },
@@ -209,26 +222,20 @@ pub fn run(store: &Store, command: ZoneCommand) -> anyhow::Result<ExitCode> {
     match command {
         // Dispatched before any database is opened (see `cli::run`); kept working here too.
         ZoneCommand::Check(args) => super::check::run(&args),
-        ZoneCommand::Import { files, origin, serial } => {
+        ZoneCommand::Import { files, origin, strict, serial } => {
             if origin.is_some() && files.len() > 1 {
                 bail!("--origin applies to one zone file; {} were given", files.len());
             }
             let origin = origin.map(|o| zonefile::parse_name(&o, &[0]).map_err(|e| anyhow::anyhow!("--origin {o}: {e}"))).transpose()?;
-            import(store, &files, origin.as_deref(), serial.rule())
+            import(store, &files, origin.as_deref(), None, strict, serial.rule())
         }
-        ZoneCommand::ImportDir { dir, serial } => {
-            let mut files = Vec::new();
-            for entry in std::fs::read_dir(&dir).with_context(|| format!("reading directory {}", dir.display()))? {
-                let path = entry.with_context(|| format!("reading directory {}", dir.display()))?.path();
-                if path.extension().is_some_and(|e| e == "zone") && path.is_file() {
-                    files.push(path);
-                }
-            }
-            files.sort();
+        ZoneCommand::ImportDir { dir, pattern, strict, serial } => {
+            let pattern = FilePattern::parse(&pattern)?;
+            let files = pattern.files_in(&dir)?;
             if files.is_empty() {
-                bail!("no *.zone files in {}", dir.display());
+                bail!("no {pattern} files in {}", dir.display());
             }
-            import(store, &files, None, serial.rule())
+            import(store, &files, None, Some(&pattern), strict, serial.rule())
         }
         ZoneCommand::Delete { names } => {
             let mut txn = store.write_txn()?;
@@ -553,7 +560,14 @@ pub fn name_key(text: &str) -> anyhow::Result<Vec<u8>> {
 /// Zone files parsed per batch: bounds memory on huge imports while keeping both cores busy.
 const BATCH: usize = 256;
 
-fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones::ImportSerial) -> anyhow::Result<ExitCode> {
+fn import(
+    store: &Store,
+    files: &[PathBuf],
+    origin: Option<&[u8]>,
+    pattern: Option<&FilePattern>,
+    strict: bool,
+    serial: zones::ImportSerial,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let progress = if std::io::stderr().is_terminal() && files.len() > 1 {
         let bar = ProgressBar::new(files.len() as u64);
@@ -569,9 +583,15 @@ fn import(store: &Store, files: &[PathBuf], origin: Option<&[u8]>, serial: zones
     let mut warnings = Vec::new();
     for batch in files.chunks(BATCH) {
         // Parse and build in parallel; write in file order in the one transaction.
-        let zones: Vec<(PathBuf, ImportedZone)> =
-            batch.par_iter().map(|path| read_zone(path, origin).map(|zone| (path.clone(), zone))).collect::<anyhow::Result<_>>()?;
-        for (path, ImportedZone { tree, policy, side_file }) in zones {
+        let zones: Vec<(PathBuf, ImportedZone)> = batch
+            .par_iter()
+            .map(|path| {
+                let name_origin = pattern.and_then(|p| p.origin_of(path));
+                read_zone_named(path, origin, name_origin.as_deref(), strict).map(|zone| (path.clone(), zone))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        for (path, ImportedZone { tree, policy, side_file, warnings: read_warnings }) in zones {
+            warnings.extend(read_warnings);
             if let Some(first) = seen.insert(tree.apex_key.clone(), path.clone()) {
                 bail!("{} and {} both hold zone {}", first.display(), path.display(), tree.apex_text());
             }

@@ -19,6 +19,9 @@ pub struct ImportedZone {
     pub policy: Option<GeoPolicy>,
     /// The side file read, if there was one.
     pub side_file: Option<PathBuf>,
+    /// `FILE:LINE: what` for what the zone file held but the zone does not take (see
+    /// [`zonefile::tidy_zone`]).
+    pub warnings: Vec<String>,
 }
 
 /// Where a problem of [`read_zone`] is: the context of its errors. Shown as `FILE:LINE` (or
@@ -53,8 +56,17 @@ impl std::fmt::Display for At {
 
 /// Reads, checks and builds one zone file and its geo side file if present. Errors name the
 /// file and line ([`At`], or a [`zonefile::ParseError`] from the parser).
-pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZone> {
-    let file: ZoneFile = zonefile::parse_file(path, origin)?;
+///
+/// `strict`: records outside the zone are an error; else they are dropped with a warning.
+pub fn read_zone(path: &Path, origin: Option<&[u8]>, strict: bool) -> anyhow::Result<ImportedZone> {
+    read_zone_named(path, origin, None, strict)
+}
+
+/// [`read_zone`] with the origin the file name implies given (see
+/// [`zonefile::parse_file_named`]).
+pub fn read_zone_named(path: &Path, origin: Option<&[u8]>, name_origin: Option<&[u8]>, strict: bool) -> anyhow::Result<ImportedZone> {
+    let mut file: ZoneFile = zonefile::parse_file_named(path, origin, name_origin)?;
+    zonefile::tidy_zone(&mut file, strict)?;
     zonefile::validate_zone(&file)?;
     let whole = |with: Option<&PathBuf>| At { file: path.to_path_buf(), line: None, with: with.cloned() };
     let mut tree = ZoneTree::new(&file.origin).with_context(|| whole(None))?;
@@ -66,7 +78,7 @@ pub fn read_zone(path: &Path, origin: Option<&[u8]>) -> anyhow::Result<ImportedZ
     let side = geo::side_file_for(path);
     let (policy, side_file) = if side.is_file() { (read_side_file(&side, &mut tree)?, Some(side)) } else { (None, None) };
     tree.finish().with_context(|| whole(side_file.as_ref()))?;
-    Ok(ImportedZone { tree, policy, side_file })
+    Ok(ImportedZone { tree, policy, side_file, warnings: file.warnings })
 }
 
 /// A side-file problem at `at`, shown as `FILE:LINE: reason`.
@@ -119,4 +131,61 @@ fn read_side_file(path: &Path, tree: &mut ZoneTree) -> anyhow::Result<Option<Geo
         }
     }
     Ok(policy)
+}
+
+/// An `import-dir --pattern`: file names with one `*` standing for the zone name, as BIND
+/// directories name them (`db.*`, `*.db`); the default `*.zone` is lmdns's own naming.
+#[derive(Debug, Clone)]
+pub struct FilePattern {
+    prefix: String,
+    suffix: String,
+}
+
+impl FilePattern {
+    pub fn parse(text: &str) -> anyhow::Result<FilePattern> {
+        let Some((prefix, suffix)) = text.split_once('*') else {
+            anyhow::bail!("--pattern {text:?} has no '*' (where the zone name is in the file name, e.g. 'db.*' or '*.db')");
+        };
+        if suffix.contains('*') || text.contains('/') {
+            anyhow::bail!("--pattern {text:?}: want one '*' and no '/' (e.g. 'db.*' or '*.db')");
+        }
+        Ok(FilePattern { prefix: prefix.to_string(), suffix: suffix.to_string() })
+    }
+
+    /// The zone name part of a file name that matches, else None. BIND journals (`.jnl`) and
+    /// hidden files never match.
+    pub fn zone_part<'a>(&self, file_name: &'a str) -> Option<&'a str> {
+        if file_name.starts_with('.') || file_name.ends_with(".jnl") {
+            return None;
+        }
+        let middle = file_name.strip_prefix(&self.prefix)?.strip_suffix(&self.suffix)?;
+        (!middle.is_empty()).then_some(middle)
+    }
+
+    /// The origin a matching file's name implies (wire format), if it is a valid name.
+    pub fn origin_of(&self, path: &Path) -> Option<Vec<u8>> {
+        let part = self.zone_part(path.file_name()?.to_str()?)?;
+        let text = if part.ends_with('.') { part.to_string() } else { format!("{part}.") };
+        zonefile::parse_name(&text, &[0]).ok()
+    }
+
+    /// Matching regular files of `dir`, sorted.
+    pub fn files_in(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading directory {}", dir.display()))? {
+            let path = entry.with_context(|| format!("reading directory {}", dir.display()))?.path();
+            let matches = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| self.zone_part(n).is_some());
+            if matches && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+}
+
+impl std::fmt::Display for FilePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}*{}", self.prefix, self.suffix)
+    }
 }

@@ -73,7 +73,7 @@ impl<'a> Lexer<'a> {
                 }
                 b';' => {
                     // Comment to end of line; the newline itself still ends the entry.
-                    match memchr(b'\n', &src[self.pos..]) {
+                    match memchr::memchr(b'\n', &src[self.pos..]) {
                         Some(off) => self.pos += off,
                         None => self.pos = src.len(),
                     }
@@ -150,11 +150,6 @@ impl<'a> Lexer<'a> {
         }
         Ok(if toks.is_empty() { None } else { Some(entry) })
     }
-}
-
-#[inline]
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 /// Decodes RFC 1035 §5.1 escapes (`\X`, `\DDD`) of one token, appending the bytes to `out`.

@@ -8,17 +8,24 @@
 //! * [`rdata`], [`svcb`]: RDATA text → wire; [`present`]: wire → text, its exact inverse.
 //! * [`validate`]: zone-level checks (SOA, apex NS, CNAME exclusivity, out-of-zone data).
 
+mod custom;
 mod encoding;
+mod fields;
+mod generate;
+mod legacy;
 mod lexer;
 mod names;
 mod parser;
 mod present;
 mod rdata;
 mod svcb;
+mod tidy;
 mod time;
 pub mod types;
 mod validate;
 
+#[cfg(test)]
+mod samples;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use present::{rdata_to_text, record_line};
+pub use tidy::tidy_zone;
 pub use types::type_name;
 pub use validate::validate_zone;
 
@@ -51,6 +59,9 @@ pub struct ZoneFile {
     pub origin: Vec<u8>,
     pub records: Vec<Record>,
     pub path: PathBuf,
+    /// `FILE:LINE: what` for what was read but is not quite right (a TTL taken from the SOA,
+    /// out-of-zone data dropped by [`tidy_zone`]).
+    pub warnings: Vec<String>,
 }
 
 /// `FILE:LINE: message`; `FILE: message` for what concerns no line (a missing file, no SOA).
@@ -80,11 +91,21 @@ pub fn origin_from_file_name(path: &Path) -> Option<Vec<u8>> {
 /// origin: explicit (CLI `--origin`) wins; else the file's `$ORIGIN` (first one before any
 /// record); else the file name with a trailing `.zone` removed.
 pub fn parse_file(path: &Path, origin: Option<&[u8]>) -> Result<ZoneFile, ParseError> {
+    parse_file_named(path, origin, None)
+}
+
+/// [`parse_file`] where `name_origin` (if given) is the origin the file name implies, in place
+/// of [`origin_from_file_name`]: `import-dir --pattern 'db.*'` makes `db.example.com` zone
+/// `example.com.`.
+pub fn parse_file_named(path: &Path, origin: Option<&[u8]>, name_origin: Option<&[u8]>) -> Result<ZoneFile, ParseError> {
     let limits = crate::input::limits();
     let mut budget = limits.max_input;
     let text =
         crate::input::read_text(path, &mut budget).map_err(|e| ParseError { file: path.to_path_buf(), line: 0, message: e.to_string() })?;
-    let from_name = origin_from_file_name(path);
+    let from_name = match name_origin {
+        Some(o) => Some(o.to_vec()),
+        None => origin_from_file_name(path),
+    };
     let initial = origin.map(<[u8]>::to_vec).or(from_name).unwrap_or_default();
     parse_bytes(&text, path, initial, origin.is_some(), budget, limits.include_root)
 }
@@ -124,7 +145,7 @@ fn parse_bytes(
             })
         }
     };
-    Ok(ZoneFile { origin, records: ctx.records, path: path.to_path_buf() })
+    Ok(ZoneFile { origin, records: ctx.records, path: path.to_path_buf(), warnings: ctx.warnings })
 }
 
 /// Presentation name → wire: `@`, names relative to `origin`, `\X` and `\DDD` escapes.

@@ -15,6 +15,7 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 16;
 /// State that carries across the lines of a file and into the files it includes.
 pub(crate) struct Ctx {
     pub records: Vec<Record>,
+    pub warnings: Vec<String>,
     /// `$TTL`, once seen.
     default_ttl: Option<u32>,
     /// TTL of the previous record, the RFC 1035 default when there is no `$TTL`.
@@ -40,6 +41,7 @@ impl Ctx {
             includes: 0,
             include_root,
             records: Vec::new(),
+            warnings: Vec::new(),
             default_ttl: None,
             last_ttl: None,
             last_owner: None,
@@ -130,8 +132,60 @@ fn directive(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: 
         let inc_file: Arc<Path> = Arc::from(path.as_path());
         // The included file's origin changes stay inside it (RFC 1035 §5.1).
         parse_text(ctx, &text, &inc_file, inc_origin, depth + 1)?;
+    } else if name.eq_ignore_ascii_case(b"$GENERATE") {
+        generate(ctx, src, toks, file, origin)?;
     } else {
         return Err(err(file, line, format!("unsupported directive '{}'", lossy(name))));
+    }
+    Ok(())
+}
+
+/// `$GENERATE range lhs [ttl] [class] type rhs...` (see [`super::generate`]): each record is
+/// written out as a line of its own and read as one, so it gets every rule a written record
+/// gets; errors name the directive's line.
+fn generate(ctx: &mut Ctx, src: &[u8], toks: &[Tok], file: &Arc<Path>, origin: &[u8]) -> Result<(), ParseError> {
+    use super::generate::{parse_range, substitute};
+    let line = toks[0].line as usize;
+    let (Some(range), Some(lhs)) = (toks.get(1), toks.get(2)) else {
+        return Err(err(file, line, "$GENERATE needs a range, an owner, a type and RDATA"));
+    };
+    let range = parse_range(range.text(src)).map_err(|e| err(file, line, e))?;
+    let mut i = 3;
+    while let Some(t) = toks.get(i) {
+        let text = t.text(src);
+        if text.first().is_some_and(u8::is_ascii_digit) || !matches!(classify_class(text), ClassTok::NotAClass) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if toks.len() < i + 2 {
+        return Err(err(file, line, "$GENERATE needs a type and RDATA after the owner"));
+    }
+    let (middle, rhs) = (&toks[3..=i], &toks[i + 1..]);
+    let mut text = Vec::with_capacity(64);
+    let mut gen_toks = Vec::with_capacity(8);
+    for value in range.values() {
+        text.clear();
+        let sub_err = |e: String| err(file, line, format!("$GENERATE: {e}"));
+        substitute(lhs.text(src), value, &mut text).map_err(sub_err)?;
+        for t in middle {
+            text.push(b' ');
+            text.extend_from_slice(t.text(src));
+        }
+        for t in rhs {
+            text.push(b' ');
+            substitute(t.text(src), value, &mut text).map_err(sub_err)?;
+        }
+        let mut lexer = Lexer::new(&text);
+        lexer.next_entry(&mut gen_toks).map_err(|(_, m)| err(file, line, format!("$GENERATE: {m}")))?;
+        if lexer.next_entry(&mut Vec::new()).map_err(|(_, m)| err(file, line, m))?.is_some() {
+            return Err(err(file, line, "$GENERATE: RDATA holds a line break"));
+        }
+        for t in &mut gen_toks {
+            t.line = line as u32;
+        }
+        record(ctx, &text, &gen_toks, line, false, file, origin)?;
     }
     Ok(())
 }
@@ -186,13 +240,22 @@ fn record(
             None => return Err(err(file, t.line as usize, format!("unknown type '{}'", lossy(text)))),
         }
     };
-    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
-        Some(t) => t,
-        None => return Err(err(file, line, "no TTL: give one on the record or set $TTL")),
-    };
     let mut rdata = Vec::with_capacity(32);
     let mut cursor = Cursor::new(src, &toks[i..], origin, line);
     encode(rtype, &mut cursor, &mut rdata).map_err(|(l, m)| err(file, l, m))?;
+    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
+        Some(t) => t,
+        // No $TTL and no TTL so far: the SOA MINIMUM was the default TTL before RFC 2308; BIND
+        // takes it, warns, and keeps it as the default for the records after (as if $TTL).
+        None if rtype == super::types::SOA && rdata.len() >= 4 => {
+            let min = u32::from_be_bytes(rdata[rdata.len() - 4..].try_into().expect("4 octets"));
+            let min = min.min(MAX_TTL as u32);
+            ctx.warnings.push(format!("{}:{line}: no TTL given and no $TTL: using the SOA MINIMUM {min}", file.display()));
+            ctx.default_ttl = Some(min);
+            min
+        }
+        None => return Err(err(file, line, "no TTL: give one on the record or set $TTL")),
+    };
     ctx.last_ttl = Some(ttl);
     match &mut ctx.last_owner {
         Some(last) if !blank_owner => {

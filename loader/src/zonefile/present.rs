@@ -65,12 +65,12 @@ impl Malformed {
 const STRING_PAST_END: Malformed = Malformed::Bad("a length-prefixed string runs past the end of the RDATA");
 
 /// Reads fields off the front of an RDATA; every getter fails on short input.
-struct Reader<'a> {
-    data: &'a [u8],
+pub(crate) struct Reader<'a> {
+    pub data: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if n > self.data.len() {
             return Err(Malformed::Short);
         }
@@ -78,27 +78,27 @@ impl<'a> Reader<'a> {
         self.data = tail;
         Ok(head)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
         Ok(self.take(N)?.try_into().expect("take(N) gives N octets"))
     }
-    fn u8(&mut self) -> Result<u8, Malformed> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Malformed> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, Malformed> {
+    pub(crate) fn u16(&mut self) -> Result<u16, Malformed> {
         self.array().map(u16::from_be_bytes)
     }
-    fn u32(&mut self) -> Result<u32, Malformed> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Malformed> {
         self.array().map(u32::from_be_bytes)
     }
-    fn name(&mut self) -> Result<&'a [u8], Malformed> {
+    pub(crate) fn name(&mut self) -> Result<&'a [u8], Malformed> {
         let len = wire_name_len(self.data).map_err(Malformed::Name)?;
         self.take(len)
     }
-    fn char_string(&mut self) -> Result<&'a [u8], Malformed> {
+    pub(crate) fn char_string(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.u8()? as usize;
         self.take(len).map_err(|_| STRING_PAST_END)
     }
-    fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.data)
     }
 }
@@ -118,17 +118,17 @@ pub(crate) fn push_cs_byte(b: u8, out: &mut String) {
     }
 }
 
-fn push_quoted(s: &[u8], out: &mut String) {
+pub(crate) fn push_quoted(s: &[u8], out: &mut String) {
     out.push('"');
     s.iter().for_each(|&b| push_cs_byte(b, out));
     out.push('"');
 }
 
-fn push_name(n: &[u8], out: &mut String) {
+pub(crate) fn push_name(n: &[u8], out: &mut String) {
     out.push_str(&wire_to_text(n));
 }
 
-fn push_num(v: impl std::fmt::Display, out: &mut String) {
+pub(crate) fn push_num(v: impl std::fmt::Display, out: &mut String) {
     let _ = write!(out, "{v}");
 }
 
@@ -164,7 +164,7 @@ pub(crate) fn check(rtype: u16, rdata: &[u8]) -> Result<(), Malformed> {
 const BAD_BITMAP: Malformed =
     Malformed::Bad("the type bitmap is not in RFC 4034 form (ascending windows of 1 to 32 octets, no trailing zero octet)");
 
-fn bitmap(mut data: &[u8], out: &mut String) -> Result<(), Malformed> {
+pub(crate) fn bitmap(mut data: &[u8], out: &mut String) -> Result<(), Malformed> {
     let mut last_window: Option<u8> = None;
     while !data.is_empty() {
         let window = data[0];
@@ -324,7 +324,7 @@ fn typed(rtype: u16, rdata: &[u8], out: &mut String) -> Result<(), Malformed> {
             svcb::present_params(r.rest(), out)
                 .ok_or(Malformed::Bad("the SvcParams are not in RFC 9460 form (keys ascending, each value well-formed for its key)"))?;
         }
-        _ => return Err(Malformed::UnknownType),
+        _ => super::fields::present(rtype, &mut r, out)?,
     }
     match r.data.len() {
         0 => Ok(()),

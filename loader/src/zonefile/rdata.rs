@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::encoding::{base32hex_decode, base64_decode, hex_decode_part};
+use super::encoding::{base32hex_decode, base64_decode, hex_decode};
 use super::lexer::{unescape_into, Tok};
 use super::names::{lossy, name_to_wire};
 use super::present;
@@ -127,17 +127,19 @@ impl<'s> Cursor<'s> {
 
     /// All remaining tokens as one hex string (white space may split it anywhere).
     pub fn hex_rest(&mut self, out: &mut Vec<u8>) -> Result<(), RErr> {
-        let mut pending = None;
         let mut line = self.end_line;
+        let mut joined = Vec::new();
         while let Some(t) = self.peek() {
             self.i += 1;
             line = t.line as usize;
-            hex_decode_part(self.text(t), &mut pending, out).map_err(|e| (line, e))?;
+            let text = self.text(t);
+            // Checked per token so that the error names the line of the bad digit.
+            if let Some(c) = text.iter().find(|c| !c.is_ascii_hexdigit()) {
+                return Err((line, format!("bad hex digit '{}'", c.escape_ascii())));
+            }
+            joined.extend_from_slice(text);
         }
-        if pending.is_some() {
-            return Err((line, "odd number of hex digits".into()));
-        }
-        Ok(())
+        hex_decode(&joined, out).map_err(|e| (line, e))
     }
 
     /// All remaining tokens as one Base64 string.
@@ -224,8 +226,11 @@ pub(crate) fn parse_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
 /// their case, as names in text RDATA do.
 pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), RErr> {
     let start = out.len();
+    // `\#` not followed by a length is no RFC 3597 RDATA: in a TXT it is the string "#", as
+    // BIND reads `TXT \# text` ("#" "text").
+    let generic_length = c.toks.get(c.i + 1).is_some_and(|l| types::parse_uint(c.text(*l), 65535).is_some());
     if let Some(t) = c.peek() {
-        if !t.quoted && c.text(t) == b"\\#" {
+        if !t.quoted && c.text(t) == b"\\#" && (generic_length || !matches!(rtype, types::TXT | types::SPF)) {
             c.i += 1;
             generic(c, out)?;
             let data = &out[start..];
@@ -347,9 +352,8 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
             let at = out.len();
             out.push(0);
             if salt != b"-" {
-                let mut pending = None;
-                hex_decode_part(salt, &mut pending, out).map_err(|e| (t.line as usize, format!("bad salt: {e}")))?;
-                if pending.is_some() || out.len() - at - 1 > 255 {
+                hex_decode(salt, out).map_err(|e| (t.line as usize, format!("bad salt: {e}")))?;
+                if out.len() - at - 1 > 255 {
                     return Err((t.line as usize, "bad salt: odd number of hex digits or too long".into()));
                 }
             }
@@ -373,8 +377,10 @@ pub(crate) fn encode(rtype: u16, c: &mut Cursor<'_>, out: &mut Vec<u8>) -> Resul
             svcb::encode_params(c, out)?;
         }
         _ => {
-            let line = c.peek().map_or(c.end_line, |t| t.line as usize);
-            return Err((line, format!("type {} needs RFC 3597 '\\# length hex' RDATA", types::type_name(rtype))));
+            if !super::fields::encode(rtype, c, out)? {
+                let line = c.peek().map_or(c.end_line, |t| t.line as usize);
+                return Err((line, format!("type {} needs RFC 3597 '\\# length hex' RDATA", types::type_name(rtype))));
+            }
         }
     }
     finish(c, out, start)

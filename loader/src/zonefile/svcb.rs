@@ -24,10 +24,8 @@ fn key_code(text: &[u8]) -> Option<u16> {
         return Some(i as u16);
     }
     let digits = text.strip_prefix(b"key")?;
-    // keyNNNNN has no leading zeros, so each key has exactly one spelling.
-    if digits.len() > 1 && digits[0] == b'0' {
-        return None;
-    }
+    // RFC 9460 writes keyNNNNN without leading zeros, but Knot and NSD read `key0001` as key 1;
+    // so do we (it is then read and printed as `alpn`).
     parse_uint(digits, 65535).map(|v| v as u16)
 }
 

@@ -40,7 +40,9 @@ pub(crate) fn parse_sig_time(text: &[u8]) -> Result<u32, String> {
         return Err(format!("bad date '{}'", super::names::lossy(text)));
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
-    u32::try_from(secs).map_err(|_| format!("date '{}' is outside 1970..2106", super::names::lossy(text)))
+    // RFC 4034 §3.1.5: the field is a serial number (RFC 1982), so a date past 2106 wraps
+    // around, as Knot and BIND read it.
+    Ok(secs.rem_euclid(1 << 32) as u32)
 }
 
 pub(crate) fn format_sig_time(t: u32) -> String {

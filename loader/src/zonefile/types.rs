@@ -39,6 +39,14 @@ pub use lmdb_schema::rtype::*;
 pub const SUPPORTED: &[u16] = &[
     A, NS, CNAME, SOA, PTR, HINFO, MX, TXT, AAAA, SRV, NAPTR, DNAME, DS, SSHFP, RRSIG, NSEC, DNSKEY, NSEC3, NSEC3PARAM, TLSA, CDS, CDNSKEY,
     SVCB, HTTPS, SPF, CAA,
+    // The rest of what Knot and BIND read in text (see `fields` and `custom`): MD MF MB MG MR
+    // MINFO RP AFSDB X25 ISDN RT NSAP NSAP-PTR SIG KEY PX GPOS LOC KX CERT A6 APL IPSECKEY
+    // DHCID SMIMEA HIP NINFO RKEY TALINK OPENPGPKEY CSYNC ZONEMD DSYNC NID L32 L64 LP EUI48
+    // EUI64 URI AVC AMTRELAY RESINFO WALLET TA DLV.
+    3, 4, 7, 8, 9, 14, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 29, 36, 37, 38, 42, 45, 49, 53, 55, 56, 57, 58, 61, 62, 63, 66, 104, 105,
+    106, 107, 108, 109, 256, 258, 260, 261, 262, 32768, 32769,
+    // And what BIND 9.18 alone reads: WKS NXT EID NIMLOC ATMA SINK DOA.
+    11, 30, 31, 32, 34, 40, 259,
 ];
 
 /// Upper-cases a short token onto the stack; `None` if it is too long to be a mnemonic.
