@@ -79,12 +79,13 @@ pub fn query(data: &[u8]) -> bool {
     answered
 }
 
-/// Master-file text: parsed, checked, built into a zone, read as a catalog.
+/// Master-file text: parsed, tidied, checked, built into a zone, read as a catalog.
 pub fn zone_file(data: &[u8]) -> bool {
     let text = String::from_utf8_lossy(data);
     let origin = lmdb_schema::name::key_to_wire(&lmdb_schema::name::key_from_dotted("fuzz.test.").unwrap());
-    let Ok(file) = lmdns_loader::zonefile::parse_str(&text, std::path::Path::new("fuzz.zone"), &origin) else { return false };
-    if lmdns_loader::zonefile::validate_zone(&file).is_err() {
+    let Ok(mut file) = lmdns_loader::zonefile::parse_str(&text, std::path::Path::new("fuzz.zone"), &origin) else { return false };
+    // As `zone import` reads a file: duplicates, a closing SOA and out-of-zone data first.
+    if lmdns_loader::zonefile::tidy_zone(&mut file, false).is_err() || lmdns_loader::zonefile::validate_zone(&file).is_err() {
         return false;
     }
     let Ok(mut tree) = lmdns_loader::zones::ZoneTree::new(&file.origin) else { return false };
