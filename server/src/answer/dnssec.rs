@@ -133,9 +133,10 @@ impl<'s, 't> Prover<'s, 't> {
         let Some(apex_len) = lmdb_schema::zone::wire_name_len(&w.buf[self.apex_at as usize..]) else { return };
         let Some(prefix_len) = self.scratch.wire.len().checked_sub(apex_len) else { return };
         let prefix = &self.scratch.wire[..prefix_len];
-        w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &rrset, None);
+        // The RRSIGs point at the owner just written (not the 32-character hash label again).
+        let Some(owner) = w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &rrset) else { return };
         if let Some(signatures) = section.signatures(rtype, b"") {
-            w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &signatures, None);
+            w.rrset(Section::Authority, owner, &signatures, None);
         }
     }
 

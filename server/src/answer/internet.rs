@@ -359,7 +359,7 @@ impl<'t> Internet<'t> {
                 }
             }
             let answered = match qtype {
-                rtype::ANY => self.any(section, owner, w),
+                rtype::ANY => self.any(section, owner, w, &mut scratch.additional_targets),
                 // Every signature at the name, whatever it covers (as Knot and NSD answer).
                 rtype::RRSIG => section.all_signatures().fold(false, |_, sigs| {
                     w.rrset(Section::Answer, owner, &sigs, None);
@@ -434,7 +434,7 @@ impl<'t> Internet<'t> {
         let key = &scratch.current.key;
         scratch.visited.extend_from_slice(key);
         scratch.visited_ends.push(scratch.visited.len());
-        if crate::query::read_name(w.buf, target, &mut scratch.current).is_none() {
+        if super::names::read_name(w.buf, target, &mut scratch.current).is_none() {
             return false;
         }
         let mut start = 0;
@@ -459,14 +459,15 @@ impl<'t> Internet<'t> {
         w: &mut Writer<'_>,
     ) -> Option<usize> {
         let current = &scratch.current;
-        let prefix_start = current.ancestor_offset(current.label_count())? as usize;
-        let prefix_end = current.ancestor_offset(dname_labels as usize).map(|o| o as usize).unwrap_or_else(|| {
-            // DNAME at the root: the prefix is the whole name minus its root label.
-            prefix_start + lmdb_schema::zone::wire_name_len(&w.buf[prefix_start..]).unwrap_or(1) - 1
-        });
+        // DNAME RDATA is never compressed (RFC 6672 §2.5): its target is one run of bytes.
         let target_len = lmdb_schema::zone::wire_name_len(&w.buf[dname_target_at..])?;
         scratch.synth.clear();
-        scratch.synth.extend_from_slice(&w.buf[prefix_start..prefix_end]);
+        // The current name may be a compressed CNAME target: its labels are copied one by one.
+        let prefix_labels = current.label_count().checked_sub(dname_labels as usize)?;
+        for &at in &current.label_offsets[..prefix_labels] {
+            let at = at as usize;
+            scratch.synth.extend_from_slice(&w.buf[at..at + 1 + w.buf[at] as usize]);
+        }
         scratch.synth.extend_from_slice(&w.buf[dname_target_at..dname_target_at + target_len]);
         if scratch.synth.len() > lmdb_schema::name::MAX_NAME_WIRE {
             return None;
@@ -478,11 +479,12 @@ impl<'t> Internet<'t> {
     }
 
     /// RFC 8482: one RRset stands for all, over UDP and TCP alike (as Knot and NSD answer),
-    /// with its signatures. Returns false when the name has no data (NODATA).
-    fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>) -> bool {
+    /// with its signatures, and the addresses of the names it holds in the additional section
+    /// (as Knot adds them). Returns false when the name has no data (NODATA).
+    fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>, targets: &mut Vec<u16>) -> bool {
         match section.rrsets().find(|r| r.condition().is_empty() && r.rtype() != rtype::RRSIG) {
             Some(rrset) => {
-                w.rrset(Section::Answer, owner, &rrset, None);
+                w.rrset_collecting(Section::Answer, owner, &rrset, targets);
                 self.sign(w, Section::Answer, owner, &section, &rrset, None);
                 true
             }
@@ -499,7 +501,7 @@ impl<'t> Internet<'t> {
         let rdata = soa.rdatas().next().ok_or(LookupFailed)?;
         let minimum = rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
         let minimum = minimum.ok_or(LookupFailed)?;
-        let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
+        let owner = current.ancestor_offset(zone as usize).map_or(Owner::Root, Owner::At);
         let ttl = Some(soa.ttl().min(minimum).min(ttl_cap));
         w.rrset(Section::Authority, owner, &soa, ttl);
         self.sign(w, Section::Authority, owner, &apex, &soa, ttl);
@@ -528,7 +530,7 @@ impl<'t> Internet<'t> {
         scratch.marks.push((w.written(), w.additional));
         for i in 0..scratch.additional_targets.len() {
             let at = scratch.additional_targets[i] as usize;
-            if crate::query::read_name(w.buf, at, &mut scratch.target).is_none() {
+            if super::names::read_name(w.buf, at, &mut scratch.target).is_none() {
                 continue;
             }
             if scratch.target.label_count() < zone as usize || scratch.target.ancestor_key(zone as usize) != scratch.apex {
@@ -572,13 +574,5 @@ fn question_ancestor(buf: &[u8], labels: u8) -> Option<u16> {
     match count.checked_sub(labels as usize)? {
         i if i == count => Some(at as u16),
         i => Some(starts[i]),
-    }
-}
-
-/// Offset of the root label of the current name (for an SOA of the root zone).
-fn root_offset(current: &QueryName, w: &Writer<'_>) -> u16 {
-    match current.ancestor_offset(1) {
-        Some(at) => (at as usize + 1 + w.buf[at as usize] as usize) as u16,
-        None => 12,
     }
 }

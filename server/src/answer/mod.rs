@@ -12,6 +12,7 @@ pub mod expired;
 pub mod geo;
 pub mod internet;
 pub mod meta;
+pub mod names;
 pub mod signed;
 pub mod transfer;
 pub mod writer;

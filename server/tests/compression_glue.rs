@@ -1,0 +1,197 @@
+//! Answers that must match Knot and NSD byte count and content: name compression of owners and
+//! RDATA (RFC 1035 §4.1.4), glue and TC (RFC 9471), on `fixtures/answers/lab.zone` (a TLD-like
+//! zone with a `net.`-like delegation: 13 in-domain name servers, each with A and AAAA glue).
+//!
+//! Every query of `fixtures/answers/queries.txt` is sent to lmdns, Knot and NSD without EDNS and
+//! with EDNS at 512, 1232 and 4096 bytes over UDP, and over TCP. lmdns must answer like one of
+//! them: RCODE, AA, TC, answer and authority sections, and (unless truncated) the additional
+//! section. Its response may not be longer than the larger of theirs when it carries the same
+//! records: compression is what makes that hold (before it, the referral took 723 bytes where
+//! Knot and NSD take 528).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use common::*;
+use hickory_proto::rr::RecordType;
+
+fn answers_dir() -> PathBuf {
+    workspace_root().join("fixtures").join("answers")
+}
+
+/// How a query is sent: UDP with no EDNS or EDNS of this payload size, or TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Udp(Option<u16>),
+    Tcp,
+}
+
+const VIAS: [Via; 3] = [Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp];
+
+struct Reply {
+    bytes: Vec<u8>,
+    normalized: Normalized,
+}
+
+fn ask_via(addr: SocketAddr, q: &TestQuery, via: Via, id: u16) -> Result<Reply, String> {
+    let query = DnsQuery::new(id, &q.name, q.qtype);
+    let bytes = match via {
+        Via::Udp(None) => exchange_udp(addr, &query.bytes()),
+        Via::Udp(Some(payload)) => exchange_udp(addr, &query.edns(payload, None).bytes()),
+        Via::Tcp => exchange_tcp(addr, &query.bytes()),
+    }
+    .map_err(|e| format!("no answer: {e}"))?;
+    let normalized = normalize(&bytes)?;
+    Ok(Reply { bytes, normalized })
+}
+
+struct Peers {
+    knot: Server,
+    nsd: Server,
+    lmdns: Server,
+}
+
+fn start() -> Peers {
+    let dir = answers_dir();
+    Peers { knot: start_knot(&dir), nsd: start_nsd(&dir), lmdns: start_lmdns(&dir) }
+}
+
+fn query(name: &str, qtype: RecordType) -> TestQuery {
+    TestQuery { line: 0, name: name.into(), qtype }
+}
+
+/// The same records, additional section included unless the answer is truncated (what a
+/// truncated answer keeps differs between servers; the client retries over TCP anyway).
+fn same(got: &Normalized, want: &Normalized) -> bool {
+    got.key() == want.key() && (got.tc || got.additional == want.additional)
+}
+
+/// NSD adds the zone's NS RRset (and their addresses) to positive answers, Knot does not
+/// (see conformance.rs): lmdns may match NSD's answer without them.
+fn same_as_nsd(got: &Normalized, nsd: &Normalized) -> bool {
+    if same(got, nsd) {
+        return true;
+    }
+    if nsd.rcode != "NoError" || nsd.answer.is_empty() || !nsd.authority.iter().all(|r| r.split(' ').nth(3) == Some("NS")) {
+        return false;
+    }
+    let mut trimmed = nsd.clone();
+    trimmed.authority.clear();
+    got.key() == trimmed.key()
+}
+
+/// Each comparison's result: lmdns's size, and the sizes of the references it matched.
+struct Compared {
+    lmdns: usize,
+    matched: Vec<(&'static str, usize)>,
+}
+
+fn compare(peers: &Peers, q: &TestQuery, via: Via, id: u16, failures: &mut Vec<String>) -> Option<Compared> {
+    let got = ask_via(peers.lmdns.addr, q, via, id);
+    let refs = [("knot", ask_via(peers.knot.addr, q, via, id)), ("nsd", ask_via(peers.nsd.addr, q, via, id))];
+    let got = match got {
+        Ok(got) => got,
+        Err(e) => {
+            failures.push(format!("{q} [{via:?}]: lmdns: {e}"));
+            return None;
+        }
+    };
+    let matched: Vec<(&'static str, usize)> = refs
+        .iter()
+        .filter_map(|(name, r)| {
+            let r = r.as_ref().ok()?;
+            let matches = if *name == "nsd" { same_as_nsd(&got.normalized, &r.normalized) } else { same(&got.normalized, &r.normalized) };
+            matches.then_some((*name, r.bytes.len()))
+        })
+        .collect();
+    if matched.is_empty() {
+        let mut report = format!("{q} [{via:?}]: lmdns answers unlike Knot and NSD\n");
+        report.push_str(&format!("    lmdns ({} bytes): {:?}\n", got.bytes.len(), got.normalized));
+        for (name, r) in &refs {
+            match r {
+                Ok(r) => report.push_str(&format!("    {name} ({} bytes): {:?}\n", r.bytes.len(), r.normalized)),
+                Err(e) => report.push_str(&format!("    {name}: {e}\n")),
+            }
+        }
+        failures.push(report);
+        return None;
+    }
+    Some(Compared { lmdns: got.bytes.len(), matched })
+}
+
+/// The differential run: every query of `queries.txt` in every form.
+#[test]
+fn answers_and_sizes_match_knot_or_nsd() {
+    let peers = start();
+    let queries = load_queries(&answers_dir().join("queries.txt"));
+    assert!(queries.len() >= 20, "queries.txt has only {} queries", queries.len());
+    let mut failures = Vec::new();
+    let (mut compared, mut larger, mut lmdns_bytes, mut knot_bytes) = (0, Vec::new(), 0, 0);
+    for (i, q) in queries.iter().enumerate() {
+        for (j, via) in VIAS.into_iter().enumerate() {
+            compared += 1;
+            let id = 0x2000 + (i * VIAS.len() + j) as u16;
+            let Some(c) = compare(&peers, q, via, id, &mut failures) else { continue };
+            let most = c.matched.iter().map(|m| m.1).max().unwrap_or(0);
+            if c.lmdns > most {
+                larger.push(format!("{q} [{via:?}]: lmdns {} bytes, {:?}", c.lmdns, c.matched));
+            }
+            if let Some(&(_, knot)) = c.matched.iter().find(|m| m.0 == "knot") {
+                lmdns_bytes += c.lmdns;
+                knot_bytes += knot;
+            }
+        }
+    }
+    println!("=== {compared} comparisons, {} differ from both Knot and NSD, {} larger", failures.len(), larger.len());
+    println!("=== where lmdns matched Knot: lmdns {lmdns_bytes} bytes in all, Knot {knot_bytes}");
+    for f in failures.iter().chain(&larger) {
+        println!("{f}");
+    }
+    assert!(failures.is_empty(), "{} of {compared} answers differ from both Knot and NSD (see above)", failures.len());
+    assert!(larger.is_empty(), "{} answers are longer than the reference they match (see above)", larger.len());
+}
+
+/// The `net.`-like referral (13 NS, 13 A and 13 AAAA glue records, all in-domain): the size of
+/// each answer against Knot's, and TC exactly where Knot sets it (RFC 9471: in-domain glue that
+/// does not fit truncates; without EDNS, 512 bytes do not hold it).
+#[test]
+fn tld_referral_like_knot() {
+    let peers = start();
+    let q = query("example.net.lab.", RecordType::A);
+    let mut failures = Vec::new();
+    for (i, via) in VIAS.into_iter().enumerate() {
+        let id = 0x3000 + i as u16;
+        let got = ask_via(peers.lmdns.addr, &q, via, id).expect("lmdns answers");
+        let knot = ask_via(peers.knot.addr, &q, via, id).expect("knot answers");
+        let nsd = ask_via(peers.nsd.addr, &q, via, id).expect("nsd answers");
+        let (g, k) = (&got.normalized, &knot.normalized);
+        println!(
+            "{via:?}: lmdns {} bytes tc={} ns={} ar={}; knot {} bytes tc={} ar={}; nsd {} bytes tc={} ar={}",
+            got.bytes.len(),
+            g.tc,
+            g.authority.len(),
+            g.additional.len(),
+            knot.bytes.len(),
+            k.tc,
+            k.additional.len(),
+            nsd.bytes.len(),
+            nsd.normalized.tc,
+            nsd.normalized.additional.len()
+        );
+        if g.tc != k.tc {
+            failures.push(format!("{via:?}: TC {} where Knot's is {}", g.tc, k.tc));
+        }
+        if !g.tc && !same(g, k) {
+            failures.push(format!("{via:?}: records differ from Knot's:\n  lmdns {g:?}\n  knot {k:?}"));
+        }
+        if !g.tc && got.bytes.len() > knot.bytes.len() {
+            failures.push(format!("{via:?}: {} bytes where Knot takes {}", got.bytes.len(), knot.bytes.len()));
+        }
+    }
+    // Whole over TCP and at 1232: 13 NS + 26 glue.
+    let tcp = ask_via(peers.lmdns.addr, &q, Via::Tcp, 0x3100).expect("lmdns answers over TCP");
+    assert_eq!((tcp.normalized.authority.len(), tcp.normalized.additional.len()), (13, 26));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
