@@ -28,7 +28,7 @@ enum Via {
     Tcp,
 }
 
-const VIAS: [Via; 3] = [Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp];
+const VIAS: [Via; 5] = [Via::Udp(None), Via::Udp(Some(512)), Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp];
 
 struct Reply {
     bytes: Vec<u8>,

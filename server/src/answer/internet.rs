@@ -91,9 +91,9 @@ pub struct ResolveScratch {
     /// Name key of the apex of the zone answering the question. Depth tells zones apart only
     /// among ancestors of one name, so chain targets and additional names compare apexes.
     apex: Vec<u8>,
-    /// (response length, additional count) at the start of the additional section and after
-    /// each RRset in it, so the response can be cut back on an RRset boundary.
-    marks: Vec<(usize, u16)>,
+    /// Where the response can be cut back on an RRset boundary: the start of the additional
+    /// section and the end of each RRset in it (see [`Mark`]).
+    marks: Vec<Mark>,
     /// Whole responses to repeated questions (see `cache`).
     pub cache: super::cache::AnswerCache,
     /// Secondary zones answered SERVFAIL (see `expired`).
@@ -117,7 +117,7 @@ impl ResolveScratch {
 }
 
 impl ResolveScratch {
-    pub fn additional_marks(&self) -> &[(usize, u16)] {
+    pub fn additional_marks(&self) -> &[Mark] {
         &self.marks
     }
 
@@ -130,6 +130,17 @@ impl ResolveScratch {
     pub fn clear_apex(&mut self) {
         self.apex.clear();
     }
+}
+
+/// The response as it was after an RRset of the additional section (or before the first).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// Response length and additional count here.
+    pub len: usize,
+    pub additional: u16,
+    /// The RRset ending here is in-domain glue of a referral (at or below the cut): leaving it
+    /// out sets TC (RFC 9471 §3.1). Other additional data is left out silently (RFC 2181 §9).
+    pub required: bool,
 }
 
 /// The outcome of answering, for the header.
@@ -384,11 +395,15 @@ impl<'t> Internet<'t> {
             break;
         }
         let additional = matches!(end, End::Answer | End::NoData { .. } | End::Referral { .. });
+        let cut = match end {
+            End::Referral { cut, .. } => Some(cut),
+            _ => None,
+        };
         if self.dnssec {
             self.prove(scratch, zone_depth, end, w)?;
         }
         if additional {
-            self.additional(scratch, zone_depth, w)?;
+            self.additional(scratch, zone_depth, cut, w)?;
         }
         Ok(outcome)
     }
@@ -524,29 +539,56 @@ impl<'t> Internet<'t> {
     }
 
     /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA, with their RRSIGs
-    /// (glue has none). Whole RRsets only; what does not fit is dropped later without TC (RFC
-    /// 2181 §9), a signature with its RRset.
-    fn additional(&self, scratch: &mut ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
-        scratch.marks.push((w.written(), w.additional));
+    /// (glue has none); a name without a node of its own gets them from the wildcard that covers
+    /// it, as Knot and NSD synthesize glue. Whole RRsets only; what does not fit is dropped later
+    /// (see [`Mark`]), a signature with its RRset. `cut`: the delegation of a referral, whose
+    /// in-domain glue must all fit.
+    fn additional(&self, scratch: &mut ResolveScratch, zone: u8, cut: Option<u8>, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+        scratch.marks.push(Mark { len: w.written(), additional: w.additional, required: false });
         for i in 0..scratch.additional_targets.len() {
             let at = scratch.additional_targets[i] as usize;
             if super::names::read_name(w.buf, at, &mut scratch.target).is_none() {
                 continue;
             }
-            if scratch.target.label_count() < zone as usize || scratch.target.ancestor_key(zone as usize) != scratch.apex {
+            let target = &scratch.target;
+            if target.label_count() < zone as usize || target.ancestor_key(zone as usize) != scratch.apex {
                 continue;
             }
-            let Some(node) = self.node(scratch.target.ancestor_key(scratch.target.label_count()))? else { continue };
-            let Some(section) = node.section(zone) else { continue };
+            let required = cut.is_some_and(|cut| {
+                let cut = cut as usize;
+                target.label_count() >= cut && target.ancestor_key(cut) == scratch.current.ancestor_key(cut)
+            });
+            let Some(section) = self.address_section(target, zone)? else { continue };
             for rtype in [rtype::A, rtype::AAAA] {
                 if let Some(rrset) = section.rrset(rtype) {
                     w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
                     self.sign(w, Section::Additional, Owner::At(at as u16), &section, &rrset, None);
-                    scratch.marks.push((w.written(), w.additional));
+                    scratch.marks.push(Mark { len: w.written(), additional: w.additional, required });
                 }
             }
         }
         Ok(())
+    }
+
+    /// The records of `name` in `zone` for the additional section: its own, or those of the
+    /// wildcard child of its closest encloser when the name does not exist.
+    fn address_section(&self, name: &QueryName, zone: u8) -> Result<Option<SectionView<'t>>, LookupFailed> {
+        let labels = name.label_count();
+        if let Some(node) = self.node(name.ancestor_key(labels))? {
+            return Ok(node.section(zone));
+        }
+        for k in (zone as usize..labels).rev() {
+            let Some(encloser) = self.node(name.ancestor_key(k))?.and_then(|n| n.section(zone)) else { continue };
+            if !encloser.has(flags::WILDCARD_CHILD) {
+                return Ok(None);
+            }
+            let base = name.ancestor_key(k);
+            let mut key = [0u8; lmdb_schema::name::MAX_KEY + 2];
+            key[..base.len()].copy_from_slice(base);
+            key[base.len()..base.len() + 2].copy_from_slice(b"*\0");
+            return Ok(self.node(&key[..base.len() + 2])?.and_then(|n| n.section(zone)));
+        }
+        Ok(None)
     }
 }
 

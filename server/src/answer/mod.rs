@@ -370,17 +370,18 @@ fn udp_limit(query: &Query, config: &AnswerConfig) -> usize {
 }
 
 /// Makes the response fit `limit` bytes. Additional records are dropped first, whole RRsets at a
-/// time, without TC (RFC 2181 §9); if answer and authority alone do not fit, only the question is
-/// kept and TC is set, never a partial RRset. Returns TC.
-fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[(usize, u16)]) -> bool {
+/// time, without TC (RFC 2181 §9) unless in-domain glue of a referral goes (RFC 9471 §3.1: TC,
+/// keeping the glue that fits, as Knot answers); if answer and authority alone do not fit, only
+/// the question is kept and TC is set, never a partial RRset. Returns TC.
+fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[internet::Mark]) -> bool {
     if w.written() <= limit {
         return false;
     }
     // marks[0] is the end of the authority section; each later mark ends an additional RRset.
-    match marks.iter().rev().find(|(len, _)| *len <= limit) {
-        Some(&(len, count)) => {
-            w.rollback_additional(len, count);
-            false
+    match marks.iter().rposition(|m| m.len <= limit) {
+        Some(i) => {
+            w.rollback_additional(marks[i].len, marks[i].additional);
+            marks[i + 1..].iter().any(|m| m.required)
         }
         None => {
             w.truncate_to_question(question_end);
