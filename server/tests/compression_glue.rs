@@ -195,3 +195,27 @@ fn tld_referral_like_knot() {
     assert_eq!((tcp.normalized.authority.len(), tcp.normalized.additional.len()), (13, 26));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// CNAME chains inside the zone are followed for 12 hops (README, "Answers"): Knot stops at 5,
+/// NSD follows any length. A 14-hop chain gets its first 12 CNAMEs (what Knot sends is a prefix
+/// of it, and it is a prefix of NSD's answer); a loop ends at the first name seen twice.
+#[test]
+fn cname_chains_end_at_the_bound_and_loops_end() {
+    let peers = start();
+    let chain = query("d1.lab.", RecordType::A);
+    let ask = |server: &Server, q: &TestQuery| ask_via(server.addr, q, Via::Tcp, 0x3200).expect("answers").normalized;
+    let (got, knot, nsd) = (ask(&peers.lmdns, &chain), ask(&peers.knot, &chain), ask(&peers.nsd, &chain));
+    let cnames = |n: &Normalized| n.answer.iter().filter(|r| r.split(' ').nth(3) == Some("CNAME")).count();
+    println!("d1.lab. A: lmdns {} CNAMEs, knot {}, nsd {}", cnames(&got), cnames(&knot), cnames(&nsd));
+    assert_eq!((got.rcode.as_str(), got.aa, got.answer.len(), cnames(&got)), ("NoError", true, 12, 12), "{got:?}");
+    for hop in 1..=12 {
+        let record = format!("d{hop}.lab. 3600 IN CNAME d{}.lab.", hop + 1);
+        assert!(got.answer.contains(&record), "missing {record}: {got:?}");
+    }
+    assert!(knot.answer.iter().all(|r| got.answer.contains(r)), "Knot's chain is not a prefix of lmdns's: {knot:?}");
+    assert!(got.answer.iter().all(|r| nsd.answer.contains(r)), "lmdns's chain is not a prefix of NSD's: {nsd:?}");
+    let looped = query("loop1.lab.", RecordType::A);
+    let (got, knot) = (ask(&peers.lmdns, &looped), ask(&peers.knot, &looped));
+    assert_eq!(got.key(), knot.key(), "a CNAME loop answers unlike Knot");
+    assert_eq!(cnames(&got), 2);
+}
