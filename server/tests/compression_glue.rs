@@ -10,6 +10,8 @@
 //! Knot and NSD take 528).
 
 mod common;
+#[path = "common/signing.rs"]
+mod signing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,15 +38,37 @@ struct Reply {
 }
 
 fn ask_via(addr: SocketAddr, q: &TestQuery, via: Via, id: u16) -> Result<Reply, String> {
+    ask_with(addr, q, via, id, false)
+}
+
+/// [`ask_via`], with `dnssec`: EDNS (1232 over TCP) with the DO bit.
+fn ask_with(addr: SocketAddr, q: &TestQuery, via: Via, id: u16, dnssec: bool) -> Result<Reply, String> {
     let query = DnsQuery::new(id, &q.name, q.qtype);
+    let mut query = match via {
+        Via::Udp(Some(payload)) => query.edns(payload, None).bytes(),
+        _ if dnssec => query.edns(EDNS_PAYLOAD, None).bytes(),
+        _ => query.bytes(),
+    };
+    if dnssec {
+        set_do(&mut query);
+    }
     let bytes = match via {
-        Via::Udp(None) => exchange_udp(addr, &query.bytes()),
-        Via::Udp(Some(payload)) => exchange_udp(addr, &query.edns(payload, None).bytes()),
-        Via::Tcp => exchange_tcp(addr, &query.bytes()),
+        Via::Udp(_) => exchange_udp(addr, &query),
+        Via::Tcp => exchange_tcp(addr, &query),
     }
     .map_err(|e| format!("no answer: {e}"))?;
     let normalized = normalize(&bytes)?;
     Ok(Reply { bytes, normalized })
+}
+
+/// Sets the DO bit of a query's OPT record (the first record after the question).
+fn set_do(query: &mut [u8]) {
+    let mut at = 12;
+    while query[at] != 0 {
+        at += 1 + query[at] as usize;
+    }
+    // Question: root label, type, class. OPT: root, type, class, then the TTL's flags byte.
+    query[at + 5 + 1 + 2 + 2 + 2] |= 0x80;
 }
 
 struct Peers {
@@ -54,8 +78,11 @@ struct Peers {
 }
 
 fn start() -> Peers {
-    let dir = answers_dir();
-    Peers { knot: start_knot(&dir), nsd: start_nsd(&dir), lmdns: start_lmdns(&dir) }
+    start_in(&answers_dir())
+}
+
+fn start_in(dir: &std::path::Path) -> Peers {
+    Peers { knot: start_knot(dir), nsd: start_nsd(dir), lmdns: start_lmdns(dir) }
 }
 
 fn query(name: &str, qtype: RecordType) -> TestQuery {
@@ -74,7 +101,12 @@ fn same_as_nsd(got: &Normalized, nsd: &Normalized) -> bool {
     if same(got, nsd) {
         return true;
     }
-    if nsd.rcode != "NoError" || nsd.answer.is_empty() || !nsd.authority.iter().all(|r| r.split(' ').nth(3) == Some("NS")) {
+    // RRSIG RDATA is shown as hex: its first two bytes are the covered type (0002 = NS).
+    let zone_ns = |r: &String| {
+        let f: Vec<&str> = r.split(' ').collect();
+        f.get(3) == Some(&"NS") || (f.get(3) == Some(&"RRSIG") && f.get(6).is_some_and(|h| h.starts_with("0002")))
+    };
+    if nsd.rcode != "NoError" || nsd.answer.is_empty() || !nsd.authority.iter().all(zone_ns) {
         return false;
     }
     let mut trimmed = nsd.clone();
@@ -88,9 +120,9 @@ struct Compared {
     matched: Vec<(&'static str, usize)>,
 }
 
-fn compare(peers: &Peers, q: &TestQuery, via: Via, id: u16, failures: &mut Vec<String>) -> Option<Compared> {
-    let got = ask_via(peers.lmdns.addr, q, via, id);
-    let refs = [("knot", ask_via(peers.knot.addr, q, via, id)), ("nsd", ask_via(peers.nsd.addr, q, via, id))];
+fn compare(peers: &Peers, q: &TestQuery, via: Via, id: u16, dnssec: bool, failures: &mut Vec<String>) -> Option<Compared> {
+    let got = ask_with(peers.lmdns.addr, q, via, id, dnssec);
+    let refs = [("knot", ask_with(peers.knot.addr, q, via, id, dnssec)), ("nsd", ask_with(peers.nsd.addr, q, via, id, dnssec))];
     let got = match got {
         Ok(got) => got,
         Err(e) => {
@@ -124,16 +156,78 @@ fn compare(peers: &Peers, q: &TestQuery, via: Via, id: u16, failures: &mut Vec<S
 /// The differential run: every query of `queries.txt` in every form.
 #[test]
 fn answers_and_sizes_match_knot_or_nsd() {
-    let peers = start();
+    differential(&start(), &VIAS, false, "unsigned");
+}
+
+/// The same run on lab.zone signed in the test (NSEC, then NSEC3), with DO: denial proofs,
+/// signed referrals and their RRSIGs compress as Knot's do, so answers are no longer than the
+/// reference's and truncate no earlier.
+#[test]
+fn signed_answers_and_sizes_match_knot_or_nsd() {
+    for chain in [signing::Chain::Nsec, signing::Chain::Nsec3] {
+        let signed = signing::sign_zones(&answers_dir(), chain);
+        let peers = start_in(&signed.zones_dir());
+        differential(&peers, &[Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp], true, &format!("{chain:?}"));
+        at_512(&peers, &format!("{chain:?}"));
+    }
+}
+
+/// Signed answers at 512 bytes: equal to Knot's or NSD's, or else with Knot's RCODE, AA and TC
+/// and only records of Knot's whole answer (over TCP), each in its section. Truncated proofs differ between all
+/// three: Knot keeps NSEC3 records without the RRSIGs that did not fit, NSD drops the SOA, lmdns
+/// keeps the whole RRsets that fit, each with its RRSIGs (RFC 4035 §3.1.1); and Knot adds
+/// additional addresses without their RRSIGs, lmdns each with its own.
+fn at_512(peers: &Peers, label: &str) {
+    let queries = load_queries(&answers_dir().join("queries.txt"));
+    let (mut equal, mut subset, mut failures) = (0, Vec::new(), Vec::new());
+    for (i, q) in queries.iter().enumerate() {
+        let id = 0x5000 + i as u16;
+        let mut unlike = Vec::new();
+        if compare(peers, q, Via::Udp(Some(512)), id, true, &mut unlike).is_some() {
+            equal += 1;
+            continue;
+        }
+        let got = ask_with(peers.lmdns.addr, q, Via::Udp(Some(512)), id, true).map(|r| r.normalized);
+        let knot = ask_with(peers.knot.addr, q, Via::Udp(Some(512)), id, true).map(|r| r.normalized);
+        let nsd = ask_with(peers.nsd.addr, q, Via::Udp(Some(512)), id, true).map(|r| r.normalized);
+        // The whole answer, over TCP: what lmdns keeps must be part of it.
+        let whole = ask_with(peers.knot.addr, q, Via::Tcp, id, true).map(|r| r.normalized);
+        let within = |a: &[String], b: &[String]| a.iter().all(|r| b.contains(r));
+        let count = |n: &Normalized| format!("{}+{}+{}", n.answer.len(), n.authority.len(), n.additional.len());
+        match (got, knot, nsd, whole) {
+            (Ok(g), Ok(k), Ok(n), Ok(w))
+                if (g.rcode.as_str(), g.aa, g.tc) == (k.rcode.as_str(), k.aa, k.tc)
+                    && within(&g.answer, &w.answer)
+                    && within(&g.authority, &w.authority)
+                    && within(&g.additional, &w.additional) =>
+            {
+                subset.push(format!("{q}: tc={} lmdns keeps {} records, Knot {}, NSD {}", g.tc, count(&g), count(&k), count(&n)));
+            }
+            _ => failures.extend(unlike),
+        }
+    }
+    println!(
+        "=== {label} at 512: {} queries, {equal} equal to Knot's or NSD's, {} made of their records, {} differ",
+        queries.len(),
+        subset.len(),
+        failures.len()
+    );
+    for f in subset.iter().chain(&failures) {
+        println!("{f}");
+    }
+    assert!(failures.is_empty(), "{} signed answers at 512 bytes differ (see above)", failures.len());
+}
+
+fn differential(peers: &Peers, vias: &[Via], dnssec: bool, label: &str) {
     let queries = load_queries(&answers_dir().join("queries.txt"));
     assert!(queries.len() >= 20, "queries.txt has only {} queries", queries.len());
     let mut failures = Vec::new();
     let (mut compared, mut larger, mut lmdns_bytes, mut knot_bytes) = (0, Vec::new(), 0, 0);
     for (i, q) in queries.iter().enumerate() {
-        for (j, via) in VIAS.into_iter().enumerate() {
+        for (j, &via) in vias.iter().enumerate() {
             compared += 1;
-            let id = 0x2000 + (i * VIAS.len() + j) as u16;
-            let Some(c) = compare(&peers, q, via, id, &mut failures) else { continue };
+            let id = 0x2000 + (i * vias.len() + j) as u16;
+            let Some(c) = compare(peers, q, via, id, dnssec, &mut failures) else { continue };
             let most = c.matched.iter().map(|m| m.1).max().unwrap_or(0);
             if c.lmdns > most {
                 larger.push(format!("{q} [{via:?}]: lmdns {} bytes, {:?}", c.lmdns, c.matched));
@@ -144,8 +238,8 @@ fn answers_and_sizes_match_knot_or_nsd() {
             }
         }
     }
-    println!("=== {compared} comparisons, {} differ from both Knot and NSD, {} larger", failures.len(), larger.len());
-    println!("=== where lmdns matched Knot: lmdns {lmdns_bytes} bytes in all, Knot {knot_bytes}");
+    println!("=== {label}: {compared} comparisons, {} differ from both Knot and NSD, {} larger", failures.len(), larger.len());
+    println!("=== {label}: where lmdns matched Knot: lmdns {lmdns_bytes} bytes in all, Knot {knot_bytes}");
     for f in failures.iter().chain(&larger) {
         println!("{f}");
     }

@@ -371,8 +371,9 @@ fn udp_limit(query: &Query, config: &AnswerConfig) -> usize {
 
 /// Makes the response fit `limit` bytes. Additional records are dropped first, whole RRsets at a
 /// time, without TC (RFC 2181 §9) unless in-domain glue of a referral goes (RFC 9471 §3.1: TC,
-/// keeping the glue that fits, as Knot answers); if answer and authority alone do not fit, only
-/// the question is kept and TC is set, never a partial RRset. Returns TC.
+/// keeping the glue that fits, as Knot answers); if answer and authority alone do not fit, TC is
+/// set and the whole RRsets that fit are kept, each with its RRSIGs (as Knot and NSD keep them;
+/// never a partial RRset or one without its signatures, RFC 4035 §3.1.1). Returns TC.
 fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[internet::Mark]) -> bool {
     if w.written() <= limit {
         return false;
@@ -384,7 +385,7 @@ fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[internet:
             marks[i + 1..].iter().any(|m| m.required)
         }
         None => {
-            w.truncate_to_question(question_end);
+            w.truncate_to_fit(limit, question_end);
             true
         }
     }

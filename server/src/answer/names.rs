@@ -91,6 +91,39 @@ impl Names {
         }
     }
 
+    /// Appends `name`, whose last `floor_labels` labels are the name at `floor_at` (the zone
+    /// apex in the question, whatever its case): compressed against the longest suffix in the
+    /// response as [`Names::write`] does, but never less than down to that name. For the NSEC
+    /// and NSEC3 owners of a denial proof, which are often the question itself or below a name
+    /// already written. Returns where the name starts (or the pointer's target).
+    pub fn write_within(&mut self, buf: &mut Vec<u8>, name: &[u8], floor_labels: usize, floor_at: u16) -> usize {
+        let mut starts = [0u8; MAX_LABELS];
+        let n = match label_starts(name, &mut starts) {
+            Some(n) if n >= floor_labels && usize::from(floor_at) <= MAX_POINTER => n,
+            _ => return self.write(buf, name),
+        };
+        let (mut matched, mut target) = self.longest_suffix(buf, name, &starts[..n]);
+        if matched < floor_labels {
+            (matched, target) = (floor_labels, floor_at);
+        }
+        let at = buf.len();
+        if matched == 0 {
+            // The root zone's apex: the root label itself.
+            buf.extend_from_slice(name);
+        } else {
+            buf.extend_from_slice(&name[..usize::from(starts[n - matched])]);
+            buf.extend_from_slice(&(0xC000 | target).to_be_bytes());
+        }
+        if matched < n {
+            self.remember(at);
+            at
+        } else if n == 0 {
+            at
+        } else {
+            usize::from(target)
+        }
+    }
+
     /// The most trailing labels of `name` (label starts `starts`) found at the end of a
     /// remembered name, and the offset of that suffix.
     fn longest_suffix(&self, buf: &[u8], name: &[u8], starts: &[u8]) -> (usize, u16) {
@@ -272,6 +305,26 @@ mod tests {
         assert_eq!(label_positions(b"\xC0\x00", 0, &mut positions), None);
         assert_eq!(label_positions(b"\x01a\xC0\x05", 0, &mut positions), None);
         assert_eq!(label_positions(b"\x50a", 0, &mut positions), None);
+    }
+
+    #[test]
+    fn proof_owners_point_at_the_question_or_at_least_the_apex() {
+        let mut names = Names::default();
+        let mut buf = vec![0; 12];
+        buf.extend_from_slice(&wire("www.lab."));
+        names.remember(12);
+        // The NSEC owner is the question itself: one pointer.
+        let at = buf.len();
+        assert_eq!(names.write_within(&mut buf, &wire("www.lab."), 1, 16), 12);
+        assert_eq!(&buf[at..], b"\xC0\x0C");
+        // Asked in another case, the question does not match: down to the apex pointer only.
+        let mut buf = vec![0; 12];
+        buf.extend_from_slice(b"\x03WWW\x03LAB\x00");
+        names.clear();
+        names.remember(12);
+        let at = buf.len();
+        assert_eq!(names.write_within(&mut buf, &wire("www.lab."), 1, 16), at);
+        assert_eq!(&buf[at..], b"\x03www\xC0\x10");
     }
 
     #[test]

@@ -69,6 +69,21 @@ pub struct Writer<'a> {
     pub additional: u16,
     /// Names written so far that later names may point into.
     names: Names,
+    /// Where answer and authority can be cut back: after each RRset, or after its RRSIGs when
+    /// they follow it (a truncated answer keeps whole RRsets, never one without its signatures).
+    ends: [End; MAX_ENDS],
+    end_count: usize,
+}
+
+/// RRset boundaries remembered per response; later ones are not offered as cut points (a
+/// truncated answer then keeps less, never something wrong).
+const MAX_ENDS: usize = 32;
+
+#[derive(Clone, Copy, Default)]
+struct End {
+    len: u32,
+    answer: u16,
+    authority: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,7 +104,7 @@ impl<'a> Writer<'a> {
         if buf.get(HEADER_LEN).is_some_and(|&len| len != 0) {
             names.remember(HEADER_LEN);
         }
-        Writer { buf, answer: 0, authority: 0, additional: 0, names }
+        Writer { buf, answer: 0, authority: 0, additional: 0, names, ends: [End::default(); MAX_ENDS], end_count: 0 }
     }
 
     /// Bytes written so far.
@@ -172,38 +187,63 @@ impl<'a> Writer<'a> {
         first.unwrap_or(at + 10)
     }
 
-    fn count(&mut self, section: Section, n: u16) {
+    /// Counts the `n` records of `rtype` just written, and remembers the end of the RRset as a
+    /// cut point: RRSIGs replace the point at the end of the RRset they follow.
+    fn count(&mut self, section: Section, rtype: u16, n: u16) {
         match section {
             Section::Answer => self.answer += n,
             Section::Authority => self.authority += n,
-            Section::Additional => self.additional += n,
+            Section::Additional => {
+                self.additional += n;
+                return;
+            }
+        }
+        if rtype == lmdb_schema::rtype::RRSIG && self.end_count > 0 {
+            self.end_count -= 1;
+        }
+        if self.end_count < MAX_ENDS {
+            self.ends[self.end_count] = End { len: self.buf.len() as u32, answer: self.answer, authority: self.authority };
+            self.end_count += 1;
         }
     }
 
-    /// Appends every record of an RRset under the owner `prefix` + the name at `suffix`: a name
-    /// not in the response yet (the NSEC or NSEC3 owner of a denial proof), written once as its
-    /// labels below the zone apex and a pointer to the apex, then pointed at by the other
-    /// records (and by the RRSIGs, through the owner returned). None if no record framed.
-    pub fn rrset_prefixed(&mut self, section: Section, prefix: &[u8], suffix: u16, rrset: &RrsetView<'_>) -> Option<Owner> {
+    /// Cuts the answer back to the whole RRsets (with their RRSIGs) that fit `limit` bytes, the
+    /// additional section dropped, for TC=1; to the question alone if not even the first fits.
+    pub fn truncate_to_fit(&mut self, limit: usize, question_end: usize) {
+        let end = self.ends[..self.end_count].iter().rev().find(|e| e.len as usize <= limit).copied();
+        match end {
+            Some(end) => {
+                self.buf.truncate(end.len as usize);
+                self.names.truncate(end.len as usize);
+                self.answer = end.answer;
+                self.authority = end.authority;
+                self.additional = 0;
+            }
+            None => self.truncate_to_question(question_end),
+        }
+    }
+
+    /// Appends every record of an RRset under the owner `name` (uncompressed) whose last
+    /// `apex_labels` labels are the zone apex at `apex_at`: a name not in the response yet (the
+    /// NSEC or NSEC3 owner of a denial proof), written once compressed (down to the apex at
+    /// least), then pointed at by the other records and by the RRSIGs through the owner
+    /// returned. None if no record framed.
+    pub fn rrset_named(&mut self, section: Section, name: &[u8], apex_labels: usize, apex_at: u16, rrset: &RrsetView<'_>) -> Option<Owner> {
         let mut owner = None;
         let mut written = 0;
         for record in rrset.records() {
             match owner {
                 Some(owner) => self.owner(owner),
                 None => {
-                    let at = self.buf.len();
-                    self.buf.extend_from_slice(prefix);
-                    self.owner(Owner::At(suffix));
-                    if !prefix.is_empty() {
-                        self.names.remember(at);
-                    }
-                    owner = Some(if prefix.is_empty() { Owner::At(suffix) } else { Owner::At(at as u16) });
+                    let at = self.names.write_within(self.buf, name, apex_labels, apex_at);
+                    // A name past a pointer's reach is written out again by `owner`.
+                    owner = Some(Owner::At(at as u16));
                 }
             }
             self.put_record(rrset.rtype(), record, None);
             written += 1;
         }
-        self.count(section, written);
+        self.count(section, rrset.rtype(), written);
         owner
     }
 
@@ -223,7 +263,7 @@ impl<'a> Writer<'a> {
             }
             written += 1;
         }
-        self.count(section, written);
+        self.count(section, rtype, written);
         first_rdata
     }
 
@@ -255,7 +295,7 @@ impl<'a> Writer<'a> {
             }
             written += 1;
         }
-        self.count(section, written);
+        self.count(section, rtype, written);
     }
 
     /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA
@@ -270,7 +310,7 @@ impl<'a> Writer<'a> {
                 self.buf.extend_from_slice(&ttl.to_be_bytes());
                 self.buf.extend_from_slice(&[0, 0]);
                 let first = self.put_rdata(at, rdata, layout);
-                self.count(section, 1);
+                self.count(section, rtype, 1);
                 return first;
             }
         }
@@ -283,7 +323,7 @@ impl<'a> Writer<'a> {
         for part in rdata_parts {
             self.buf.extend_from_slice(part);
         }
-        self.count(section, 1);
+        self.count(section, rtype, 1);
         at
     }
 
@@ -291,6 +331,7 @@ impl<'a> Writer<'a> {
     pub fn truncate_to_question(&mut self, question_end: usize) {
         self.buf.truncate(question_end);
         self.names.truncate(question_end);
+        self.end_count = 0;
         self.answer = 0;
         self.authority = 0;
         self.additional = 0;
