@@ -3,7 +3,9 @@
 //! zone with a `net.`-like delegation: 13 in-domain name servers, each with A and AAAA glue).
 //!
 //! Every query of `fixtures/answers/queries.txt` is sent to lmdns, Knot and NSD without EDNS and
-//! with EDNS at 512, 1232 and 4096 bytes over UDP, and over TCP. lmdns must answer like one of
+//! with EDNS at 512, 1232 and 4096 bytes over UDP, and over TCP; so are at least 20 names and
+//! types of each zone of `fixtures/zones` (`fixtures/answers/zones-queries.txt`), and the lab
+//! zone signed in the test (NSEC, NSEC3) with DO. lmdns must answer like one of
 //! them: RCODE, AA, TC, answer and authority sections, and (unless truncated) the additional
 //! section. Its response may not be longer than the larger of theirs when it carries the same
 //! records: compression is what makes that hold (before it, the referral took 723 bytes where
@@ -156,7 +158,7 @@ fn compare(peers: &Peers, q: &TestQuery, via: Via, id: u16, dnssec: bool, failur
 /// The differential run: every query of `queries.txt` in every form.
 #[test]
 fn answers_and_sizes_match_knot_or_nsd() {
-    differential(&start(), &VIAS, false, "unsigned");
+    differential(&start(), &lab_queries(), &VIAS, false, "unsigned");
 }
 
 /// The same run on lab.zone signed in the test (NSEC, then NSEC3), with DO: denial proofs,
@@ -167,7 +169,7 @@ fn signed_answers_and_sizes_match_knot_or_nsd() {
     for chain in [signing::Chain::Nsec, signing::Chain::Nsec3] {
         let signed = signing::sign_zones(&answers_dir(), chain);
         let peers = start_in(&signed.zones_dir());
-        differential(&peers, &[Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp], true, &format!("{chain:?}"));
+        differential(&peers, &lab_queries(), &[Via::Udp(Some(1232)), Via::Udp(Some(4096)), Via::Tcp], true, &format!("{chain:?}"));
         at_512(&peers, &format!("{chain:?}"));
     }
 }
@@ -178,7 +180,7 @@ fn signed_answers_and_sizes_match_knot_or_nsd() {
 /// keeps the whole RRsets that fit, each with its RRSIGs (RFC 4035 §3.1.1); and Knot adds
 /// additional addresses without their RRSIGs, lmdns each with its own.
 fn at_512(peers: &Peers, label: &str) {
-    let queries = load_queries(&answers_dir().join("queries.txt"));
+    let queries = lab_queries();
     let (mut equal, mut subset, mut failures) = (0, Vec::new(), Vec::new());
     for (i, q) in queries.iter().enumerate() {
         let id = 0x5000 + i as u16;
@@ -218,9 +220,31 @@ fn at_512(peers: &Peers, label: &str) {
     assert!(failures.is_empty(), "{} signed answers at 512 bytes differ (see above)", failures.len());
 }
 
-fn differential(peers: &Peers, vias: &[Via], dnssec: bool, label: &str) {
+fn lab_queries() -> Vec<TestQuery> {
     let queries = load_queries(&answers_dir().join("queries.txt"));
     assert!(queries.len() >= 20, "queries.txt has only {} queries", queries.len());
+    queries
+}
+
+/// The fixture zones of the other tests (`fixtures/zones`), at least 20 names and types of each
+/// zone (`fixtures/answers/zones-queries.txt`), in every form.
+#[test]
+fn fixture_zones_answer_like_knot_or_nsd() {
+    let zones = zone_names(&zones_dir());
+    let queries = load_queries(&answers_dir().join("zones-queries.txt"));
+    for zone in &zones {
+        let of_zone = |q: &&TestQuery| {
+            let name = q.name.trim_end_matches('.');
+            let deepest = zones.iter().filter(|z| name == z.as_str() || name.ends_with(&format!(".{z}"))).max_by_key(|z| z.len());
+            deepest == Some(zone)
+        };
+        let n = queries.iter().filter(of_zone).count();
+        assert!(n >= 20, "zones-queries.txt has {n} queries of {zone}");
+    }
+    differential(&start_in(&zones_dir()), &queries, &VIAS, false, "fixtures/zones");
+}
+
+fn differential(peers: &Peers, queries: &[TestQuery], vias: &[Via], dnssec: bool, label: &str) {
     let mut failures = Vec::new();
     let (mut compared, mut larger, mut lmdns_bytes, mut knot_bytes) = (0, Vec::new(), 0, 0);
     for (i, q) in queries.iter().enumerate() {
