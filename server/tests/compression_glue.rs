@@ -337,3 +337,28 @@ fn cname_chains_end_at_the_bound_and_loops_end() {
     assert_eq!(got.key(), knot.key(), "a CNAME loop answers unlike Knot");
     assert_eq!(cnames(&got), 2);
 }
+
+/// RDATA names compressed against the question read in its case: a cached answer is reused only
+/// for the same question bytes, so the zone's data keeps its case whatever case later questions
+/// use (the answer cache admits a question on its second sighting).
+#[test]
+fn rdata_keeps_its_case_whatever_the_question_case() {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::RData;
+    let lmdns = start_lmdns(&answers_dir());
+    for (i, name) in ["lab.", "lab.", "lab.", "LAB.", "lAb.", "LAB.", "lab."].iter().enumerate() {
+        let query = DnsQuery::new(0x6000 + i as u16, name, RecordType::MX).bytes();
+        let bytes = exchange_udp(lmdns.addr, &query).expect("lmdns answers");
+        let message = Message::from_vec(&bytes).expect("decodes");
+        let mut targets: Vec<String> = message
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(mx) => Some(mx.exchange.to_ascii()),
+                _ => None,
+            })
+            .collect();
+        targets.sort();
+        assert_eq!(targets, ["mail.lab.", "mx2.mail.lab."], "asked as {name}");
+    }
+}

@@ -113,9 +113,10 @@ impl ResolveScratch {
         self.cache.get(snapshot, packet, question_end, out, &mut self.apex)
     }
 
-    /// Stores the response just written, with the answering zone's apex.
-    pub fn remember(&mut self, snapshot: usize, response: &[u8], answered: super::Answered) {
-        self.cache.put(snapshot, response, answered, &self.apex);
+    /// Stores the response just written, with the answering zone's apex; `case_bound`: it holds
+    /// only for the same question bytes (see `Writer::case_bound`).
+    pub fn remember(&mut self, snapshot: usize, response: &[u8], answered: super::Answered, case_bound: bool) {
+        self.cache.put_case_bound(snapshot, response, answered, &self.apex, case_bound);
     }
 }
 

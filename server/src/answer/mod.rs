@@ -194,7 +194,8 @@ fn respond_within(
             // geo.decided: the client's metadata chose (or could have chosen) this answer;
             // per_client: the client's address is in it (a zone's whoami name).
             if cacheable && geo.decided.is_none() && !outcome.per_client {
-                scratch.remember(txn.id(), w.buf, answered);
+                let case_bound = w.case_bound();
+                scratch.remember(txn.id(), w.buf, answered, case_bound);
             }
             answered
         }

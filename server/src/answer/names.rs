@@ -28,17 +28,33 @@ const MAX_LABELS: usize = 128;
 pub struct Names {
     starts: [u16; MAX_NAMES],
     len: usize,
+    /// Where the question ends, and whether [`Names::write`] pointed into it: such a name takes
+    /// its case from the question, so the answer may be reused only for the same case.
+    question_end: usize,
+    into_question: bool,
 }
 
 impl Default for Names {
     fn default() -> Self {
-        Names { starts: [0; MAX_NAMES], len: 0 }
+        Names { starts: [0; MAX_NAMES], len: 0, question_end: 0, into_question: false }
     }
 }
 
 impl Names {
     pub fn clear(&mut self) {
         self.len = 0;
+        self.into_question = false;
+    }
+
+    /// Notes where the question ends (see [`Names::into_question`]).
+    pub fn set_question_end(&mut self, end: usize) {
+        self.question_end = end;
+    }
+
+    /// Whether a name written by [`Names::write`] points into the question: the answer's data
+    /// then reads in the question's case, and holds only for a question of the same bytes.
+    pub fn into_question(&self) -> bool {
+        self.into_question
     }
 
     /// Offers the name starting at `at` as a target (ignored when out of a pointer's reach).
@@ -78,6 +94,7 @@ impl Names {
         if matched == 0 {
             buf.extend_from_slice(name);
         } else {
+            self.into_question |= usize::from(target) < self.question_end;
             buf.extend_from_slice(&name[..usize::from(starts[n - matched])]);
             buf.extend_from_slice(&(0xC000 | target).to_be_bytes());
         }

@@ -101,10 +101,17 @@ impl<'a> Writer<'a> {
         buf.extend_from_slice(&packet[..HEADER_LEN]);
         buf.extend_from_slice(&packet[HEADER_LEN..query.question_end]);
         let mut names = Names::default();
+        names.set_question_end(query.question_end);
         if buf.get(HEADER_LEN).is_some_and(|&len| len != 0) {
             names.remember(HEADER_LEN);
         }
         Writer { buf, answer: 0, authority: 0, additional: 0, names, ends: [End::default(); MAX_ENDS], end_count: 0 }
+    }
+
+    /// Whether an RDATA name points into the question (so reads in its case): the answer is
+    /// then right only for a question of the same bytes (see `cache`).
+    pub fn case_bound(&self) -> bool {
+        self.names.into_question()
     }
 
     /// Bytes written so far.
