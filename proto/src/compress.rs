@@ -267,15 +267,18 @@ fn hash_label(mut h: u32, label: &[u8]) -> u32 {
     h ^ (h >> 15)
 }
 
-#[derive(Clone, Copy)]
-enum Piece {
+/// One piece of RDATA: a name (uncompressed, this many bytes) that may be compressed, or bytes
+/// copied as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
     Name(usize),
     Bytes(usize),
 }
 
 /// The pieces of RDATA of an RFC 1035 type with embedded names, or `None` for other types and
-/// for RDATA that does not frame (which is then copied verbatim).
-fn compressible_layout(rtype: u16, rdata: &[u8]) -> Option<Layout> {
+/// for RDATA that does not frame (which is then copied verbatim). Shared with the server's
+/// answer writer, so both compress exactly the same names.
+pub fn compressible_layout(rtype: u16, rdata: &[u8]) -> Option<Layout> {
     let mut out = Layout::default();
     let name_at = |pos: usize| name::uncompressed_len(rdata.get(pos..)?);
     match rtype {
@@ -303,8 +306,9 @@ fn compressible_layout(rtype: u16, rdata: &[u8]) -> Option<Layout> {
     (out.total() == rdata.len()).then_some(out)
 }
 
+/// At most three pieces (SOA: two names and the counters); no allocation.
 #[derive(Default)]
-struct Layout {
+pub struct Layout {
     pieces: [Option<Piece>; 3],
 }
 
@@ -315,7 +319,7 @@ impl Layout {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Piece> {
+    pub fn iter(&self) -> impl Iterator<Item = &Piece> {
         self.pieces.iter().flatten()
     }
 

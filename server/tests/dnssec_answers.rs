@@ -352,8 +352,8 @@ fn a_geo_variant_is_answered_with_its_own_signature() {
 fn a_signed_answer_that_does_not_fit_is_truncated_whole() {
     let f = fixture();
     let whole = f.ask("x.y.ent.proof.test.", RecordType::A, Some(true));
-    // 512 bytes cannot hold the SOA, three NSEC3 and four RRSIGs: TC with the question only,
-    // never a proof without its signatures (RFC 4035 §3.1.1).
+    // 512 bytes cannot hold the SOA, three NSEC3 and four RRSIGs: TC with the whole RRsets that
+    // fit, each followed by its RRSIG, never a record without its signature (RFC 4035 §3.1.1).
     let query = DnsQuery::new(11, "x.y.ent.proof.test.", RecordType::A).edns(512, None).bytes();
     let client = Client { addr: SocketAddr::from(([192, 0, 2, 200], 5353)), transport: Transport::Udp };
     let txn = f.engine.read_txn().unwrap();
@@ -362,7 +362,14 @@ fn a_signed_answer_that_does_not_fit_is_truncated_whole() {
     assert!(out.len() <= 512, "{} bytes", out.len());
     assert_ne!(out[2] & 0x02, 0, "TC");
     let m = Response::parse(&out);
-    assert!(m.answers.is_empty() && m.authority.is_empty(), "{m:?}");
+    assert!(m.answers.is_empty(), "{m:?}");
+    assert!(!m.authority.is_empty() && m.authority.len() < whole.authority.len(), "{m:?}");
+    for pair in m.authority.chunks(2) {
+        assert!(
+            matches!(pair, [data, sig] if sig.rtype == RRSIG && sig.owner == data.owner && sig.rdata[..2] == data.rtype.to_be_bytes()),
+            "{m:?}"
+        );
+    }
     // Over TCP the whole proof comes.
     let tcp = Client { addr: client.addr, transport: Transport::Tcp };
     let query = DnsQuery::new(12, "x.y.ent.proof.test.", RecordType::A).edns(512, None).bytes();

@@ -36,6 +36,9 @@ struct Slot {
     answered: Answered,
     /// Name key of the zone that answered (for per-zone counters).
     apex: Vec<u8>,
+    /// RDATA names point into the question (answer name compression): only a question of the
+    /// same bytes, case included, may reuse the response, or its data would change case.
+    case_bound: bool,
 }
 
 pub struct AnswerCache {
@@ -68,6 +71,7 @@ impl AnswerCache {
                 response: Vec::new(),
                 answered: Answered::default(),
                 apex: Vec::new(),
+                case_bound: false,
             })
             .collect();
         AnswerCache {
@@ -116,6 +120,9 @@ impl AnswerCache {
         if slot.snapshot != snapshot || slot.hash != self.hash || slot.key != self.key {
             return None;
         }
+        if slot.case_bound && slot.response.get(12..question_end) != packet.get(12..question_end) {
+            return None;
+        }
         out.clear();
         out.extend_from_slice(&slot.response);
         out[..2].copy_from_slice(&packet[..2]);
@@ -128,6 +135,12 @@ impl AnswerCache {
 
     /// Stores the response just written for the current key, if the question was seen before.
     pub fn put(&mut self, snapshot: usize, response: &[u8], answered: Answered, apex: &[u8]) {
+        self.put_case_bound(snapshot, response, answered, apex, false);
+    }
+
+    /// [`AnswerCache::put`] for a response that, with `case_bound`, answers only a question of
+    /// the same bytes.
+    pub fn put_case_bound(&mut self, snapshot: usize, response: &[u8], answered: Answered, apex: &[u8], case_bound: bool) {
         if response.len() > MAX_CACHED_RESPONSE || self.slots.is_empty() {
             return;
         }
@@ -146,6 +159,7 @@ impl AnswerCache {
         slot.response.clear();
         slot.response.extend_from_slice(response);
         slot.answered = answered;
+        slot.case_bound = case_bound;
         slot.apex.clear();
         slot.apex.extend_from_slice(apex);
     }
@@ -201,6 +215,13 @@ mod tests {
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another transport");
         cache.key(b"\0www\0", &q(1, true), 1232, false);
         assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "EDNS");
+
+        // An answer whose RDATA names point into the question reads in the question's case:
+        // it is reused for the same bytes only.
+        cache.key(b"\0www\0", &q(1, false), 512, false);
+        cache.put_case_bound(7, &response, facts, b"\0www\0", true);
+        assert_eq!(cache.get(7, query, qend, &mut out, &mut apex), Some(facts), "the same case");
+        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another case");
     }
 
     #[test]

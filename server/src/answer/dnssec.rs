@@ -129,13 +129,11 @@ impl<'s, 't> Prover<'s, 't> {
             return;
         }
         name::key_to_wire_into(&self.scratch.owner, &mut self.scratch.wire);
-        // The apex is written uncompressed in the question: its length is read there.
-        let Some(apex_len) = lmdb_schema::zone::wire_name_len(&w.buf[self.apex_at as usize..]) else { return };
-        let Some(prefix_len) = self.scratch.wire.len().checked_sub(apex_len) else { return };
-        let prefix = &self.scratch.wire[..prefix_len];
-        w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &rrset, None);
+        // The RRSIGs point at the owner just written (not the 32-character hash label again).
+        let wire = &self.scratch.wire;
+        let Some(owner) = w.rrset_named(Section::Authority, wire, self.zone as usize, self.apex_at, &rrset) else { return };
         if let Some(signatures) = section.signatures(rtype, b"") {
-            w.rrset_prefixed(Section::Authority, prefix, self.apex_at, &signatures, None);
+            w.rrset(Section::Authority, owner, &signatures, None);
         }
     }
 

@@ -19,7 +19,10 @@ use super::writer::{Owner, Section, Writer, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE
 use crate::query::QueryName;
 
 /// CNAME and DNAME hops followed inside a zone before giving up (loops end earlier, at the
-/// first name seen twice).
+/// first name seen twice). Chosen between Knot's 5 and NSD's none: long enough for the chains
+/// of CDN setups (rarely past 4-5 hops) to resolve in one answer, short enough to bound the
+/// lookups one query costs; a longer chain gets its first 12 CNAMEs and the resolver goes on
+/// from the last target (README, "Answers").
 const MAX_CHAIN: usize = 12;
 
 /// A database problem while answering: the query gets SERVFAIL.
@@ -91,9 +94,9 @@ pub struct ResolveScratch {
     /// Name key of the apex of the zone answering the question. Depth tells zones apart only
     /// among ancestors of one name, so chain targets and additional names compare apexes.
     apex: Vec<u8>,
-    /// (response length, additional count) at the start of the additional section and after
-    /// each RRset in it, so the response can be cut back on an RRset boundary.
-    marks: Vec<(usize, u16)>,
+    /// Where the response can be cut back on an RRset boundary: the start of the additional
+    /// section and the end of each RRset in it (see [`Mark`]).
+    marks: Vec<Mark>,
     /// Whole responses to repeated questions (see `cache`).
     pub cache: super::cache::AnswerCache,
     /// Secondary zones answered SERVFAIL (see `expired`).
@@ -110,14 +113,15 @@ impl ResolveScratch {
         self.cache.get(snapshot, packet, question_end, out, &mut self.apex)
     }
 
-    /// Stores the response just written, with the answering zone's apex.
-    pub fn remember(&mut self, snapshot: usize, response: &[u8], answered: super::Answered) {
-        self.cache.put(snapshot, response, answered, &self.apex);
+    /// Stores the response just written, with the answering zone's apex; `case_bound`: it holds
+    /// only for the same question bytes (see `Writer::case_bound`).
+    pub fn remember(&mut self, snapshot: usize, response: &[u8], answered: super::Answered, case_bound: bool) {
+        self.cache.put_case_bound(snapshot, response, answered, &self.apex, case_bound);
     }
 }
 
 impl ResolveScratch {
-    pub fn additional_marks(&self) -> &[(usize, u16)] {
+    pub fn additional_marks(&self) -> &[Mark] {
         &self.marks
     }
 
@@ -130,6 +134,17 @@ impl ResolveScratch {
     pub fn clear_apex(&mut self) {
         self.apex.clear();
     }
+}
+
+/// The response as it was after an RRset of the additional section (or before the first).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// Response length and additional count here.
+    pub len: usize,
+    pub additional: u16,
+    /// The RRset ending here is in-domain glue of a referral (at or below the cut): leaving it
+    /// out sets TC (RFC 9471 §3.1). Other additional data is left out silently (RFC 2181 §9).
+    pub required: bool,
 }
 
 /// The outcome of answering, for the header.
@@ -359,7 +374,7 @@ impl<'t> Internet<'t> {
                 }
             }
             let answered = match qtype {
-                rtype::ANY => self.any(section, owner, w),
+                rtype::ANY => self.any(section, owner, w, &mut scratch.additional_targets),
                 // Every signature at the name, whatever it covers (as Knot and NSD answer).
                 rtype::RRSIG => section.all_signatures().fold(false, |_, sigs| {
                     w.rrset(Section::Answer, owner, &sigs, None);
@@ -384,11 +399,15 @@ impl<'t> Internet<'t> {
             break;
         }
         let additional = matches!(end, End::Answer | End::NoData { .. } | End::Referral { .. });
+        let cut = match end {
+            End::Referral { cut, .. } => Some(cut),
+            _ => None,
+        };
         if self.dnssec {
             self.prove(scratch, zone_depth, end, w)?;
         }
         if additional {
-            self.additional(scratch, zone_depth, w)?;
+            self.additional(scratch, zone_depth, cut, w)?;
         }
         Ok(outcome)
     }
@@ -434,7 +453,7 @@ impl<'t> Internet<'t> {
         let key = &scratch.current.key;
         scratch.visited.extend_from_slice(key);
         scratch.visited_ends.push(scratch.visited.len());
-        if crate::query::read_name(w.buf, target, &mut scratch.current).is_none() {
+        if super::names::read_name(w.buf, target, &mut scratch.current).is_none() {
             return false;
         }
         let mut start = 0;
@@ -459,14 +478,15 @@ impl<'t> Internet<'t> {
         w: &mut Writer<'_>,
     ) -> Option<usize> {
         let current = &scratch.current;
-        let prefix_start = current.ancestor_offset(current.label_count())? as usize;
-        let prefix_end = current.ancestor_offset(dname_labels as usize).map(|o| o as usize).unwrap_or_else(|| {
-            // DNAME at the root: the prefix is the whole name minus its root label.
-            prefix_start + lmdb_schema::zone::wire_name_len(&w.buf[prefix_start..]).unwrap_or(1) - 1
-        });
+        // DNAME RDATA is never compressed (RFC 6672 §2.5): its target is one run of bytes.
         let target_len = lmdb_schema::zone::wire_name_len(&w.buf[dname_target_at..])?;
         scratch.synth.clear();
-        scratch.synth.extend_from_slice(&w.buf[prefix_start..prefix_end]);
+        // The current name may be a compressed CNAME target: its labels are copied one by one.
+        let prefix_labels = current.label_count().checked_sub(dname_labels as usize)?;
+        for &at in &current.label_offsets[..prefix_labels] {
+            let at = at as usize;
+            scratch.synth.extend_from_slice(&w.buf[at..at + 1 + w.buf[at] as usize]);
+        }
         scratch.synth.extend_from_slice(&w.buf[dname_target_at..dname_target_at + target_len]);
         if scratch.synth.len() > lmdb_schema::name::MAX_NAME_WIRE {
             return None;
@@ -478,11 +498,12 @@ impl<'t> Internet<'t> {
     }
 
     /// RFC 8482: one RRset stands for all, over UDP and TCP alike (as Knot and NSD answer),
-    /// with its signatures. Returns false when the name has no data (NODATA).
-    fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>) -> bool {
+    /// with its signatures, and the addresses of the names it holds in the additional section
+    /// (as Knot adds them). Returns false when the name has no data (NODATA).
+    fn any(&self, section: SectionView<'t>, owner: Owner, w: &mut Writer<'_>, targets: &mut Vec<u16>) -> bool {
         match section.rrsets().find(|r| r.condition().is_empty() && r.rtype() != rtype::RRSIG) {
             Some(rrset) => {
-                w.rrset(Section::Answer, owner, &rrset, None);
+                w.rrset_collecting(Section::Answer, owner, &rrset, targets);
                 self.sign(w, Section::Answer, owner, &section, &rrset, None);
                 true
             }
@@ -499,7 +520,7 @@ impl<'t> Internet<'t> {
         let rdata = soa.rdatas().next().ok_or(LookupFailed)?;
         let minimum = rdata.len().checked_sub(4).and_then(|at| rdata.get(at..)).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
         let minimum = minimum.ok_or(LookupFailed)?;
-        let owner = Owner::At(current.ancestor_offset(zone as usize).unwrap_or(root_offset(current, w)));
+        let owner = current.ancestor_offset(zone as usize).map_or(Owner::Root, Owner::At);
         let ttl = Some(soa.ttl().min(minimum).min(ttl_cap));
         w.rrset(Section::Authority, owner, &soa, ttl);
         self.sign(w, Section::Authority, owner, &apex, &soa, ttl);
@@ -522,29 +543,56 @@ impl<'t> Internet<'t> {
     }
 
     /// A and AAAA of in-zone names collected from MX, SRV and NS RDATA, with their RRSIGs
-    /// (glue has none). Whole RRsets only; what does not fit is dropped later without TC (RFC
-    /// 2181 §9), a signature with its RRset.
-    fn additional(&self, scratch: &mut ResolveScratch, zone: u8, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
-        scratch.marks.push((w.written(), w.additional));
+    /// (glue has none); a name without a node of its own gets them from the wildcard that covers
+    /// it, as Knot and NSD synthesize glue. Whole RRsets only; what does not fit is dropped later
+    /// (see [`Mark`]), a signature with its RRset. `cut`: the delegation of a referral, whose
+    /// in-domain glue must all fit.
+    fn additional(&self, scratch: &mut ResolveScratch, zone: u8, cut: Option<u8>, w: &mut Writer<'_>) -> Result<(), LookupFailed> {
+        scratch.marks.push(Mark { len: w.written(), additional: w.additional, required: false });
         for i in 0..scratch.additional_targets.len() {
             let at = scratch.additional_targets[i] as usize;
-            if crate::query::read_name(w.buf, at, &mut scratch.target).is_none() {
+            if super::names::read_name(w.buf, at, &mut scratch.target).is_none() {
                 continue;
             }
-            if scratch.target.label_count() < zone as usize || scratch.target.ancestor_key(zone as usize) != scratch.apex {
+            let target = &scratch.target;
+            if target.label_count() < zone as usize || target.ancestor_key(zone as usize) != scratch.apex {
                 continue;
             }
-            let Some(node) = self.node(scratch.target.ancestor_key(scratch.target.label_count()))? else { continue };
-            let Some(section) = node.section(zone) else { continue };
+            let required = cut.is_some_and(|cut| {
+                let cut = cut as usize;
+                target.label_count() >= cut && target.ancestor_key(cut) == scratch.current.ancestor_key(cut)
+            });
+            let Some(section) = self.address_section(target, zone)? else { continue };
             for rtype in [rtype::A, rtype::AAAA] {
                 if let Some(rrset) = section.rrset(rtype) {
                     w.rrset(Section::Additional, Owner::At(at as u16), &rrset, None);
                     self.sign(w, Section::Additional, Owner::At(at as u16), &section, &rrset, None);
-                    scratch.marks.push((w.written(), w.additional));
+                    scratch.marks.push(Mark { len: w.written(), additional: w.additional, required });
                 }
             }
         }
         Ok(())
+    }
+
+    /// The records of `name` in `zone` for the additional section: its own, or those of the
+    /// wildcard child of its closest encloser when the name does not exist.
+    fn address_section(&self, name: &QueryName, zone: u8) -> Result<Option<SectionView<'t>>, LookupFailed> {
+        let labels = name.label_count();
+        if let Some(node) = self.node(name.ancestor_key(labels))? {
+            return Ok(node.section(zone));
+        }
+        for k in (zone as usize..labels).rev() {
+            let Some(encloser) = self.node(name.ancestor_key(k))?.and_then(|n| n.section(zone)) else { continue };
+            if !encloser.has(flags::WILDCARD_CHILD) {
+                return Ok(None);
+            }
+            let base = name.ancestor_key(k);
+            let mut key = [0u8; lmdb_schema::name::MAX_KEY + 2];
+            key[..base.len()].copy_from_slice(base);
+            key[base.len()..base.len() + 2].copy_from_slice(b"*\0");
+            return Ok(self.node(&key[..base.len() + 2])?.and_then(|n| n.section(zone)));
+        }
+        Ok(None)
     }
 }
 
@@ -572,13 +620,5 @@ fn question_ancestor(buf: &[u8], labels: u8) -> Option<u16> {
     match count.checked_sub(labels as usize)? {
         i if i == count => Some(at as u16),
         i => Some(starts[i]),
-    }
-}
-
-/// Offset of the root label of the current name (for an SOA of the root zone).
-fn root_offset(current: &QueryName, w: &Writer<'_>) -> u16 {
-    match current.ancestor_offset(1) {
-        Some(at) => (at as usize + 1 + w.buf[at as usize] as usize) as u16,
-        None => 12,
     }
 }

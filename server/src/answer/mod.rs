@@ -13,6 +13,7 @@ pub mod expired;
 pub mod geo;
 pub mod internet;
 pub mod meta;
+pub mod names;
 pub mod signed;
 pub mod transfer;
 pub mod writer;
@@ -200,7 +201,8 @@ fn respond_within(
             // geo.decided: the client's metadata chose (or could have chosen) this answer;
             // per_client: the client's address is in it (a zone's whoami name).
             if cacheable && geo.decided.is_none() && !outcome.per_client {
-                scratch.remember(txn.id(), w.buf, answered);
+                let case_bound = w.case_bound();
+                scratch.remember(txn.id(), w.buf, answered, case_bound);
             }
             answered
         }
@@ -376,20 +378,22 @@ fn udp_limit(query: &Query, config: &AnswerConfig) -> usize {
 }
 
 /// Makes the response fit `limit` bytes. Additional records are dropped first, whole RRsets at a
-/// time, without TC (RFC 2181 §9); if answer and authority alone do not fit, only the question is
-/// kept and TC is set, never a partial RRset. Returns TC.
-fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[(usize, u16)]) -> bool {
+/// time, without TC (RFC 2181 §9) unless in-domain glue of a referral goes (RFC 9471 §3.1: TC,
+/// keeping the glue that fits, as Knot answers); if answer and authority alone do not fit, TC is
+/// set and the whole RRsets that fit are kept, each with its RRSIGs (as Knot and NSD keep them;
+/// never a partial RRset or one without its signatures, RFC 4035 §3.1.1). Returns TC.
+fn fit(w: &mut Writer<'_>, limit: usize, question_end: usize, marks: &[internet::Mark]) -> bool {
     if w.written() <= limit {
         return false;
     }
     // marks[0] is the end of the authority section; each later mark ends an additional RRset.
-    match marks.iter().rev().find(|(len, _)| *len <= limit) {
-        Some(&(len, count)) => {
-            w.rollback_additional(len, count);
-            false
+    match marks.iter().rposition(|m| m.len <= limit) {
+        Some(i) => {
+            w.rollback_additional(marks[i].len, marks[i].additional);
+            marks[i + 1..].iter().any(|m| m.required)
         }
         None => {
-            w.truncate_to_question(question_end);
+            w.truncate_to_fit(limit, question_end);
             true
         }
     }

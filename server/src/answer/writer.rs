@@ -1,8 +1,11 @@
 //! Building a response in a reused buffer: header, the question copied byte for byte, records
-//! copied from their pre-encoded form with compressed owner names, and the OPT record.
+//! copied from their pre-encoded form with compressed owner names and, for the RFC 1035 types,
+//! compressed RDATA names (see `names`), and the OPT record.
 
 use lmdb_schema::node::RrsetView;
+use lmdns_proto::compress::{compressible_layout, Layout, Piece};
 
+use super::names::{self, Names, MAX_POINTER};
 use crate::query::{ClientSubnet, Query, HEADER_LEN, OPTION_ECS};
 
 pub const RCODE_NOERROR: u8 = 0;
@@ -25,8 +28,6 @@ pub const FLAG_CD: u16 = 0x0010;
 pub const OPCODE_MASK: u16 = 0x7800;
 /// Size of the OPT record we append: root owner, type, class, TTL, empty RDATA.
 pub const OPT_LEN: usize = 11;
-/// Largest offset a compression pointer can hold.
-const MAX_POINTER: usize = 0x3FFF;
 
 /// The OPT record of a response: our UDP payload size and, for a query that carried one, the
 /// Client Subnet option echoed with the scope the answer holds for (RFC 7871 §7.2.1).
@@ -56,8 +57,11 @@ impl Opt<'_> {
 /// Where an owner name comes from.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner {
-    /// An uncompressed name already in the response at this offset (question or RDATA).
+    /// A name already in the response at this offset (question, owner or RDATA; possibly
+    /// compressed itself).
     At(u16),
+    /// The root name (one byte, shorter than a pointer).
+    Root,
 }
 
 /// Section counters and the buffer.
@@ -66,6 +70,23 @@ pub struct Writer<'a> {
     pub answer: u16,
     pub authority: u16,
     pub additional: u16,
+    /// Names written so far that later names may point into.
+    names: Names,
+    /// Where answer and authority can be cut back: after each RRset, or after its RRSIGs when
+    /// they follow it (a truncated answer keeps whole RRsets, never one without its signatures).
+    ends: [End; MAX_ENDS],
+    end_count: usize,
+}
+
+/// RRset boundaries remembered per response; later ones are not offered as cut points (a
+/// truncated answer then keeps less, never something wrong).
+const MAX_ENDS: usize = 32;
+
+#[derive(Clone, Copy, Default)]
+struct End {
+    len: u32,
+    answer: u16,
+    authority: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,7 +103,18 @@ impl<'a> Writer<'a> {
         buf.clear();
         buf.extend_from_slice(&packet[..HEADER_LEN]);
         buf.extend_from_slice(&packet[HEADER_LEN..query.question_end]);
-        Writer { buf, answer: 0, authority: 0, additional: 0 }
+        let mut names = Names::default();
+        names.set_question_end(query.question_end);
+        if buf.get(HEADER_LEN).is_some_and(|&len| len != 0) {
+            names.remember(HEADER_LEN);
+        }
+        Writer { buf, answer: 0, authority: 0, additional: 0, names, ends: [End::default(); MAX_ENDS], end_count: 0 }
+    }
+
+    /// Whether an RDATA name points into the question (so reads in its case): the answer is
+    /// then right only for a question of the same bytes (see `cache`).
+    pub fn case_bound(&self) -> bool {
+        self.names.into_question()
     }
 
     /// Bytes written so far.
@@ -93,53 +125,136 @@ impl<'a> Writer<'a> {
     /// Writes an owner name: a pointer when the target is reachable by one, else the name itself.
     #[inline]
     fn owner(&mut self, owner: Owner) {
-        let Owner::At(at) = owner;
-        let at = at as usize;
+        let at = match owner {
+            Owner::At(at) => at as usize,
+            Owner::Root => return self.buf.push(0),
+        };
         if at <= MAX_POINTER {
             self.buf.extend_from_slice(&(0xC000 | at as u16).to_be_bytes());
         } else {
-            // Names we point at are written uncompressed, so copying up to the root label is a
-            // complete name. They were checked before being pointed at; should one still not
-            // frame (a corrupt value), the root stands in rather than a panic or a broken packet.
-            match lmdb_schema::zone::wire_name_len(&self.buf[at..]) {
-                Some(len) => self.buf.extend_from_within(at..at + len),
-                None => self.buf.push(0),
-            }
+            self.owner_out_of_reach(at);
         }
     }
 
-    fn count(&mut self, section: Section, n: u16) {
+    /// A name past a pointer's reach (in a TCP answer over 16 KiB), written out and compressed
+    /// against the names within reach. It was read before being pointed at; should it still not
+    /// decode (a corrupt value), the root stands in rather than a panic or a broken packet.
+    #[cold]
+    fn owner_out_of_reach(&mut self, at: usize) {
+        let mut name = [0u8; lmdb_schema::name::MAX_NAME_WIRE];
+        match names::expand(self.buf, at, &mut name) {
+            Some(len) => {
+                self.names.write(self.buf, &name[..len]);
+            }
+            None => self.buf.push(0),
+        }
+    }
+
+    /// Appends one pre-encoded record (type, class, TTL, RDLENGTH, RDATA) after its owner, the
+    /// TTL replaced by `ttl` if set, compressing the RDATA names of the RFC 1035 types. Returns
+    /// where the first RDATA name can be read (for a CNAME target or the additional section),
+    /// or the RDATA offset for other types.
+    #[inline]
+    fn put_record(&mut self, rtype: u16, record: &[u8], ttl: Option<u32>) -> usize {
+        let at = self.buf.len();
+        let layout = record.get(10..).and_then(|rdata| compressible_layout(rtype, rdata));
+        let first_name = match layout {
+            None => {
+                self.buf.extend_from_slice(record);
+                at + 10
+            }
+            Some(layout) => {
+                self.buf.extend_from_slice(&record[..10]);
+                self.put_rdata(at, &record[10..], layout)
+            }
+        };
+        if let Some(ttl) = ttl {
+            self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
+        }
+        first_name
+    }
+
+    /// Appends `rdata` in the pieces of `layout`, names compressed, and sets the RDLENGTH of the
+    /// record whose type field is at `at`. Returns where its first name reads from.
+    fn put_rdata(&mut self, at: usize, rdata: &[u8], layout: Layout) -> usize {
+        let (mut pos, mut first) = (0, None);
+        for piece in layout.iter() {
+            match *piece {
+                Piece::Name(len) => {
+                    let name_at = self.names.write(self.buf, &rdata[pos..pos + len]);
+                    first.get_or_insert(name_at);
+                    pos += len;
+                }
+                Piece::Bytes(len) => {
+                    self.buf.extend_from_slice(&rdata[pos..pos + len]);
+                    pos += len;
+                }
+            }
+        }
+        // Compression only shortens: the length fits the 16 bits it came in.
+        let rdlen = (self.buf.len() - at - 10) as u16;
+        self.buf[at + 8..at + 10].copy_from_slice(&rdlen.to_be_bytes());
+        first.unwrap_or(at + 10)
+    }
+
+    /// Counts the `n` records of `rtype` just written, and remembers the end of the RRset as a
+    /// cut point: RRSIGs replace the point at the end of the RRset they follow.
+    fn count(&mut self, section: Section, rtype: u16, n: u16) {
         match section {
             Section::Answer => self.answer += n,
             Section::Authority => self.authority += n,
-            Section::Additional => self.additional += n,
+            Section::Additional => {
+                self.additional += n;
+                return;
+            }
+        }
+        if rtype == lmdb_schema::rtype::RRSIG && self.end_count > 0 {
+            self.end_count -= 1;
+        }
+        if self.end_count < MAX_ENDS {
+            self.ends[self.end_count] = End { len: self.buf.len() as u32, answer: self.answer, authority: self.authority };
+            self.end_count += 1;
         }
     }
 
-    /// Writes the owner `prefix` (wire labels, no root) followed by the name at `suffix` (a
-    /// pointer, or a copy when it is out of a pointer's reach).
-    #[inline]
-    fn owner_prefixed(&mut self, prefix: &[u8], suffix: u16) {
-        self.buf.extend_from_slice(prefix);
-        self.owner(Owner::At(suffix));
+    /// Cuts the answer back to the whole RRsets (with their RRSIGs) that fit `limit` bytes, the
+    /// additional section dropped, for TC=1; to the question alone if not even the first fits.
+    pub fn truncate_to_fit(&mut self, limit: usize, question_end: usize) {
+        let end = self.ends[..self.end_count].iter().rev().find(|e| e.len as usize <= limit).copied();
+        match end {
+            Some(end) => {
+                self.buf.truncate(end.len as usize);
+                self.names.truncate(end.len as usize);
+                self.answer = end.answer;
+                self.authority = end.authority;
+                self.additional = 0;
+            }
+            None => self.truncate_to_question(question_end),
+        }
     }
 
-    /// Appends every record of an RRset under the owner `prefix` + the name at `suffix`: names
-    /// not in the response yet (NSEC and NSEC3 owners of a denial proof), written as their
-    /// labels below the zone apex and a pointer to the apex. Returns the records written.
-    pub fn rrset_prefixed(&mut self, section: Section, prefix: &[u8], suffix: u16, rrset: &RrsetView<'_>, ttl: Option<u32>) -> u16 {
+    /// Appends every record of an RRset under the owner `name` (uncompressed) whose last
+    /// `apex_labels` labels are the zone apex at `apex_at`: a name not in the response yet (the
+    /// NSEC or NSEC3 owner of a denial proof), written once compressed (down to the apex at
+    /// least), then pointed at by the other records and by the RRSIGs through the owner
+    /// returned. None if no record framed.
+    pub fn rrset_named(&mut self, section: Section, name: &[u8], apex_labels: usize, apex_at: u16, rrset: &RrsetView<'_>) -> Option<Owner> {
+        let mut owner = None;
         let mut written = 0;
         for record in rrset.records() {
-            self.owner_prefixed(prefix, suffix);
-            let at = self.buf.len();
-            self.buf.extend_from_slice(record);
-            if let Some(ttl) = ttl {
-                self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
+            match owner {
+                Some(owner) => self.owner(owner),
+                None => {
+                    let at = self.names.write_within(self.buf, name, apex_labels, apex_at);
+                    // A name past a pointer's reach is written out again by `owner`.
+                    owner = Some(Owner::At(at as u16));
+                }
             }
+            self.put_record(rrset.rtype(), record, None);
             written += 1;
         }
-        self.count(section, written);
-        written
+        self.count(section, rrset.rtype(), written);
+        owner
     }
 
     /// Appends every record of an RRset under `owner`. With `ttl`, that TTL replaces the stored
@@ -149,29 +264,27 @@ impl<'a> Writer<'a> {
         let mut first_rdata = 0;
         // Counted as written, not taken from the stored count: a corrupt value may frame fewer.
         let mut written = 0;
+        let rtype = rrset.rtype();
         for record in rrset.records() {
             self.owner(owner);
-            let at = self.buf.len();
-            self.buf.extend_from_slice(record);
-            if let Some(ttl) = ttl {
-                self.buf[at + 4..at + 8].copy_from_slice(&ttl.to_be_bytes());
-            }
+            let name_at = self.put_record(rtype, record, ttl);
             if written == 0 {
-                first_rdata = at + 10;
+                first_rdata = name_at;
             }
             written += 1;
         }
-        self.count(section, written);
+        self.count(section, rtype, written);
         first_rdata
     }
 
     /// Like [`Writer::rrset`], and records the response offset of each name whose A/AAAA belong in
     /// the additional section (targets of NS, MX and SRV).
     pub fn rrset_collecting(&mut self, section: Section, owner: Owner, rrset: &RrsetView<'_>, targets: &mut Vec<u16>) {
-        let skip = match rrset.rtype() {
-            lmdb_schema::rtype::NS => 0,  // the name is the RDATA
-            lmdb_schema::rtype::MX => 2,  // after the preference
-            lmdb_schema::rtype::SRV => 6, // after priority, weight and port
+        let rtype = rrset.rtype();
+        let skip = match rtype {
+            // NS and MX names are compressed: `put_record` says where each one reads from.
+            lmdb_schema::rtype::NS | lmdb_schema::rtype::MX => None,
+            lmdb_schema::rtype::SRV => Some(6), // after priority, weight and port; never compressed
             _ => {
                 self.rrset(section, owner, rrset, None);
                 return;
@@ -180,17 +293,23 @@ impl<'a> Writer<'a> {
         let mut written = 0;
         for record in rrset.records() {
             self.owner(owner);
-            let at = self.buf.len() + 10 + skip;
-            self.buf.extend_from_slice(record);
-            if at <= MAX_POINTER && record.len() > 10 + skip {
+            let rdata_at = self.buf.len() + 10;
+            let name_at = self.put_record(rtype, record, None);
+            let at = match skip {
+                Some(skip) => (record.len() > 10 + skip).then_some(rdata_at + skip),
+                // RDATA that did not frame was copied verbatim: no name to look up.
+                None => (name_at != rdata_at || rtype == lmdb_schema::rtype::NS).then_some(name_at),
+            };
+            if let Some(at) = at.filter(|&at| at <= MAX_POINTER) {
                 targets.push(at as u16);
             }
             written += 1;
         }
-        self.count(section, written);
+        self.count(section, rtype, written);
     }
 
-    /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA offset.
+    /// Appends one record built from parts (synthesized CNAMEs and HINFO). Returns its RDATA
+    /// offset, or for a one-part RDATA of an RFC 1035 type where its first name reads from.
     pub fn record(&mut self, section: Section, owner: Owner, rtype: u16, ttl: u32, rdata_parts: &[&[u8]]) -> usize {
         self.record_in_class(section, owner, rtype, crate::query::CLASS_IN, ttl, rdata_parts)
     }
@@ -198,6 +317,18 @@ impl<'a> Writer<'a> {
     /// [`Writer::record`] in another class than IN (the CH answers of `chaos`).
     pub fn record_in_class(&mut self, section: Section, owner: Owner, rtype: u16, class: u16, ttl: u32, rdata_parts: &[&[u8]]) -> usize {
         self.owner(owner);
+        if let [rdata] = rdata_parts {
+            if let Some(layout) = compressible_layout(rtype, rdata) {
+                let at = self.buf.len();
+                self.buf.extend_from_slice(&rtype.to_be_bytes());
+                self.buf.extend_from_slice(&1u16.to_be_bytes());
+                self.buf.extend_from_slice(&ttl.to_be_bytes());
+                self.buf.extend_from_slice(&[0, 0]);
+                let first = self.put_rdata(at, rdata, layout);
+                self.count(section, rtype, 1);
+                return first;
+            }
+        }
         let rdlen: usize = rdata_parts.iter().map(|p| p.len()).sum();
         self.buf.extend_from_slice(&rtype.to_be_bytes());
         self.buf.extend_from_slice(&class.to_be_bytes());
@@ -207,13 +338,15 @@ impl<'a> Writer<'a> {
         for part in rdata_parts {
             self.buf.extend_from_slice(part);
         }
-        self.count(section, 1);
+        self.count(section, rtype, 1);
         at
     }
 
     /// Drops everything after the question (for TC=1 and error answers).
     pub fn truncate_to_question(&mut self, question_end: usize) {
         self.buf.truncate(question_end);
+        self.names.truncate(question_end);
+        self.end_count = 0;
         self.answer = 0;
         self.authority = 0;
         self.additional = 0;
@@ -222,6 +355,7 @@ impl<'a> Writer<'a> {
     /// Rolls the buffer back to `len` with `additional` records in the additional section.
     pub fn rollback_additional(&mut self, len: usize, additional: u16) {
         self.buf.truncate(len);
+        self.names.truncate(len);
         self.additional = additional;
     }
 
