@@ -18,16 +18,29 @@ use crate::transport::{tcp, udp};
 /// may safely do).
 static SIGNALLED: std::sync::LazyLock<std::sync::Arc<AtomicBool>> = std::sync::LazyLock::new(Default::default);
 
-/// When threads must stop: on a signal (`external`), or because another thread ended
-/// (`internal`), so a failing worker brings the whole process down instead of leaving it half up.
+/// When threads must stop: on a signal (`external`, or [`Stop::request`] from the signal
+/// thread), or because another thread ended (`internal`), so a failing worker brings the whole
+/// process down instead of leaving it half up.
+///
+/// Hot loops test [`Stop::requested`] (two relaxed loads); threads that sleep wait on
+/// [`Stop::wait`] or `select!` on [`Stop::signal`], which a request wakes at once (the channel
+/// is closed), rather than polling the flags.
 pub struct Stop<'a> {
     external: &'a AtomicBool,
     internal: AtomicBool,
+    /// Dropped by [`Stop::request`]: every receiver of `closed` then sees the channel closed.
+    closer: std::sync::Mutex<Option<crossbeam_channel::Sender<()>>>,
+    closed: crossbeam_channel::Receiver<()>,
 }
+
+/// How often a waiter also looks at the external flag by itself (when it is set without a
+/// [`Stop::request`]: `run_until` driven by a caller's flag).
+const EXTERNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl<'a> Stop<'a> {
     pub fn new(external: &'a AtomicBool) -> Self {
-        Stop { external, internal: AtomicBool::new(false) }
+        let (closer, closed) = crossbeam_channel::bounded(0);
+        Stop { external, internal: AtomicBool::new(false), closer: std::sync::Mutex::new(Some(closer)), closed }
     }
 
     pub fn requested(&self) -> bool {
@@ -36,6 +49,31 @@ impl<'a> Stop<'a> {
 
     pub fn request(&self) {
         self.internal.store(true, Ordering::Relaxed);
+        // A poisoned lock still holds the sender: take it either way.
+        drop(self.closer.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
+    /// A channel that never carries a message and is closed once a stop is requested: for
+    /// `select!` beside a thread's own channels.
+    pub fn signal(&self) -> &crossbeam_channel::Receiver<()> {
+        &self.closed
+    }
+
+    /// Sleeps up to `timeout`, or until a stop is requested; true if one was.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.requested() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) = self.closed.recv_timeout(left.min(EXTERNAL_CHECK)) {
+                return true;
+            }
+        }
     }
 }
 
@@ -45,14 +83,8 @@ const STALE_READER_SWEEP: std::time::Duration = std::time::Duration::from_secs(3
 /// Clears stale reader slots every [`STALE_READER_SWEEP`] until a stop is requested (a process
 /// that crashed holding a read transaction would otherwise pin its pages forever).
 fn clear_stale_readers_until(store: &Store, stop: &Stop) {
-    let mut last = std::time::Instant::now();
     let mut failed_before = false;
-    while !stop.requested() {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        if last.elapsed() < STALE_READER_SWEEP {
-            continue;
-        }
-        last = std::time::Instant::now();
+    while !stop.wait(STALE_READER_SWEEP) {
         match store.clear_stale_readers() {
             Ok(0) => failed_before = false,
             Ok(n) => tracing::warn!("cleared {n} stale LMDB reader slot(s) left by processes that died"),
@@ -133,13 +165,21 @@ fn install_signal_handlers() -> anyhow::Result<&'static AtomicBool> {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let signalled = install_signal_handlers()?;
+    // A thread blocks on these and requests the stop, which wakes every waiting thread at once
+    // (the flag above is for the hot loops, and for a second signal).
+    let signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .context("cannot install signal handlers")?;
     crate::ops::querylog::install_sighup()?;
-    run_until(config, signalled)
+    serve(config, signalled, Some(signals))
 }
 
 /// Runs the server until `shutdown` becomes true (what [`run`] does with the signal flag; tests or
 /// embedders can pass their own).
 pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
+    serve(config, shutdown, None)
+}
+
+fn serve(config: Config, shutdown: &AtomicBool, signals: Option<signal_hook::iterator::Signals>) -> anyhow::Result<()> {
     // Refuse root / resolve --user before opening anything; privileges drop once all is bound.
     let drop_to = crate::ops::privdrop::plan(&config)?;
     let store = Store::open(&config.db, &OpenOptions { map_size: config.map_size, read_only: true })
@@ -387,9 +427,7 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             // A logger blocked on a pipe nobody reads must not keep the process from exiting:
             // once stopping, its writes give up after the grace the logger itself allows.
             let watch = std::thread::Builder::new().name("querylog-stop".into()).spawn_scoped(scope, move || {
-                while !stop_ref.requested() {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
+                while !stop_ref.wait(std::time::Duration::from_secs(3600)) {}
                 crate::ops::querylog::give_up_blocked_output_after(crate::ops::querylog::STOP_GRACE);
                 Ok(())
             });
@@ -414,6 +452,27 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             "lmdns-server started"
         );
 
+        // The first SIGTERM/SIGINT requests the stop; the thread ends with the others (its
+        // iterator is closed once they have).
+        let signal_thread = match signals {
+            Some(mut signals) => {
+                let (closer, stop_ref) = (signals.handle(), &stop);
+                let thread = std::thread::Builder::new().name("signals".into()).spawn_scoped(scope, move || {
+                    if signals.forever().next().is_some() {
+                        stop_ref.request();
+                    }
+                });
+                match thread {
+                    Ok(t) => Some((closer, t)),
+                    Err(e) => {
+                        stop.request();
+                        return Err(e).context("cannot start the signal thread");
+                    }
+                }
+            }
+            None => None,
+        };
+
         let mut first_error = None;
         for h in handles {
             let name = h.thread().name().unwrap_or("worker").to_string();
@@ -424,6 +483,10 @@ pub fn run_until(config: Config, shutdown: &AtomicBool) -> anyhow::Result<()> {
             if let Err(e) = outcome {
                 first_error.get_or_insert(e);
             }
+        }
+        if let Some((closer, thread)) = signal_thread {
+            closer.close();
+            let _ = thread.join();
         }
         first_error.map_or(Ok(()), Err)
     });

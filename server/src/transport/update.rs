@@ -115,7 +115,12 @@ pub fn queue() -> (Sender<UdpUpdate>, Receiver<UdpUpdate>) {
 pub fn relay(db: PathBuf, updates: Receiver<UdpUpdate>, stop: &Stop) {
     let mut link = Link::new(&db);
     while !stop.requested() {
-        match updates.recv_timeout(Duration::from_millis(200)) {
+        let received = crossbeam_channel::select! {
+            recv(updates) -> u => u.map_err(|_| RecvTimeoutError::Disconnected),
+            recv(stop.signal()) -> _ => return,
+            default(Duration::from_millis(200)) => Err(RecvTimeoutError::Timeout),
+        };
+        match received {
             Ok(u) => {
                 let reply = link.forward(u.client, &u.message);
                 if !reply.is_empty() {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::answer::transfer::{self, Prepared};
 use crate::engine::{Client, Engine, Transport};
@@ -44,10 +44,13 @@ pub fn queue(max_transfers: usize) -> (Sender<Handoff>, Receiver<Handoff>) {
 /// Runs one transfer thread until `stop`.
 pub fn serve(engine: &Engine, db: &Path, handoffs: Receiver<Handoff>, idle_timeout: Duration, stats: Arc<ReplicationStats>, stop: &Stop) {
     while !stop.requested() {
-        match handoffs.recv_timeout(STOP_CHECK) {
-            Ok(conn) => serve_connection(engine, db, conn, idle_timeout, &stats),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        crossbeam_channel::select! {
+            recv(handoffs) -> conn => match conn {
+                Ok(conn) => serve_connection(engine, db, conn, idle_timeout, &stats),
+                Err(_) => return,
+            },
+            recv(stop.signal()) -> _ => return,
+            default(STOP_CHECK) => {}
         }
     }
 }
