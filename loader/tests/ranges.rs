@@ -156,16 +156,20 @@ fn non_cidr_ranges_with_high_octets() {
     assert!(lookup(&s, "geo", "200.1.255.255").contains(r#""country":"BR""#));
     assert!(lookup(&s, "geo", "200.0.0.0").contains(r#""country":"BR""#));
     assert_eq!(lookup(&s, "geo", "200.2.0.0"), miss("200.2.0.0"));
-    // The stored value is exactly the documented format.
+    // The stored values are exactly the documented (shared) format: `["<hex end>",<id>]`, the
+    // metadata in record `id`.
     let t = RangeTable::open(&s, "geo").unwrap().unwrap();
     let rtxn = s.read_txn().unwrap();
+    let raw4 = t.v4.get(&rtxn, &[1, 0, 0, 0]).unwrap().unwrap();
     let hit = t.lookup(&rtxn, "1.0.64.1".parse().unwrap()).unwrap().unwrap();
-    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}"#);
+    let id = hit.shared.unwrap();
+    assert_eq!(std::str::from_utf8(raw4).unwrap(), format!(r#"["01008100",{id}]"#));
+    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"asn":1136,"country":"NL","pop":"ams"}"#);
+    assert_eq!(std::str::from_utf8(t.meta_record(&rtxn, id).unwrap()).unwrap(), r#"{"asn":1136,"country":"NL","pop":"ams"}"#);
     let hit = t.lookup(&rtxn, "2001:db8::1".parse().unwrap()).unwrap().unwrap();
-    assert_eq!(
-        std::str::from_utf8(hit.value).unwrap(),
-        r#"{"end":"20010db800000000000000000000ffff","asn":3320,"country":"DE","pop":"fra"}"#
-    );
+    let raw6 = t.v6.get(&rtxn, &"2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets()).unwrap().unwrap();
+    assert_eq!(std::str::from_utf8(raw6).unwrap(), format!(r#"["20010db800000000000000000000ffff",{}]"#, hit.shared.unwrap()));
+    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"asn":3320,"country":"DE","pop":"fra"}"#);
 }
 
 #[test]
@@ -396,7 +400,8 @@ fn map_full_commits_nothing() {
     let mut text = String::from("start,end,pad\n");
     for i in 0..20_000u32 {
         let a = std::net::Ipv4Addr::from(i * 4);
-        text.push_str(&format!("{a},{a},{}\n", "x".repeat(40)));
+        // Distinct metadata per range: shared records would fit a repeated one in a few pages.
+        text.push_str(&format!("{a},{a},{i}{}\n", "x".repeat(40)));
     }
     let path = file(dir.path(), "big.csv", &text);
     let e = import(&s, "geo", &path, Format::Csv).unwrap_err();

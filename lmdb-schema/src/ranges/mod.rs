@@ -14,14 +14,32 @@
 //! containing an address is found by a *floor* search (greatest start ≤ address) followed by
 //! the check address ≤ end.
 //!
-//! Value: a compact JSON object whose first member is `end`, the range's last address (inclusive)
-//! as lowercase hex — 8 digits for IPv4, 32 for IPv6 — followed by the range's free-form
-//! metadata, e.g. `{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}`. Writers put `end`
-//! first so readers can take it from a fixed prefix without a JSON parse (they fall back to a
-//! full parse if it is not there). Address bytes never appear raw inside JSON: a raw byte above
-//! 0x7f is not valid UTF-8 and once broke non-CIDR ranges such as `1.0.0.0–1.0.129.0`.
-//! The metadata may not use the key `end` (it would be ambiguous) — nor, by convention of the
-//! loader's input formats, `start` or `network`.
+//! Value: JSON holding `end`, the range's last address (inclusive) as lowercase hex — 8 digits
+//! for IPv4, 32 for IPv6 — and the range's free-form metadata, in one of two forms. Readers
+//! accept both in any table, value by value (the first byte tells), so a table written before
+//! the second form existed keeps answering until it is re-imported:
+//!
+//! * inline (first form): a compact JSON object whose first member is `end`, followed by the
+//!   metadata members, e.g. `{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}`.
+//!   Writers put `end` first so readers take it from a fixed prefix without a JSON parse (they
+//!   fall back to a full parse if it is not there). `ranges add` writes this form.
+//! * shared (second form): a JSON array of the hex end and a metadata record id,
+//!   `["01008100",17]`. The metadata object is stored once per table and id, as record `id`
+//!   (below), however many ranges share it: GeoLite2-City's 3.4M networks have 458k distinct
+//!   objects of ~450 bytes, so inline values made the table 28× the `.mmdb`. `ranges import`
+//!   writes this form.
+//!
+//! Address bytes never appear raw inside JSON: a raw byte above 0x7f is not valid UTF-8 and once
+//! broke non-CIDR ranges such as `1.0.0.0–1.0.129.0`. The metadata may not use the key `end`
+//! (it would be ambiguous) — nor, by convention of the loader's input formats, `start` or
+//! `network`.
+//!
+//! Metadata records live in the `range_tables` database beside the table names, so every handle
+//! on a table (even one opened before the table's re-import) reaches them: key = table name, a
+//! 0 byte, the id as 4 bytes big-endian ([`meta_key`]; no table name contains a 0 byte); value
+//! = the metadata as a compact JSON object, keys sorted (`{}` for none) — exactly the members an
+//! inline value holds after `end`. A re-import replaces the table's records with its ranges; a
+//! `ranges delete` leaves a record no range points to until then.
 //!
 //! Ranges in a table never overlap; ranges need not be CIDR-aligned. The loader (the only
 //! writer) guarantees both, so readers trust it and only check `address ≤ end`.
@@ -29,18 +47,28 @@
 //! IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are IPv4: lookups of them search the IPv4
 //! database, and the loader stores ranges that lie wholly inside `::ffff:0:0/96` as IPv4.
 //!
-//! The list of tables is the `range_tables` database ([`TABLES_DB`]): key = table name (UTF-8),
-//! value = a JSON object reserved for table-level information (currently `{}`). A table exists
+//! The list of tables is the `range_tables` database ([`TABLES_DB`]): key = table name (UTF-8;
+//! keys with a 0 byte are metadata records), value = a JSON object reserved for table-level information (currently `{}`). A table exists
 //! iff it has a key there; its range counts come from LMDB's O(1) database statistics.
-//! `drop` empties a table's two databases and removes its key; LMDB keeps the (empty) named
+//! `drop` empties a table's two databases and removes its key and metadata records; LMDB keeps the (empty) named
 //! databases themselves, which costs two of the environment's `max_dbs` slots until the name
 //! is reused.
 
+mod cache;
+mod value;
+
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use heed::types::Bytes;
 use heed::{Database, DatabaseOpener, RoTxn, RwTxn};
 use serde_json::{Map, Value};
+
+pub use cache::{CachedRange, RangeCache, Span};
+pub use value::{
+    decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, Stored,
+    META_KEY_MAX,
+};
 
 use crate::store::{Store, StoreError};
 
@@ -99,122 +127,16 @@ pub fn normalize(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Appends the stored value for a range ending at `end` with metadata `meta_object`, which must
-/// be a compact JSON object (`{}` or `{"k":v,...}`) without an `end` member.
-pub fn encode_value(end: IpAddr, meta_object: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(b"{\"end\":\"");
-    let mut push_hex = |bytes: &[u8]| {
-        for b in bytes {
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
-        }
-    };
-    match end {
-        IpAddr::V4(a) => push_hex(&a.octets()),
-        IpAddr::V6(a) => push_hex(&a.octets()),
-    }
-    out.push(b'"');
-    // `meta_object` is `{...}`: splice its members after `end`.
-    let inner = meta_object.get(1..meta_object.len().saturating_sub(1)).unwrap_or(b"");
-    if !inner.iter().all(u8::is_ascii_whitespace) {
-        out.push(b',');
-        out.extend_from_slice(inner);
-    }
-    out.push(b'}');
-}
-
-#[inline]
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
-    if hex.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        out[i] = hex_val(pair[0])? << 4 | hex_val(pair[1])?;
-    }
-    Some(out)
-}
-
-/// The `end` address stored in `value` for a range of the family of `v4`.
-pub fn decode_end(value: &[u8], v4: bool) -> Result<IpAddr, StoreError> {
-    let digits = if v4 { 8 } else { 32 };
-    // Fast path: the writer puts `{"end":"<hex>"` first.
-    let fast = value
-        .strip_prefix(b"{\"end\":\"")
-        .and_then(|rest| rest.get(..digits + 1))
-        .filter(|hex_quote| hex_quote[digits] == b'"')
-        .map(|hex_quote| &hex_quote[..digits]);
-    let hex: Vec<u8>;
-    let hex = match fast {
-        Some(h) => h,
-        None => {
-            let parsed: Map<String, Value> =
-                serde_json::from_slice(value).map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
-            match parsed.get("end") {
-                Some(Value::String(s)) => {
-                    hex = s.as_bytes().to_vec();
-                    &hex
-                }
-                _ => return Err(StoreError::Corrupt("range value has no string \"end\"".into())),
-            }
-        }
-    };
-    let bad = || StoreError::Corrupt(format!("range end {:?} is not {digits} hex digits", String::from_utf8_lossy(hex)));
-    Ok(if v4 {
-        IpAddr::V4(Ipv4Addr::from(decode_hex::<4>(hex).ok_or_else(bad)?))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(decode_hex::<16>(hex).ok_or_else(bad)?))
-    })
-}
-
-/// The metadata of a stored value: the JSON object without its `end` member.
-pub fn parse_metadata(value: &[u8]) -> Result<Map<String, Value>, StoreError> {
-    let mut map: Map<String, Value> =
-        serde_json::from_slice(value).map_err(|e| StoreError::Corrupt(format!("range value is not a JSON object: {e}")))?;
-    map.remove("end");
-    Ok(map)
-}
-
-/// The metadata members of a stored value as compact JSON object text, without parsing when
-/// the value has the writer's layout (`{"end":"<hex>",<members>}`); `{}` for no metadata.
-pub fn metadata_json(value: &[u8]) -> Result<std::borrow::Cow<'_, str>, StoreError> {
-    let s = std::str::from_utf8(value).map_err(|_| StoreError::Corrupt("range value is not UTF-8".into()))?;
-    for digits in [8usize, 32] {
-        let prefix_len = 8 + digits + 1; // {"end":" + hex + "
-        if s.len() > prefix_len && s.starts_with("{\"end\":\"") && s.as_bytes()[prefix_len - 1] == b'"' {
-            let hex_ok = s.as_bytes()[8..8 + digits].iter().all(|c| c.is_ascii_hexdigit());
-            if hex_ok {
-                let rest = &s[prefix_len..];
-                if rest == "}" {
-                    return Ok("{}".into());
-                }
-                if let Some(members) = rest.strip_prefix(',') {
-                    return Ok(format!("{{{members}").into());
-                }
-            }
-        }
-    }
-    let map = parse_metadata(value)?;
-    Ok(serde_json::to_string(&map).unwrap_or_else(|_| "{}".into()).into())
-}
-
 /// One range as stored: zero-copy view into the transaction's memory map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RangeHit<'txn> {
     pub start: IpAddr,
     pub end: IpAddr,
-    /// The raw stored JSON value (`{"end":"…",…metadata}`).
+    /// The stored JSON holding the metadata: for an inline value the range's value itself
+    /// (`{"end":"…",…metadata}`), for a shared one its metadata record (`{…metadata}`).
     pub value: &'txn [u8],
+    /// The metadata record id of a shared value; `None` for an inline one.
+    pub shared: Option<u32>,
 }
 
 impl<'txn> RangeHit<'txn> {
@@ -224,7 +146,13 @@ impl<'txn> RangeHit<'txn> {
     }
 
     /// The metadata as compact JSON object text (no parse in the common case).
-    pub fn metadata_json(&self) -> Result<std::borrow::Cow<'txn, str>, StoreError> {
+    pub fn metadata_json(&self) -> Result<Cow<'txn, str>, StoreError> {
+        if self.shared.is_some() {
+            // A record is the metadata object itself: borrowed, no copy.
+            return std::str::from_utf8(self.value)
+                .map(Cow::Borrowed)
+                .map_err(|_| StoreError::Corrupt("range metadata is not UTF-8".into()));
+        }
         metadata_json(self.value)
     }
 
@@ -235,13 +163,19 @@ impl<'txn> RangeHit<'txn> {
     }
 }
 
-/// Handle on one range table: two LMDB database handles, `Copy`, valid for the process (LMDB
-/// database handles outlive the transaction that opened them). Open it once — at startup, or
-/// again when a table that did not exist then appears — and use it with any read transaction.
+/// Handle on one range table: three LMDB database handles and the table's name, `Copy`, valid
+/// for the process (LMDB database handles outlive the transaction that opened them). Open it
+/// once — at startup, or again when a table that did not exist then appears — and use it with
+/// any read transaction.
 #[derive(Clone, Copy)]
 pub struct RangeTable {
     pub v4: Database<'static, Bytes, Bytes>,
     pub v6: Database<'static, Bytes, Bytes>,
+    /// [`TABLES_DB`]: the table list and the metadata records.
+    pub tables: Database<'static, Bytes, Bytes>,
+    /// The table name (validated, at most [`MAX_TABLE_NAME`] bytes), inline to stay `Copy`.
+    name: [u8; MAX_TABLE_NAME],
+    name_len: u8,
 }
 
 impl RangeTable {
@@ -260,7 +194,7 @@ impl RangeTable {
         let v4 = opener.open_database::<Bytes, Bytes>(rtxn, Some(&v4_db_name(name)))?;
         let v6 = opener.open_database::<Bytes, Bytes>(rtxn, Some(&v6_db_name(name)))?;
         Ok(match (v4, v6) {
-            (Some(v4), Some(v6)) => Some(RangeTable { v4, v6 }),
+            (Some(v4), Some(v6)) => Some(RangeTable::new(v4, v6, tables, name)),
             _ => None,
         })
     }
@@ -295,7 +229,57 @@ impl RangeTable {
         if tables.get(wtxn, name.as_bytes())?.is_none() {
             tables.put(wtxn, name.as_bytes(), b"{}")?;
         }
-        Ok(RangeTable { v4, v6 })
+        Ok(RangeTable::new(v4, v6, tables, name))
+    }
+
+    fn new(
+        v4: Database<'static, Bytes, Bytes>,
+        v6: Database<'static, Bytes, Bytes>,
+        tables: Database<'static, Bytes, Bytes>,
+        name: &str,
+    ) -> RangeTable {
+        let mut inline = [0u8; MAX_TABLE_NAME];
+        let n = name.len().min(MAX_TABLE_NAME);
+        inline[..n].copy_from_slice(&name.as_bytes()[..n]);
+        RangeTable { v4, v6, tables, name: inline, name_len: n as u8 }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("")
+    }
+
+    /// Metadata record `id` of this table (a stack-built key: no allocation).
+    #[inline]
+    pub fn meta_record<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
+        let mut key = [0u8; META_KEY_MAX];
+        let n = meta_key(&self.name[..self.name_len as usize], id, &mut key);
+        self.tables
+            .get(txn, &key[..n])
+            .map_err(StoreError::Lmdb)?
+            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record {id} is missing", self.name())))
+    }
+
+    /// A stored value as a hit: its end and, for a shared value, its metadata record.
+    #[inline]
+    fn hit<'txn>(&self, txn: &'txn RoTxn, start: IpAddr, value: &'txn [u8]) -> Result<RangeHit<'txn>, StoreError> {
+        let (end, stored) = decode_value(value, start.is_ipv4())?;
+        self.resolve(txn, start, end, value, stored)
+    }
+
+    #[inline]
+    fn resolve<'txn>(
+        &self,
+        txn: &'txn RoTxn,
+        start: IpAddr,
+        end: IpAddr,
+        value: &'txn [u8],
+        stored: Stored,
+    ) -> Result<RangeHit<'txn>, StoreError> {
+        Ok(match stored {
+            Stored::Inline => RangeHit { start, end, value, shared: None },
+            Stored::Shared(id) => RangeHit { start, end, value: self.meta_record(txn, id)?, shared: Some(id) },
+        })
     }
 
     /// Names of all tables, sorted (opens its own read transaction).
@@ -307,7 +291,9 @@ impl RangeTable {
                 if let Some(tables) = opener.open_database::<Bytes, Bytes>(rtxn, Some(TABLES_DB))? {
                     for item in tables.iter(rtxn)? {
                         let (key, _) = item?;
-                        names.push(String::from_utf8_lossy(key).into_owned());
+                        if !key.contains(&0) {
+                            names.push(String::from_utf8_lossy(key).into_owned());
+                        }
                     }
                 }
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(Carry(names)))
@@ -333,12 +319,12 @@ impl RangeTable {
                 };
                 let start: [u8; 4] =
                     start.try_into().map_err(|_| StoreError::Corrupt(format!("IPv4 range key of {} bytes", start.len())))?;
-                let end = decode_end(value, true)?;
-                let IpAddr::V4(end4) = end else { unreachable!("decode_end(v4) returns IPv4") };
+                let (end, stored) = decode_value(value, true)?;
+                let IpAddr::V4(end4) = end else { unreachable!("decode_value(v4) returns IPv4") };
                 if u32::from(a) > u32::from(end4) {
                     return Ok(None);
                 }
-                Ok(Some(RangeHit { start: IpAddr::V4(start.into()), end, value }))
+                Ok(Some(self.resolve(txn, IpAddr::V4(start.into()), end, value, stored)?))
             }
             IpAddr::V6(a) => {
                 let key = a.octets();
@@ -347,12 +333,12 @@ impl RangeTable {
                 };
                 let start: [u8; 16] =
                     start.try_into().map_err(|_| StoreError::Corrupt(format!("IPv6 range key of {} bytes", start.len())))?;
-                let end = decode_end(value, false)?;
-                let IpAddr::V6(end6) = end else { unreachable!("decode_end(v6) returns IPv6") };
+                let (end, stored) = decode_value(value, false)?;
+                let IpAddr::V6(end6) = end else { unreachable!("decode_value(v6) returns IPv6") };
                 if u128::from(a) > u128::from(end6) {
                     return Ok(None);
                 }
-                Ok(Some(RangeHit { start: IpAddr::V6(start.into()), end, value }))
+                Ok(Some(self.resolve(txn, IpAddr::V6(start.into()), end, value, stored)?))
             }
         }
     }
@@ -379,18 +365,18 @@ impl RangeTable {
 
     /// The range starting exactly at `start` (after normalization), if any.
     pub fn get<'txn>(&self, txn: &'txn RoTxn, start: IpAddr) -> Result<Option<RangeHit<'txn>>, StoreError> {
-        let (db, key, v4) = self.db_key(start);
+        let (db, key, _) = self.db_key(start);
         Ok(match db.get(txn, &key[..]).map_err(StoreError::Lmdb)? {
-            Some(value) => Some(RangeHit { start: normalize(start), end: decode_end(value, v4)?, value }),
+            Some(value) => Some(self.hit(txn, normalize(start), value)?),
             None => None,
         })
     }
 
     /// The range with the smallest start greater than `start`, in the same family.
     pub fn next_after<'txn>(&self, txn: &'txn RoTxn, start: IpAddr) -> Result<Option<RangeHit<'txn>>, StoreError> {
-        let (db, key, v4) = self.db_key(start);
+        let (db, key, _) = self.db_key(start);
         match db.get_greater_than(txn, &key[..]).map_err(StoreError::Lmdb)? {
-            Some((k, value)) => Ok(Some(RangeHit { start: key_to_ip(k)?, end: decode_end(value, v4)?, value })),
+            Some((k, value)) => Ok(Some(self.hit(txn, key_to_ip(k)?, value)?)),
             None => Ok(None),
         }
     }
@@ -398,9 +384,9 @@ impl RangeTable {
     /// The range with the greatest start ≤ `start`, in the same family (whether or not it
     /// contains `start`).
     pub fn floor<'txn>(&self, txn: &'txn RoTxn, start: IpAddr) -> Result<Option<RangeHit<'txn>>, StoreError> {
-        let (db, key, v4) = self.db_key(start);
+        let (db, key, _) = self.db_key(start);
         match db.get_lower_than_or_equal_to(txn, &key[..]).map_err(StoreError::Lmdb)? {
-            Some((k, value)) => Ok(Some(RangeHit { start: key_to_ip(k)?, end: decode_end(value, v4)?, value })),
+            Some((k, value)) => Ok(Some(self.hit(txn, key_to_ip(k)?, value)?)),
             None => Ok(None),
         }
     }
@@ -409,10 +395,10 @@ impl RangeTable {
     pub fn iter<'txn>(&self, txn: &'txn RoTxn) -> Result<impl Iterator<Item = Result<RangeHit<'txn>, StoreError>> + 'txn, StoreError> {
         let v4 = self.v4.iter(txn).map_err(StoreError::Lmdb)?;
         let v6 = self.v6.iter(txn).map_err(StoreError::Lmdb)?;
-        Ok(v4.chain(v6).map(|item| {
+        let table = *self;
+        Ok(v4.chain(v6).map(move |item| {
             let (k, value) = item.map_err(StoreError::Lmdb)?;
-            let start = key_to_ip(k)?;
-            Ok(RangeHit { start, end: decode_end(value, start.is_ipv4())?, value })
+            table.hit(txn, key_to_ip(k)?, value)
         }))
     }
 
@@ -428,7 +414,7 @@ impl RangeTable {
 impl heed::OnCommit for RangeTable {
     type Committed = RangeTable;
     fn on_commit(self, token: &heed::CommitToken) -> RangeTable {
-        RangeTable { v4: self.v4.on_commit(token), v6: self.v6.on_commit(token) }
+        RangeTable { v4: self.v4.on_commit(token), v6: self.v6.on_commit(token), tables: self.tables.on_commit(token), ..self }
     }
 }
 
@@ -468,210 +454,6 @@ pub fn key_to_ip(key: &[u8]) -> Result<IpAddr, StoreError> {
     }
 }
 
-/// A cached lookup result: the range and the caller's parsed form of its metadata.
-#[derive(Clone, Debug)]
-pub struct CachedRange<M> {
-    pub start: IpAddr,
-    pub end: IpAddr,
-    pub meta: M,
-}
-
-/// What a cached lookup found: the range holding the address, or that it is in no range, with
-/// the gap between ranges it falls in (the widest span of addresses in no range either) when
-/// that was asked for.
-#[derive(Debug)]
-pub enum Span<'c, M> {
-    Range(&'c CachedRange<M>),
-    Gap(Option<(IpAddr, IpAddr)>),
-}
-
-enum Entry<M> {
-    Range(CachedRange<M>),
-    /// The gap's bounds cost two more cursor moves: found when first asked for.
-    Gap(Option<(IpAddr, IpAddr)>),
-}
-
-/// Ways per set. A Zipf(1) mix of 5000 resolvers (simulated) misses 4.5% of lookups in 16k
-/// direct-mapped slots and 0.65% in 8k sets of three ways (near the compulsory misses); three
-/// 16-byte tags plus the snapshot are one cache line, the only one a hit reads before its entry.
-const WAYS: usize = 3;
-
-/// One set's tags: which addresses its ways hold.
-#[repr(C, align(64))]
-struct Tags {
-    /// LMDB snapshot (read transaction id) the ways were filled in; `usize::MAX` = empty.
-    snapshot: usize,
-    /// Ways in use (they fill in order).
-    filled: u32,
-    /// The way the next fill replaces once all are in use: the oldest (FIFO).
-    oldest: u32,
-    /// Tags of the filled ways (see [`tag`]).
-    tags: [u128; WAYS],
-}
-
-/// The address as one number: IPv6 as is, IPv4 in its mapped form, which a normalized IPv6
-/// address never takes, so the two families cannot collide.
-#[inline]
-fn tag(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
-/// Per-worker lookup cache for one [`RangeTable`]: a set-associative array keyed by the
-/// looked-up address, each entry remembering the range (with its parsed metadata `M`) or the
-/// gap the address was found in.
-///
-/// Why: a floor search in LMDB costs a cursor open/seek/close (hundreds of ns), while real
-/// traffic comes from a few thousand resolvers, heavily skewed. A hit reads one cache line of
-/// tags and then its entry — no lock (the cache is owned by one worker), no allocation, no
-/// write but a counter. A miss replaces the set's oldest entry (FIFO: nearly as good as LRU here, and hits
-/// stay read-only).
-///
-/// Consistency: LMDB stays the source of truth. Every set records the id of the read
-/// transaction (snapshot) it was filled from and only answers lookups made with that same
-/// snapshot id, so any commit to the environment (a range import, but also a zone change)
-/// retires the whole cache lazily. Use one cache per table and per worker thread.
-pub struct RangeCache<M> {
-    tags: Box<[Tags]>,
-    /// The entries of set `i`, parallel to `tags[i]`.
-    entries: Box<[[Option<Entry<M>>; WAYS]]>,
-    shift: u32,
-    hits: u64,
-    misses: u64,
-}
-
-impl<M> RangeCache<M> {
-    /// A cache of at least `slots` entries: `slots / WAYS` sets rounded up to a power of two
-    /// (16k slots make 8192 sets, 24,576 entries).
-    pub fn new(slots: usize) -> Self {
-        let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
-        let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
-        let entries = (0..n).map(|_| std::array::from_fn(|_| None)).collect();
-        RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0 }
-    }
-
-    #[inline]
-    fn index(&self, tag: u128) -> usize {
-        // Fibonacci hashing of the folded address: neighbouring addresses spread out. One set
-        // (a shift of 64) takes index 0.
-        let folded = (tag as u64) ^ ((tag >> 64) as u64);
-        folded.wrapping_mul(0x9E37_79B9_7F4A_7C15).checked_shr(self.shift).unwrap_or(0) as usize
-    }
-
-    /// Looks `ip` up, answering from the cache when it was filled for this address in this
-    /// snapshot, otherwise from `table` (then `parse` turns the hit into `M`).
-    #[inline]
-    pub fn lookup<'c>(
-        &'c mut self,
-        table: &RangeTable,
-        txn: &RoTxn,
-        ip: IpAddr,
-        parse: impl FnOnce(&RangeHit<'_>) -> M,
-    ) -> Result<Option<&'c CachedRange<M>>, StoreError> {
-        Ok(match self.lookup_span(table, txn, ip, false, parse)? {
-            Span::Range(range) => Some(range),
-            Span::Gap(_) => None,
-        })
-    }
-
-    /// Like [`RangeCache::lookup`]; for an address in no range, with `gap`, also tells the gap
-    /// around it (what an answer for that address also holds for).
-    #[inline]
-    pub fn lookup_span<'c>(
-        &'c mut self,
-        table: &RangeTable,
-        txn: &RoTxn,
-        ip: IpAddr,
-        gap: bool,
-        parse: impl FnOnce(&RangeHit<'_>) -> M,
-    ) -> Result<Span<'c, M>, StoreError> {
-        let ip = normalize(ip);
-        let tag = tag(ip);
-        let snapshot = txn.id();
-        let i = self.index(tag);
-        let set = &self.tags[i];
-        let way = if set.snapshot == snapshot { set.tags[..set.filled as usize].iter().position(|&t| t == tag) } else { None };
-        let way = match way {
-            Some(way) => {
-                self.hits += 1;
-                way
-            }
-            None => self.fill(table, txn, ip, gap, parse)?,
-        };
-        let entry = &mut self.entries[i][way];
-        if gap {
-            if let Some(Entry::Gap(bounds @ None)) = entry {
-                *bounds = Some(table.gap(txn, ip)?);
-            }
-        }
-        Ok(match entry {
-            Some(Entry::Range(range)) => Span::Range(range),
-            Some(Entry::Gap(bounds)) => Span::Gap(*bounds),
-            None => unreachable!("a filled way holds an entry"),
-        })
-    }
-
-    /// A miss: looks `ip` (normalized) up in LMDB and fills the way it replaces in its set.
-    /// Kept out of line so the hit path stays small.
-    #[cold]
-    #[inline(never)]
-    fn fill(
-        &mut self,
-        table: &RangeTable,
-        txn: &RoTxn,
-        ip: IpAddr,
-        gap: bool,
-        parse: impl FnOnce(&RangeHit<'_>) -> M,
-    ) -> Result<usize, StoreError> {
-        let (tag, snapshot) = (tag(ip), txn.id());
-        let i = self.index(tag);
-        self.misses += 1;
-        let entry = match table.lookup(txn, ip)? {
-            Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
-            None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
-        };
-        let set = &mut self.tags[i];
-        if set.snapshot != snapshot {
-            // Entries of an old snapshot are overwritten as the ways refill.
-            set.snapshot = snapshot;
-            set.filled = 0;
-            set.oldest = 0;
-        }
-        // Only the replaced way is written: a miss on a random address touches as few
-        // cache lines as it can.
-        let way = if (set.filled as usize) < WAYS {
-            set.filled += 1;
-            set.filled as usize - 1
-        } else {
-            let oldest = set.oldest as usize;
-            set.oldest = ((oldest + 1) % WAYS) as u32;
-            oldest
-        };
-        set.tags[way] = tag;
-        self.entries[i][way] = Some(entry);
-        Ok(way)
-    }
-
-    /// (hits, misses) since creation.
-    pub fn stats(&self) -> (u64, u64) {
-        (self.hits, self.misses)
-    }
-
-    /// Forgets everything (not needed for correctness: snapshot ids do that).
-    pub fn clear(&mut self) {
-        for set in self.tags.iter_mut() {
-            set.snapshot = usize::MAX;
-            set.filled = 0;
-            set.oldest = 0;
-        }
-        for entries in self.entries.iter_mut() {
-            *entries = std::array::from_fn(|_| None);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,6 +477,33 @@ mod tests {
         assert_eq!(decode_end(odd, true).unwrap(), "200.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(metadata_json(odd).unwrap(), r#"{"a":1}"#);
         assert!(decode_end(br#"{"end":"zz"}"#, true).is_err());
+    }
+
+    #[test]
+    fn shared_value_round_trip() {
+        let mut v = Vec::new();
+        encode_shared_value("1.0.129.0".parse().unwrap(), 458_431, &mut v);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["01008100",458431]"#);
+        assert_eq!(decode_value(&v, true).unwrap(), ("1.0.129.0".parse().unwrap(), Stored::Shared(458_431)));
+        v.clear();
+        encode_shared_value("ffff::ffff".parse().unwrap(), 0, &mut v);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000ffff",0]"#);
+        assert_eq!(decode_end(&v, false).unwrap(), "ffff::ffff".parse::<IpAddr>().unwrap());
+        v.clear();
+        encode_shared_value("9.9.9.9".parse().unwrap(), u32::MAX, &mut v);
+        assert_eq!(decode_value(&v, true).unwrap().1, Stored::Shared(u32::MAX));
+        // The inline form still decodes, as inline.
+        assert_eq!(decode_value(br#"{"end":"01008100","a":1}"#, true).unwrap().1, Stored::Inline);
+        for bad in
+            [&br#"["0100810",1]"#[..], br#"["01008100",]"#, br#"["01008100",4294967296]"#, br#"["01008100",1"#, b"[", br#"["0100810g",1]"#]
+        {
+            assert!(decode_value(bad, true).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let mut key = [0u8; META_KEY_MAX];
+        let n = meta_key(b"geo", 0x0102_0304, &mut key);
+        assert_eq!(&key[..n], b"geo\0\x01\x02\x03\x04");
+        let (lo, hi) = meta_key_bounds("geo");
+        assert!(lo.as_slice() <= &key[..n] && &key[..n] < hi.as_slice());
     }
 
     #[test]
@@ -724,6 +533,13 @@ mod tests {
                 v.clear();
                 encode_value("2001:db8::ff".parse().unwrap(), br#"{"c":"DE"}"#, &mut v);
                 t.v6.put(wtxn, &"2001:db8::".parse::<Ipv6Addr>().unwrap().octets(), &v)?;
+                // A shared value beside the inline ones, and its record.
+                v.clear();
+                encode_shared_value("2.0.0.255".parse().unwrap(), 7, &mut v);
+                t.v4.put(wtxn, &[2, 0, 0, 0], &v)?;
+                let mut key = [0u8; META_KEY_MAX];
+                let n = meta_key(b"geo", 7, &mut key);
+                t.tables.put(wtxn, &key[..n], br#"{"c":"FR"}"#)?;
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(t))
             })
             .unwrap()
@@ -735,6 +551,12 @@ mod tests {
         assert_eq!(hit.start, "1.0.0.0".parse::<IpAddr>().unwrap());
         assert_eq!(hit.metadata().unwrap()["c"], "NL");
         assert!(table.lookup(&rtxn, "1.0.129.1".parse().unwrap()).unwrap().is_none());
+        let shared = table.lookup(&rtxn, "2.0.0.9".parse().unwrap()).unwrap().unwrap();
+        assert_eq!((shared.shared, shared.end), (Some(7), "2.0.0.255".parse::<IpAddr>().unwrap()));
+        assert_eq!(shared.metadata_json().unwrap(), r#"{"c":"FR"}"#);
+        assert_eq!(shared.metadata().unwrap()["c"], "FR");
+        assert_eq!(hit.shared, None);
+        assert_eq!(table.name(), "geo");
         assert!(table.lookup(&rtxn, "0.255.255.255".parse().unwrap()).unwrap().is_none());
         assert!(table.lookup(&rtxn, "::ffff:1.0.129.0".parse().unwrap()).unwrap().is_some());
         assert!(table.lookup(&rtxn, "2001:db8::ff".parse().unwrap()).unwrap().is_some());
@@ -749,14 +571,14 @@ mod tests {
         assert_eq!(cache.stats(), (4, 2));
         // Addresses in no range: the gap between the neighbouring ranges (or the family's ends).
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(table.gap(&rtxn, ip("9.9.9.9")).unwrap(), (ip("1.0.129.1"), ip("255.255.255.255")));
+        assert_eq!(table.gap(&rtxn, ip("9.9.9.9")).unwrap(), (ip("2.0.1.0"), ip("255.255.255.255")));
         assert_eq!(table.gap(&rtxn, ip("0.255.255.255")).unwrap(), (ip("0.0.0.0"), ip("0.255.255.255")));
         assert_eq!(table.gap(&rtxn, ip("2001:db8::100")).unwrap(), (ip("2001:db8::100"), ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
         assert_eq!(table.gap(&rtxn, ip("::1")).unwrap(), (ip("::"), ip("2001:db7:ffff:ffff:ffff:ffff:ffff:ffff")));
         assert!(table.gap(&rtxn, ip("1.0.0.1")).is_err(), "an address inside a range has no gap");
         // Cached as a miss without its gap (lookup), the gap is found when first asked for.
         match cache.lookup_span(&table, &rtxn, ip("9.9.9.9"), true, |_| unreachable!()).unwrap() {
-            Span::Gap(bounds) => assert_eq!(bounds, Some((ip("1.0.129.1"), ip("255.255.255.255")))),
+            Span::Gap(bounds) => assert_eq!(bounds, Some((ip("2.0.1.0"), ip("255.255.255.255")))),
             Span::Range(r) => panic!("9.9.9.9 is in no range, got {:?}", r.start),
         }
         match cache.lookup_span(&table, &rtxn, ip("7.7.7.7"), false, |_| unreachable!()).unwrap() {
