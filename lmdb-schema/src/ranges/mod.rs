@@ -55,6 +55,7 @@
 //! is reused.
 
 mod cache;
+mod record;
 mod value;
 
 use std::borrow::Cow;
@@ -65,9 +66,10 @@ use heed::{Database, DatabaseOpener, RoTxn, RwTxn};
 use serde_json::{Map, Value};
 
 pub use cache::{CachedRange, RangeCache, Span};
+pub use record::{rebuild, split_object, Items};
 pub use value::{
-    decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, Stored,
-    META_KEY_MAX,
+    decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, schema_key,
+    Stored, META_KEY_MAX,
 };
 
 use crate::store::{Store, StoreError};
@@ -137,16 +139,33 @@ pub struct RangeHit<'txn> {
     pub value: &'txn [u8],
     /// The metadata record id of a shared value; `None` for an inline one.
     pub shared: Option<u32>,
+    /// For a keyed record (`[<schema id>,values…]`), its schema record (`["key",…]`).
+    pub schema: Option<&'txn [u8]>,
 }
 
 impl<'txn> RangeHit<'txn> {
     /// The metadata, parsed (allocates; cache the result, see [`RangeCache`]).
     pub fn metadata(&self) -> Result<Map<String, Value>, StoreError> {
-        parse_metadata(self.value)
+        match self.schema {
+            Some(_) => parse_metadata(self.metadata_json()?.as_bytes()),
+            None => parse_metadata(self.value),
+        }
+    }
+
+    /// The JSON text of metadata member `key` (e.g. `"NL"` with its quotes, `1136`), found by
+    /// scanning, without a parse; `None` if the metadata has no such member.
+    #[inline]
+    pub fn member(&self, key: &str) -> Option<&'txn [u8]> {
+        record::member(self.value, self.schema, key)
     }
 
     /// The metadata as compact JSON object text (no parse in the common case).
     pub fn metadata_json(&self) -> Result<Cow<'txn, str>, StoreError> {
+        if let Some(schema) = self.schema {
+            return rebuild(self.value, schema)
+                .map(Cow::Owned)
+                .ok_or_else(|| StoreError::Corrupt("range metadata record does not match its schema".into()));
+        }
         if self.shared.is_some() {
             // A record is the metadata object itself: borrowed, no copy.
             return std::str::from_utf8(self.value)
@@ -159,7 +178,16 @@ impl<'txn> RangeHit<'txn> {
     /// Deserializes the whole value into `T` (which may ignore `end`); borrows from the map
     /// where `T` does (`&'txn str` fields).
     pub fn decode<T: serde::Deserialize<'txn>>(&self) -> Result<T, StoreError> {
-        serde_json::from_slice(self.value).map_err(|e| StoreError::Corrupt(format!("range metadata: {e}")))
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("range metadata: {e}"));
+        match self.schema {
+            Some(schema) => {
+                let (_, values) = record::record_schema(self.value)
+                    .ok_or_else(|| StoreError::Corrupt("range metadata record is not [<schema id>,…]".into()))?;
+                let zip = record::Zip { keys: Items::new(schema), values };
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(zip)).map_err(corrupt)
+            }
+            None => serde_json::from_slice(self.value).map_err(corrupt),
+        }
     }
 }
 
@@ -260,6 +288,19 @@ impl RangeTable {
             .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record {id} is missing", self.name())))
     }
 
+    /// The schema record a keyed metadata record names.
+    #[inline]
+    fn schema_record<'txn>(&self, txn: &'txn RoTxn, record: &[u8]) -> Result<&'txn [u8], StoreError> {
+        let (id, _) = record::record_schema(record)
+            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record is not [<schema id>,…]", self.name())))?;
+        let mut key = [0u8; META_KEY_MAX];
+        let n = schema_key(&self.name[..self.name_len as usize], id, &mut key);
+        self.tables
+            .get(txn, &key[..n])
+            .map_err(StoreError::Lmdb)?
+            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata schema {id} is missing", self.name())))
+    }
+
     /// A stored value as a hit: its end and, for a shared value, its metadata record.
     #[inline]
     fn hit<'txn>(&self, txn: &'txn RoTxn, start: IpAddr, value: &'txn [u8]) -> Result<RangeHit<'txn>, StoreError> {
@@ -277,8 +318,15 @@ impl RangeTable {
         stored: Stored,
     ) -> Result<RangeHit<'txn>, StoreError> {
         Ok(match stored {
-            Stored::Inline => RangeHit { start, end, value, shared: None },
-            Stored::Shared(id) => RangeHit { start, end, value: self.meta_record(txn, id)?, shared: Some(id) },
+            Stored::Inline => RangeHit { start, end, value, shared: None, schema: None },
+            Stored::Shared(id) => {
+                let record = self.meta_record(txn, id)?;
+                let schema = match record.first() {
+                    Some(b'[') => Some(self.schema_record(txn, record)?),
+                    _ => None,
+                };
+                RangeHit { start, end, value: record, shared: Some(id), schema }
+            }
         })
     }
 

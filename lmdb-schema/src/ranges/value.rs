@@ -59,8 +59,9 @@ pub fn encode_shared_value(end: IpAddr, id: u32, out: &mut Vec<u8>) {
     out.push(b']');
 }
 
-/// Longest metadata record key: a table name, the separator, a 4-byte id.
-pub const META_KEY_MAX: usize = super::MAX_TABLE_NAME + 5;
+/// Longest metadata record key: a table name, the separator, 4 bytes of 0xff and a 4-byte id
+/// (a schema record's key; an object record's has no 0xff bytes).
+pub const META_KEY_MAX: usize = super::MAX_TABLE_NAME + 9;
 
 /// Writes the key of metadata record `id` of `table` into `buf`: the table name, a 0 byte (no
 /// table name has one, so these keys never meet the table names beside them), the id
@@ -72,6 +73,15 @@ pub fn meta_key(table: &[u8], id: u32, buf: &mut [u8; META_KEY_MAX]) -> usize {
     buf[n] = 0;
     buf[n + 1..n + 5].copy_from_slice(&id.to_be_bytes());
     n + 5
+}
+
+/// Writes the key of schema record `id` of `table` into `buf`: like [`meta_key`] with 4 bytes of
+/// 0xff before the id, so it is longer than every object record's key and meets none of them.
+#[inline]
+pub fn schema_key(table: &[u8], id: u32, buf: &mut [u8; META_KEY_MAX]) -> usize {
+    let n = meta_key(table, u32::MAX, buf);
+    buf[n..n + 4].copy_from_slice(&id.to_be_bytes());
+    n + 4
 }
 
 /// The first and one-past-the-last key of `table`'s metadata records.
