@@ -4,7 +4,7 @@
 //! `create_databases_and_commit` (which commits the transaction it is given): on any error the
 //! closure returns `Abort`, so nothing is committed and readers keep seeing the old table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -15,8 +15,8 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, DatabaseOpener, PutFlags, RwTxn, WithTls};
 use indicatif::{ProgressBar, ProgressStyle};
 use lmdb_schema::ranges::{
-    encode_shared_value, encode_value, meta_key, meta_key_bounds, schema_key, split_object, validate_table_name, Carry, RangeError,
-    RangeTable, META_KEY_MAX, TABLES_DB,
+    encode_shared_value, encode_value, meta_key, meta_key_bounds, schema_key, validate_table_name, Carry, RangeError, RangeTable,
+    META_KEY_MAX, TABLES_DB,
 };
 use lmdb_schema::Store;
 use serde_json::Value;
@@ -155,31 +155,16 @@ fn fill(
     t.v4.clear(wtxn).map_err(lmdb)?;
     t.v6.clear(wtxn).map_err(lmdb)?;
     clear_meta_records(wtxn, &t).map_err(lmdb)?;
-    // Each distinct metadata object once (the shared form), in id order, keyed: its values
-    // after the id of its key list (schema), each distinct key list stored once after them.
+    // Each distinct metadata object once (the shared form), in id order, as the arena keeps it
+    // (keyed records, their key lists once each as schema records after them).
     let mut key = [0u8; META_KEY_MAX];
-    let mut schemas: HashMap<Vec<u8>, u32> = HashMap::new();
-    let (mut schema, mut values, mut record) = (Vec::new(), Vec::new(), Vec::new());
     for id in 0..staged.metas.len() as u32 {
-        let object = staged.metas.get(id);
         let n = meta_key(table.as_bytes(), id, &mut key);
-        if object == b"{}" || split_object(object, 0, &mut schema, &mut values).is_none() {
-            // No keys to share (or not an object, which the readers never produce): as is.
-            t.tables.put(wtxn, &key[..n], object).map_err(lmdb)?;
-            continue;
-        }
-        let next = schemas.len() as u32;
-        let schema_id = *schemas.entry(schema.clone()).or_insert(next);
-        // `values` is `[0,…]`: the real schema id replaces the 0.
-        record.clear();
-        record.push(b'[');
-        record.extend_from_slice(schema_id.to_string().as_bytes());
-        record.extend_from_slice(&values[2..]);
-        t.tables.put(wtxn, &key[..n], &record).map_err(lmdb)?;
+        t.tables.put(wtxn, &key[..n], staged.metas.get(id)).map_err(lmdb)?;
     }
-    for (schema, id) in &schemas {
-        let n = schema_key(table.as_bytes(), *id, &mut key);
-        t.tables.put(wtxn, &key[..n], schema).map_err(lmdb)?;
+    for id in 0..staged.metas.schema_count() as u32 {
+        let n = schema_key(table.as_bytes(), id, &mut key);
+        t.tables.put(wtxn, &key[..n], staged.metas.schema(id)).map_err(lmdb)?;
     }
     let mut value = Vec::with_capacity(64);
     // Keys are sorted: APPEND skips the B-tree search and fills pages completely.
