@@ -79,7 +79,22 @@ pub struct RangeCache<M> {
     shift: u32,
     hits: u64,
     misses: u64,
+    /// Lookups, sampled lookups and hits of the current window (see [`WINDOW`]).
+    window: [u32; 3],
+    /// Traffic that (nearly) never hits: most lookups skip the sets (see [`RangeCache::bypass`]).
+    bypass: bool,
+    /// Where a bypassing lookup keeps its result (the API hands out a reference).
+    scratch: Option<Entry<M>>,
 }
+
+/// Lookups per hit-rate window.
+const WINDOW: u32 = 4096;
+/// While bypassing, 1 in this many lookups still goes through the sets: it fills them and
+/// measures their hit rate, so traffic that turns skewed re-enables the cache within a window
+/// or two.
+const SAMPLE: u32 = 16;
+/// Below 1 hit in this many (sampled) lookups, the window's traffic counts as uncacheable.
+const MIN_HIT_RATE: u32 = 8;
 
 impl<M> RangeCache<M> {
     /// A cache of at least `slots` entries: `slots / WAYS` sets rounded up to a power of two
@@ -88,7 +103,7 @@ impl<M> RangeCache<M> {
         let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
         let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
         let entries = (0..n).map(|_| std::array::from_fn(|_| None)).collect();
-        RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0 }
+        RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0, window: [0; 3], bypass: false, scratch: None }
     }
 
     #[inline]
@@ -127,6 +142,14 @@ impl<M> RangeCache<M> {
         parse: impl FnOnce(&RangeHit<'_>) -> M,
     ) -> Result<Span<'c, M>, StoreError> {
         let ip = normalize(ip);
+        self.window[0] += 1;
+        if self.window[0] == WINDOW {
+            self.end_window();
+        }
+        if self.bypass && !self.window[0].is_multiple_of(SAMPLE) {
+            return self.bypass(table, txn, ip, gap, parse);
+        }
+        self.window[1] += 1;
         let tag = tag(ip);
         let snapshot = txn.id();
         let i = self.index(tag);
@@ -135,6 +158,7 @@ impl<M> RangeCache<M> {
         let way = match way {
             Some(way) => {
                 self.hits += 1;
+                self.window[2] += 1;
                 way
             }
             None => self.fill(table, txn, ip, gap, parse)?,
@@ -149,6 +173,42 @@ impl<M> RangeCache<M> {
             Some(Entry::Range(range)) => Span::Range(range),
             Some(Entry::Gap(bounds)) => Span::Gap(*bounds),
             None => unreachable!("a filled way holds an entry"),
+        })
+    }
+
+    /// Decides from the window's (sampled) hit rate whether the next one bypasses the sets.
+    #[cold]
+    fn end_window(&mut self) {
+        let [_, sampled, hits] = self.window;
+        self.bypass = hits.saturating_mul(MIN_HIT_RATE) < sampled;
+        self.window = [0; 3];
+    }
+
+    /// Uncacheable traffic (uniform addresses over a large table): the lookup without the sets.
+    ///
+    /// Why: measured on 1M ranges, uniform lookups cost ≈ +180 ns through the sets over the raw
+    /// lookup and parse (1.62 µs vs 1.44 µs): each miss reads a cold tag line, writes a cold
+    /// entry (two lines) and drops the evicted entry's metadata — freeing heap memory nobody
+    /// touched since it was filled, more cold lines — all for an entry that is evicted before
+    /// it is ever hit. Here the result goes to one scratch entry, whose lines stay hot.
+    #[cold]
+    #[inline(never)]
+    fn bypass<'c>(
+        &'c mut self,
+        table: &RangeTable,
+        txn: &RoTxn,
+        ip: IpAddr,
+        gap: bool,
+        parse: impl FnOnce(&RangeHit<'_>) -> M,
+    ) -> Result<Span<'c, M>, StoreError> {
+        self.misses += 1;
+        let entry = match table.lookup(txn, ip)? {
+            Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
+            None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
+        };
+        Ok(match self.scratch.insert(entry) {
+            Entry::Range(range) => Span::Range(range),
+            Entry::Gap(bounds) => Span::Gap(*bounds),
         })
     }
 
@@ -208,5 +268,8 @@ impl<M> RangeCache<M> {
         for entries in self.entries.iter_mut() {
             *entries = std::array::from_fn(|_| None);
         }
+        self.scratch = None;
+        self.window = [0; 3];
+        self.bypass = false;
     }
 }

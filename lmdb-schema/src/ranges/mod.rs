@@ -639,6 +639,29 @@ mod tests {
             assert!(small.lookup(&table, &rtxn, ip(a), |_| ()).unwrap().is_some());
         }
         assert_eq!(small.stats(), (2, 5));
+        // Uniform traffic (every address new) makes the cache bypass its sets; answers stay right,
+        // and once traffic repeats again the sampled lookups see hits and turn the sets back on.
+        let mut uniform: RangeCache<u32> = RangeCache::new(3);
+        let base = u32::from(Ipv4Addr::new(1, 0, 0, 0));
+        for n in 0..3 * 4096u32 {
+            let a = IpAddr::V4(Ipv4Addr::from(base + n % 33_000));
+            let r = uniform
+                .lookup(&table, &rtxn, a, |h| {
+                    u32::from(match h.start {
+                        IpAddr::V4(s) => s,
+                        _ => unreachable!(),
+                    })
+                })
+                .unwrap();
+            assert_eq!(r.map(|r| r.meta), Some(base), "{a}");
+        }
+        let (hits, misses) = uniform.stats();
+        assert_eq!((hits, misses), (0, 3 * 4096));
+        for _ in 0..3 * 4096 {
+            assert!(uniform.lookup(&table, &rtxn, ip("1.0.0.1"), |_| 0).unwrap().is_some());
+        }
+        let (hits, _) = uniform.stats();
+        assert!(hits > 4096, "the sets are back in use: {hits} hits of {}", 3 * 4096);
         drop(rtxn);
         // A commit changes the snapshot id: the cache re-reads.
         let mut wtxn = store.write_txn().unwrap();
