@@ -156,23 +156,19 @@ fn non_cidr_ranges_with_high_octets() {
     assert!(lookup(&s, "geo", "200.1.255.255").contains(r#""country":"BR""#));
     assert!(lookup(&s, "geo", "200.0.0.0").contains(r#""country":"BR""#));
     assert_eq!(lookup(&s, "geo", "200.2.0.0"), miss("200.2.0.0"));
-    // The stored values are exactly the documented (shared) format: `["<hex end>",<id>]`, the
-    // metadata in record `id`, keyed: `[<schema id>,values…]`, the keys in the schema record.
+    // The stored values are exactly the documented format; each range here has metadata of its
+    // own, so the import writes them inline (the shared form is tested in ranges_compact.rs).
     let t = RangeTable::open(&s, "geo").unwrap().unwrap();
     let rtxn = s.read_txn().unwrap();
-    let raw4 = t.v4.get(&rtxn, &[1, 0, 0, 0]).unwrap().unwrap();
     let hit = t.lookup(&rtxn, "1.0.64.1".parse().unwrap()).unwrap().unwrap();
-    let id = hit.shared.unwrap();
-    assert_eq!(std::str::from_utf8(raw4).unwrap(), format!(r#"["01008100",{id}]"#));
-    assert_eq!(hit.metadata_json().unwrap(), r#"{"asn":1136,"country":"NL","pop":"ams"}"#);
-    assert_eq!(std::str::from_utf8(t.meta_record(&rtxn, id).unwrap()).unwrap(), r#"[0,1136,"NL","ams"]"#);
-    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"[0,1136,"NL","ams"]"#);
-    assert_eq!(std::str::from_utf8(hit.schema.unwrap()).unwrap(), r#"["asn","country","pop"]"#);
+    assert_eq!(hit.shared, None);
+    assert_eq!(std::str::from_utf8(hit.value).unwrap(), r#"{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}"#);
     assert_eq!(hit.member("country"), Some(&br#""NL""#[..]));
     let hit = t.lookup(&rtxn, "2001:db8::1".parse().unwrap()).unwrap().unwrap();
-    let raw6 = t.v6.get(&rtxn, &"2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets()).unwrap().unwrap();
-    assert_eq!(std::str::from_utf8(raw6).unwrap(), format!(r#"["20010db800000000000000000000ffff",{}]"#, hit.shared.unwrap()));
-    assert_eq!(hit.metadata_json().unwrap(), r#"{"asn":3320,"country":"DE","pop":"fra"}"#);
+    assert_eq!(
+        std::str::from_utf8(hit.value).unwrap(),
+        r#"{"end":"20010db800000000000000000000ffff","asn":3320,"country":"DE","pop":"fra"}"#
+    );
 }
 
 #[test]

@@ -200,9 +200,19 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     };
     assert_eq!((records("geo"), records("old")), (data.variants.len(), data.variants.len()));
     assert_eq!(RangeTable::list(&s).unwrap(), vec!["geo".to_string(), "old".to_string()], "records are not tables");
-    // A smaller re-import replaces the records too: none of the old ones is left behind.
+    // A re-import whose ranges share nothing is written inline: none of the old records is left.
     let few = dir.path().join("few.csv");
     std::fs::write(&few, "network,geoname_id,registered_country_geoname_id\n1.0.0.0/24,1000000,\n").unwrap();
+    import_city(&s, "old", &few, &locations);
+    assert_eq!(records("old"), 0);
+    let t = RangeTable::open(&s, "old").unwrap().unwrap();
+    let rtxn = s.read_txn().unwrap();
+    let hit = t.lookup(&rtxn, "1.0.0.7".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(hit.shared, None);
+    assert_eq!(hit.member("country_iso_code"), Some(&br#""AA""#[..]));
+    drop(rtxn);
+    // Two ranges sharing one object: shared again, one record.
+    std::fs::write(&few, "network,geoname_id,registered_country_geoname_id\n1.0.0.0/24,1000000,\n1.0.1.0/24,1000000,\n").unwrap();
     import_city(&s, "old", &few, &locations);
     assert_eq!(records("old"), 1);
     // Drop removes the table's records and leaves the other table answering.

@@ -66,7 +66,7 @@ use heed::{Database, DatabaseOpener, RoTxn, RwTxn};
 use serde_json::{Map, Value};
 
 pub use cache::{CachedRange, RangeCache, Span};
-pub use record::{rebuild, split_object, Items};
+pub use record::{rebuild, rebuild_into, record_schema, split_object, Items};
 pub use value::{
     decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, schema_key,
     Stored, META_KEY_MAX,

@@ -108,9 +108,16 @@ pub fn record_schema(record: &[u8]) -> Option<(u32, Items<'_>)> {
 
 /// Rebuilds the object text `{"k1":v1,…}` of a keyed record and its schema.
 pub fn rebuild(record: &[u8], schema: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(record.len() + schema.len());
+    rebuild_into(record, schema, &mut out)?;
+    String::from_utf8(out).ok()
+}
+
+/// [`rebuild`] into `out` (cleared first), for callers reusing one buffer.
+pub fn rebuild_into(record: &[u8], schema: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let (_, mut values) = record_schema(record)?;
     let mut keys = Items::new(schema);
-    let mut out = Vec::with_capacity(record.len() + schema.len());
+    out.clear();
     out.push(b'{');
     loop {
         match (keys.next(), values.next()) {
@@ -127,7 +134,7 @@ pub fn rebuild(record: &[u8], schema: &[u8]) -> Option<String> {
         }
     }
     out.push(b'}');
-    String::from_utf8(out).ok()
+    Some(())
 }
 
 /// Splits a compact object's text into its key list (a schema record, `["k1",…]`) and the values

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use anyhow::{anyhow, Result};
-use lmdb_schema::ranges::split_object;
+use lmdb_schema::ranges::{rebuild_into, record_schema, split_object};
 
 /// Distinct byte strings with dense ids in insertion order.
 #[derive(Default)]
@@ -87,6 +87,17 @@ impl MetaArena {
     /// Record `id` as stored.
     pub fn get(&self, id: u32) -> &[u8] {
         self.records.get(id)
+    }
+
+    /// The object text of record `id` (`{"k":v,…}`) into `out`.
+    pub fn object_into(&self, id: u32, out: &mut Vec<u8>) {
+        let record = self.get(id);
+        let rebuilt = record_schema(record).and_then(|(schema, _)| rebuild_into(record, self.schema(schema), out));
+        if rebuilt.is_none() {
+            // Not keyed: stored as the object itself.
+            out.clear();
+            out.extend_from_slice(record);
+        }
     }
 
     /// Schema record `id` (`["k1",…]`).

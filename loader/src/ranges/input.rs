@@ -369,6 +369,8 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
     // rows. Key: those cells, each followed by 0xff (not in UTF-8).
     let meta_cols: Vec<usize> = (0..cols.len()).filter(|i| !range_cols.contains(&cols[*i].as_str())).collect();
     let (mut memo, mut memo_ids, mut row_key) = (Interner::default(), Vec::<u32>::new(), Vec::with_capacity(256));
+    let (mut memoize, mut memo_hits) = (true, 0u64);
+    const MEMO_PROBE: usize = 65_536;
     while reader.read_record(&mut record).map_err(|e| csv_error(name, e))? {
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let at = |reason: String| anyhow!("{name}:{line}: {reason}");
@@ -376,15 +378,22 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
             Bounds::StartEnd(s, e) => (parse_ip(&record[s]).map_err(at)?, parse_ip(&record[e]).map_err(at)?),
             Bounds::Network(n) => parse_cidr(&record[n]).map_err(at)?,
         };
-        row_key.clear();
-        for &i in &meta_cols {
-            row_key.extend_from_slice(record[i].as_bytes());
-            row_key.push(0xff);
-        }
-        let (memo_id, new) = memo.intern(&row_key)?;
-        if !new {
-            staged.push_id(start, end, memo_ids[memo_id as usize], line).map_err(at)?;
-            continue;
+        if memoize {
+            row_key.clear();
+            for &i in &meta_cols {
+                row_key.extend_from_slice(record[i].as_bytes());
+                row_key.push(0xff);
+            }
+            let (memo_id, new) = memo.intern(&row_key)?;
+            if !new {
+                memo_hits += 1;
+                staged.push_id(start, end, memo_ids[memo_id as usize], line).map_err(at)?;
+                continue;
+            }
+            // Rows that (nearly) never repeat: the memo only costs; stop keeping it.
+            if memo.len() == MEMO_PROBE && memo_hits < MEMO_PROBE as u64 {
+                (memoize, memo, memo_ids) = (false, Interner::default(), Vec::new());
+            }
         }
         let location = match &locations {
             None => None,
@@ -420,7 +429,9 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, progres
         }
         meta.push(b'}');
         let id = staged.metas.intern(&meta)?;
-        memo_ids.push(id);
+        if memoize {
+            memo_ids.push(id);
+        }
         staged.push_id(start, end, id, line).map_err(at)?;
     }
     reader.get_ref().check_quotes_closed().with_context(|| name.to_string())?;

@@ -155,6 +155,9 @@ fn fill(
     t.v4.clear(wtxn).map_err(lmdb)?;
     t.v6.clear(wtxn).map_err(lmdb)?;
     clear_meta_records(wtxn, &t).map_err(lmdb)?;
+    if !shares_metadata(staged) {
+        return fill_inline(wtxn, t, staged, progress, lmdb);
+    }
     // Each distinct metadata object once (the shared form), in id order, as the arena keeps it
     // (keyed records, their key lists once each as schema records after them).
     let mut key = [0u8; META_KEY_MAX];
@@ -183,6 +186,43 @@ fn fill(
         t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
         if i % 65536 == 0 {
             progress.set_position((n4 + i) as u64);
+        }
+    }
+    Ok(t)
+}
+
+/// Whether the shared form pays: ranges share metadata objects. With (nearly) one object per
+/// range a record per range would cost a second entry and a second get for nothing — the plain
+/// replace of 500k unique rows went from 0.41–0.49 s to 0.62 s — so such tables stay inline.
+fn shares_metadata(staged: &Staged) -> bool {
+    staged.metas.len() * 2 <= staged.v4.len() + staged.v6.len()
+}
+
+/// Writes every range in the inline form (`{"end":…,metadata}`).
+fn fill_inline(
+    wtxn: &mut RwTxn<'static>,
+    t: RangeTable,
+    staged: &Staged,
+    progress: &ProgressBar,
+    lmdb: impl Fn(heed::Error) -> anyhow::Error,
+) -> Result<RangeTable> {
+    let (mut value, mut object) = (Vec::with_capacity(512), Vec::with_capacity(512));
+    for (i, e) in staged.v4.iter().enumerate() {
+        staged.metas.object_into(e.meta, &mut object);
+        value.clear();
+        encode_value(IpAddr::V4(e.end.into()), &object, &mut value);
+        t.v4.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(&lmdb)?;
+        if i % 65536 == 0 {
+            progress.set_position(i as u64);
+        }
+    }
+    for (i, e) in staged.v6.iter().enumerate() {
+        staged.metas.object_into(e.meta, &mut object);
+        value.clear();
+        encode_value(IpAddr::V6(e.end.into()), &object, &mut value);
+        t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(&lmdb)?;
+        if i % 65536 == 0 {
+            progress.set_position((staged.v4.len() + i) as u64);
         }
     }
     Ok(t)
