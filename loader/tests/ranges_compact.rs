@@ -178,9 +178,17 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     write::export(&s, "old", &mut b).unwrap();
     assert!(a == b, "exports differ");
 
-    // Re-importing the inline table turns it shared; both tables keep their own records.
+    // Re-importing the inline table turns it shared; both tables keep their own records. The
+    // handle opened before (as a running server holds it) reads the shared form too.
     import_city(&s, "old", &blocks, &locations);
     assert_eq!(lookup_lines(&s, "geo", &texts), lookup_lines(&s, "old", &texts));
+    let rtxn = s.read_txn().unwrap();
+    for &ip in addrs.iter().take(500) {
+        let (a, b) = (geo.lookup(&rtxn, ip).unwrap(), old.lookup(&rtxn, ip).unwrap());
+        assert_eq!(a.map(|h| h.metadata_json().unwrap().into_owned()), b.map(|h| h.metadata_json().unwrap().into_owned()), "{ip}");
+        assert!(b.is_none_or(|h| h.shared.is_some()), "{ip}: re-imported as shared");
+    }
+    drop(rtxn);
     let records = |table: &str| {
         let t = RangeTable::open(&s, "geo").unwrap().unwrap();
         let rtxn = s.read_txn().unwrap();
