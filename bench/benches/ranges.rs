@@ -1,7 +1,8 @@
 //! IP-range lookups: in-memory sorted array (the floor), raw LMDB floor search, LMDB + the
 //! per-worker `RangeCache`, and the `maxminddb` crate on an equivalent .mmdb written here
 //! (minimal MaxMind DB writer below). 10k and 1M IPv4 ranges, uniform random and Zipf-skewed
-//! addresses. Plus import throughput.
+//! addresses; the country of an address on a generated GeoLite2-City-shaped table (group `city`)
+//! against maxminddb on the equivalent .mmdb. Plus import throughput.
 //!
 //! `cargo bench -p lmdns-bench --bench ranges` (add `-- --quick` for a fast pass).
 
@@ -351,6 +352,14 @@ fn lookups(c: &mut Criterion) {
                     black_box(table.lookup(&rtxn, addrs[i]).unwrap().map(|h| h.decode::<MetaRef>().unwrap()));
                 })
             });
+            g.bench_function("lmdb_raw_decode_owned", |b| {
+                // What a cache fill parses: owned strings (two allocations, two frees).
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) & mask;
+                    black_box(table.lookup(&rtxn, addrs[i]).unwrap().map(|h| h.decode::<MetaOwned>().unwrap()));
+                })
+            });
             g.bench_function("lmdb_cache", |b| {
                 // 16k slots: a few thousand resolvers fit; uniform traffic mostly misses.
                 let mut cache: RangeCache<Option<MetaOwned>> = RangeCache::new(1 << 14);
@@ -373,6 +382,133 @@ fn lookups(c: &mut Criterion) {
     }
 }
 
+#[derive(Deserialize)]
+struct CountryRef<'a> {
+    country_iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct MmIso<'a> {
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct MmCountry<'a> {
+    #[serde(borrow)]
+    country: Option<MmIso<'a>>,
+}
+
+/// Country of an address on a GeoLite2-City-shaped table (generated, `lmdns_bench::geolite`; full
+/// scale unless RANGES_CITY_SCALE=small): LMDB shared form vs maxminddb's `country.iso_code` on
+/// the equivalent .mmdb, uniform IPv4 addresses over the covered span and Zipf(1) over 5000.
+fn city(c: &mut Criterion) {
+    use lmdns_bench::geolite::{Data, Scale};
+    let scale = if std::env::var("RANGES_CITY_SCALE").as_deref() == Ok("small") { Scale::small() } else { Scale::full() };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db"), &OpenOptions { map_size: 4 << 30, read_only: false }).unwrap();
+    let t = Instant::now();
+    let data = Data::generate(scale, 2018);
+    let [blocks, locations] = data.write_csvs(dir.path()).unwrap();
+    let t_import = Instant::now();
+    let report = write::import(
+        &store,
+        &ImportOptions {
+            table: "city".into(),
+            file: blocks,
+            format: Format::Maxmind,
+            locations: Some(locations),
+            progress: false,
+            allow_empty: false,
+        },
+    )
+    .unwrap();
+    let import_s = t_import.elapsed().as_secs_f64();
+    let mmdb = data.write_mmdb();
+    let mmdb_len = mmdb.len();
+    let reader = maxminddb::Reader::from_source(mmdb).unwrap();
+    let table = RangeTable::open(&store, "city").unwrap().unwrap();
+    let file_len = std::fs::metadata(dir.path().join("db").join("data.mdb")).unwrap().len();
+    eprintln!(
+        "city setup {:.1}s: {} + {} ranges imported in {import_s:.2}s ({:.2}M/s); data.mdb {file_len} bytes, .mmdb {mmdb_len} bytes ({:.2}x)",
+        t.elapsed().as_secs_f64(),
+        report.v4,
+        report.v6,
+        (report.v4 + report.v6) as f64 / import_s / 1e6,
+        file_len as f64 / mmdb_len as f64
+    );
+    // Workloads over the IPv4 networks' span, as the other groups.
+    let span: Vec<Range> = [data.v4[0], data.v4[data.v4.len() - 1]]
+        .iter()
+        .map(|n| Range { start: n.start, end: n.start + ((1u64 << (32 - n.prefix)) - 1) as u32, country: "", asn: 0, pop: "", prefix: 0 })
+        .collect();
+    let (random, zipf) = workloads(&span, 9);
+    // 40,000 probes: LMDB and maxminddb agree with each other and with the generator.
+    {
+        let rtxn = store.read_txn().unwrap();
+        let starts: Vec<u32> = data.v4.iter().map(|n| n.start).collect();
+        let mut found = 0;
+        for ip in random.iter().chain(&zipf).take(40_000) {
+            let IpAddr::V4(a) = ip else { unreachable!() };
+            let a = u32::from(*a);
+            let i = starts.partition_point(|&s| s <= a);
+            let want = (i > 0 && (a as u64) < data.v4[i - 1].start as u64 + (1u64 << (32 - data.v4[i - 1].prefix)))
+                .then(|| data.country_code(data.v4[i - 1].variant).to_string());
+            let hit = table.lookup(&rtxn, *ip).unwrap();
+            let lmdb = hit.and_then(|h| h.member("country_iso_code").map(|v| String::from_utf8_lossy(&v[1..v.len() - 1]).into_owned()));
+            let decoded = hit.and_then(|h| h.decode::<CountryRef>().unwrap().country_iso_code.map(str::to_string));
+            let mm = reader.lookup::<MmCountry>(*ip).unwrap().and_then(|m| m.country).and_then(|c| c.iso_code).map(str::to_string);
+            assert_eq!(lmdb, want, "{ip}");
+            assert_eq!(decoded, want, "{ip}");
+            assert_eq!(mm, want, "{ip}");
+            found += want.is_some() as usize;
+        }
+        eprintln!("city: 40000 probes agree (LMDB member, LMDB decode, maxminddb, generator); {found} in a network");
+    }
+    for (workload, addrs) in [("random", &random), ("zipf", &zipf)] {
+        let mask = addrs.len() - 1;
+        let mut g = c.benchmark_group(format!("city/{workload}"));
+        g.throughput(Throughput::Elements(1));
+        let rtxn = store.read_txn().unwrap();
+        g.bench_function("lmdb_country_member", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & mask;
+                black_box(table.lookup(&rtxn, addrs[i]).unwrap().and_then(|h| h.member("country_iso_code")));
+            })
+        });
+        g.bench_function("lmdb_country_decode", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & mask;
+                black_box(table.lookup(&rtxn, addrs[i]).unwrap().map(|h| h.decode::<CountryRef>().unwrap().country_iso_code));
+            })
+        });
+        g.bench_function("lmdb_cache_country", |b| {
+            let mut cache: RangeCache<Option<[u8; 2]>> = RangeCache::new(1 << 14);
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & mask;
+                black_box(
+                    cache
+                        .lookup(&table, &rtxn, addrs[i], |h| {
+                            h.member("country_iso_code").and_then(|v| v.get(1..3)).and_then(|c| c.try_into().ok())
+                        })
+                        .unwrap(),
+                );
+            })
+        });
+        drop(rtxn);
+        g.bench_function("maxminddb_country", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & mask;
+                black_box(reader.lookup::<MmCountry>(addrs[i]).unwrap().and_then(|m| m.country).and_then(|c| c.iso_code));
+            })
+        });
+        g.finish();
+    }
+}
+
 fn import_throughput(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db"), &OpenOptions { map_size: 4 << 30, read_only: false }).unwrap();
@@ -389,6 +525,6 @@ fn import_throughput(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2)).sample_size(20);
-    targets = lookups, import_throughput
+    targets = lookups, city, import_throughput
 }
 criterion_main!(benches);

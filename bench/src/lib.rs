@@ -5,6 +5,7 @@
 //! a wildcard (`*.wild`), a delegation with glue (`sub`), an MX with in-zone target, and a TXT:
 //! 16 records, so 100k zones are 1.6M records.
 
+pub mod geolite;
 pub mod procs;
 
 use std::net::{Ipv4Addr, SocketAddr};

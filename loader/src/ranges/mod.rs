@@ -4,8 +4,10 @@
 //!   staged ranges, with per-line errors.
 //! * [`write`]: validating staged ranges (sorted, no duplicate starts, no overlaps) and
 //!   replacing a table in one transaction; single-range add/delete; drop; export; lookup.
+//! * `arena`: interning the distinct metadata objects of an import in their stored form.
 //! * [`cli`]: the `lmdns-loader ranges …` subcommands.
 
+mod arena;
 pub mod cli;
 pub mod input;
 pub mod write;

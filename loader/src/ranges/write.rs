@@ -14,7 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, DatabaseOpener, PutFlags, RwTxn, WithTls};
 use indicatif::{ProgressBar, ProgressStyle};
-use lmdb_schema::ranges::{encode_value, validate_table_name, Carry, RangeError, RangeTable, TABLES_DB};
+use lmdb_schema::ranges::{
+    encode_shared_value, encode_value, meta_key, meta_key_bounds, schema_key, validate_table_name, Carry, RangeError, RangeTable,
+    META_KEY_MAX, TABLES_DB,
+};
 use lmdb_schema::Store;
 use serde_json::Value;
 
@@ -151,11 +154,26 @@ fn fill(
     let t = RangeTable::create_with(opener, wtxn, table).map_err(lmdb)?;
     t.v4.clear(wtxn).map_err(lmdb)?;
     t.v6.clear(wtxn).map_err(lmdb)?;
-    let mut value = Vec::with_capacity(512);
+    clear_meta_records(wtxn, &t).map_err(lmdb)?;
+    if !shares_metadata(staged) {
+        return fill_inline(wtxn, t, staged, progress, lmdb);
+    }
+    // Each distinct metadata object once (the shared form), in id order, as the arena keeps it
+    // (keyed records, their key lists once each as schema records after them).
+    let mut key = [0u8; META_KEY_MAX];
+    for id in 0..staged.metas.len() as u32 {
+        let n = meta_key(table.as_bytes(), id, &mut key);
+        t.tables.put(wtxn, &key[..n], staged.metas.get(id)).map_err(lmdb)?;
+    }
+    for id in 0..staged.metas.schema_count() as u32 {
+        let n = schema_key(table.as_bytes(), id, &mut key);
+        t.tables.put(wtxn, &key[..n], staged.metas.schema(id)).map_err(lmdb)?;
+    }
+    let mut value = Vec::with_capacity(64);
     // Keys are sorted: APPEND skips the B-tree search and fills pages completely.
     for (i, e) in staged.v4.iter().enumerate() {
         value.clear();
-        encode_value(IpAddr::V4(e.end.into()), staged.metas.get(e.meta), &mut value);
+        encode_shared_value(IpAddr::V4(e.end.into()), e.meta, &mut value);
         t.v4.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
         if i % 65536 == 0 {
             progress.set_position(i as u64);
@@ -164,13 +182,56 @@ fn fill(
     let n4 = staged.v4.len();
     for (i, e) in staged.v6.iter().enumerate() {
         value.clear();
-        encode_value(IpAddr::V6(e.end.into()), staged.metas.get(e.meta), &mut value);
+        encode_shared_value(IpAddr::V6(e.end.into()), e.meta, &mut value);
         t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
         if i % 65536 == 0 {
             progress.set_position((n4 + i) as u64);
         }
     }
     Ok(t)
+}
+
+/// Whether the shared form pays: ranges share metadata objects. With (nearly) one object per
+/// range a record per range would cost a second entry and a second get for nothing — the plain
+/// replace of 500k unique rows went from 0.41–0.49 s to 0.62 s — so such tables stay inline.
+fn shares_metadata(staged: &Staged) -> bool {
+    staged.metas.len() * 2 <= staged.v4.len() + staged.v6.len()
+}
+
+/// Writes every range in the inline form (`{"end":…,metadata}`).
+fn fill_inline(
+    wtxn: &mut RwTxn<'static>,
+    t: RangeTable,
+    staged: &Staged,
+    progress: &ProgressBar,
+    lmdb: impl Fn(heed::Error) -> anyhow::Error,
+) -> Result<RangeTable> {
+    let (mut value, mut object) = (Vec::with_capacity(512), Vec::with_capacity(512));
+    for (i, e) in staged.v4.iter().enumerate() {
+        staged.metas.object_into(e.meta, &mut object);
+        value.clear();
+        encode_value(IpAddr::V4(e.end.into()), &object, &mut value);
+        t.v4.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(&lmdb)?;
+        if i % 65536 == 0 {
+            progress.set_position(i as u64);
+        }
+    }
+    for (i, e) in staged.v6.iter().enumerate() {
+        staged.metas.object_into(e.meta, &mut object);
+        value.clear();
+        encode_value(IpAddr::V6(e.end.into()), &object, &mut value);
+        t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(&lmdb)?;
+        if i % 65536 == 0 {
+            progress.set_position((staged.v4.len() + i) as u64);
+        }
+    }
+    Ok(t)
+}
+
+/// Deletes the metadata records of table `t`.
+fn clear_meta_records(wtxn: &mut RwTxn<'static>, t: &RangeTable) -> Result<usize, heed::Error> {
+    let (lo, hi) = meta_key_bounds(t.name());
+    t.tables.delete_range(wtxn, &(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..])))
 }
 
 /// Opens an existing table or says clearly that there is none.
@@ -195,6 +256,7 @@ pub fn parse_meta_arg(json: &str) -> Result<Vec<u8>> {
 }
 
 /// Adds one range, checked against the ranges before and after it. Creates the table if needed.
+/// Its metadata is stored inline (the first value form): one range, no record to share.
 pub fn add(store: &Store, table: &str, start: &str, end: &str, json: &str) -> Result<()> {
     validate_table_name(table)?;
     let s = parse_ip(start).map_err(|e| anyhow!("START: {e}"))?;
@@ -272,6 +334,7 @@ pub fn drop_table(store: &Store, table: &str) -> Result<()> {
             let tables = opener.create_database::<Bytes, Bytes>(wtxn, Some(TABLES_DB))?;
             t.v4.clear(wtxn)?;
             t.v6.clear(wtxn)?;
+            clear_meta_records(wtxn, &t)?;
             tables.delete(wtxn, table.as_bytes())?;
             Ok(CommitOrAbort::<_, ()>::Commit(Carry(())))
         })
