@@ -90,11 +90,22 @@ impl Names {
             return at;
         };
         let (matched, target) = self.longest_suffix(buf, name, &starts[..n]);
+        if matched > 0 {
+            self.into_question |= usize::from(target) < self.question_end;
+        }
+        self.emit(buf, name, &starts[..n], matched, target)
+    }
+
+    /// Writes the labels of `name` (label starts `starts`) not in its `matched` trailing labels,
+    /// then a pointer to `target` (the whole name when nothing matched: the root, or nothing to
+    /// point at); remembers the name when it wrote labels. Returns where the name starts (or the
+    /// pointer's target, for a name written as a pointer alone).
+    fn emit(&mut self, buf: &mut Vec<u8>, name: &[u8], starts: &[u8], matched: usize, target: u16) -> usize {
+        let n = starts.len();
         let at = buf.len();
         if matched == 0 {
             buf.extend_from_slice(name);
         } else {
-            self.into_question |= usize::from(target) < self.question_end;
             buf.extend_from_slice(&name[..usize::from(starts[n - matched])]);
             buf.extend_from_slice(&(0xC000 | target).to_be_bytes());
         }
@@ -123,22 +134,8 @@ impl Names {
         if matched < floor_labels {
             (matched, target) = (floor_labels, floor_at);
         }
-        let at = buf.len();
-        if matched == 0 {
-            // The root zone's apex: the root label itself.
-            buf.extend_from_slice(name);
-        } else {
-            buf.extend_from_slice(&name[..usize::from(starts[n - matched])]);
-            buf.extend_from_slice(&(0xC000 | target).to_be_bytes());
-        }
-        if matched < n {
-            self.remember(at);
-            at
-        } else if n == 0 {
-            at
-        } else {
-            usize::from(target)
-        }
+        // matched == 0 only for the root zone's apex: the root label itself.
+        self.emit(buf, name, &starts[..n], matched, target)
     }
 
     /// The most trailing labels of `name` (label starts `starts`) found at the end of a
@@ -249,21 +246,8 @@ pub fn read_name(msg: &[u8], pos: usize, name: &mut QueryName) -> Option<()> {
     name.label_offsets.clear();
     name.key_ends.clear();
     name.label_offsets.extend_from_slice(&positions[..n]);
-    // The name key, root first: the encoding of `lmdb_schema::name` (as `query::read_name`
-    // builds it; the test below keeps the two identical).
-    name.key.push(0);
-    for &off in positions[..n].iter().rev() {
-        let off = usize::from(off);
-        for &b in &msg[off + 1..off + 1 + usize::from(msg[off])] {
-            match b {
-                0x00 => name.key.extend_from_slice(&[0x01, 0x01]),
-                0x01 => name.key.extend_from_slice(&[0x01, 0x02]),
-                _ => name.key.push(b.to_ascii_lowercase()),
-            }
-        }
-        name.key.push(0);
-        name.key_ends.push(name.key.len() as u16);
-    }
+    // The name key, root first: the encoding of `lmdb_schema::name`, as for the question.
+    name.build_key(msg);
     Some(())
 }
 
