@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ fn one_source_cannot_take_more_than_its_share() {
 
 #[test]
 fn a_full_server_closes_the_idle_longest_for_a_newcomer() {
-    let server = start_server(&["--tcp-max-connections", "2"]);
+    let server = start_server(&["--tcp-max-connections", "2", "--http", "127.0.0.1:0"]);
     let mut first = tcp_connect(server.addr());
     let mut second = tcp_connect(server.addr());
     assert!(answered(&mut first, 1));
@@ -87,11 +87,25 @@ fn a_full_server_closes_the_idle_longest_for_a_newcomer() {
     let half = frame(&query_bytes(5, "example.com."));
     second.write_all(&half[..5]).unwrap();
     third.write_all(&half[..5]).unwrap();
-    // No poll can see the server read the halves (nothing answers a partial query): a pause.
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until the server has read both halves: its gauge of connections mid-message says so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mid_message(&server) != Some(2) {
+        assert!(Instant::now() < deadline, "the server never counted two connections mid-message");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut fourth = tcp_connect(server.addr());
     let _ = fourth.write_all(&frame(&query_bytes(6, "example.com.")));
     assert!(closed_within(&mut fourth, Duration::from_secs(3)).is_some(), "a newcomer to a server busy with messages");
     second.write_all(&half[5..]).unwrap();
     assert!(closed_within(&mut second, Duration::from_millis(300)).is_none(), "the busy ones are kept");
+}
+
+/// `lmdns_tcp_connections_mid_message` from the server's /metrics.
+fn mid_message(server: &LmdnsProcess) -> Option<u64> {
+    let mut s = TcpStream::connect(server.http()).ok()?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("lmdns_tcp_connections_mid_message ")).and_then(|v| v.trim().parse().ok())
 }

@@ -234,6 +234,8 @@ impl WorkerSlot {
 struct TcpGauges {
     open: AtomicU64,
     accepted: AtomicU64,
+    /// Connections in the middle of a message (as of the TCP loop's last sweep).
+    mid_message: AtomicU64,
 }
 
 /// What the scrape remembers between scrapes to date the last database change cheaply.
@@ -362,6 +364,13 @@ impl Metrics {
         }
         family(&mut out, "lmdns_tcp_connections", "gauge", "TCP connections open now.");
         let _ = writeln!(out, "lmdns_tcp_connections {}", self.tcp.open.load(Ordering::Relaxed));
+        family(
+            &mut out,
+            "lmdns_tcp_connections_mid_message",
+            "gauge",
+            "TCP connections in the middle of a message (a query arriving or an answer being taken), as of the last 100 ms sweep: many, long, is a slowloris.",
+        );
+        let _ = writeln!(out, "lmdns_tcp_connections_mid_message {}", self.tcp.mid_message.load(Ordering::Relaxed));
         family(&mut out, "lmdns_tcp_connections_total", "counter", "TCP connections accepted and served.");
         let _ = writeln!(out, "lmdns_tcp_connections_total {}", self.tcp.accepted.load(Ordering::Relaxed));
         family(&mut out, "lmdns_querylog_dropped_total", "counter", "Query log entries dropped because the logger fell behind.");
@@ -580,6 +589,11 @@ impl Recorder<'_> {
     pub fn tcp_opened(&self) {
         bump(&self.tcp.open);
         bump(&self.tcp.accepted);
+    }
+
+    /// How many TCP connections are in the middle of a message (TCP thread only, each sweep).
+    pub fn tcp_mid_message(&self, n: usize) {
+        self.tcp.mid_message.store(n as u64, Ordering::Relaxed);
     }
 
     /// A TCP connection was closed (TCP thread only).

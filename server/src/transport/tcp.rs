@@ -369,10 +369,16 @@ impl<'e> EventLoop<'e> {
 
     /// Closes connections idle between messages past `idle_timeout`, and those whose current
     /// message (in or out) has taken longer than `message_timeout`.
+    /// Counts, for /metrics, the connections still in the middle of a message.
     fn close_idle(&mut self, now: Instant) {
+        let mut mid_message = 0;
         for slot in 0..self.conns.len() {
             let expired = match &self.conns[slot] {
-                Some(Conn { busy_since: Some(since), .. }) => now.duration_since(*since) >= self.options.message_timeout,
+                Some(Conn { busy_since: Some(since), .. }) => {
+                    let expired = now.duration_since(*since) >= self.options.message_timeout;
+                    mid_message += usize::from(!expired);
+                    expired
+                }
                 Some(c) => now.duration_since(c.last_progress) >= self.options.idle_timeout,
                 None => false,
             };
@@ -380,6 +386,7 @@ impl<'e> EventLoop<'e> {
                 self.close(slot);
             }
         }
+        self.recorder.tcp_mid_message(mid_message);
     }
 
     fn conn_event(&mut self, token: u64, flags: u32, txn: &mut Option<lmdb_schema::readers::ReadTxn>) {
