@@ -21,7 +21,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -44,12 +43,8 @@ pub const RESPONSE_MAX: usize = 4096;
 pub const QUEUE_CAPACITY: usize = 1024;
 /// How often a missing socket reader is tried again.
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
-/// The writer flushes at least this often.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
-const IDLE_SLEEP_MIN: Duration = Duration::from_millis(1);
-const IDLE_SLEEP_MAX: Duration = Duration::from_millis(10);
-/// After a stop request, how long the writer waits for workers, and for a reader's FINISH.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+/// After a stop request, how long the writer waits for a socket reader's FINISH.
+const FINISH_GRACE: Duration = ring::STOP_GRACE;
 
 pub const CONTENT_TYPE: &[u8] = b"protobuf:dnstap.Dnstap";
 
@@ -138,16 +133,7 @@ impl ring::Producer<Event> {
         self.push_with(|e| {
             e.time_sec = now.as_secs();
             e.time_nsec = now.subsec_nanos();
-            match client.addr.ip() {
-                IpAddr::V4(ip) => {
-                    e.client[..4].copy_from_slice(&ip.octets());
-                    e.client_v6 = false;
-                }
-                IpAddr::V6(ip) => {
-                    e.client = ip.octets();
-                    e.client_v6 = true;
-                }
-            }
+            (e.client, e.client_v6) = ring::pack_address(client.addr.ip());
             e.port = client.addr.port();
             e.tcp = client.transport == Transport::Tcp;
             e.query[..query.len()].copy_from_slice(query);
@@ -317,35 +303,8 @@ impl DnstapWriter {
     /// Runs until `stop` is requested and every producer is gone (or a grace period passed),
     /// then writes out what is left and ends the stream.
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
-        let mut last_flush = Instant::now();
-        let mut stop_seen: Option<Instant> = None;
-        let mut idle_sleep = IDLE_SLEEP_MIN;
-        loop {
-            if stop.requested() && stop_seen.is_none() {
-                stop_seen = Some(Instant::now());
-            }
-            let finished = self.consumers.iter().all(ring::Consumer::is_closed);
-            self.connect_if_due();
-            let n = self.drain_all();
-            if last_flush.elapsed() >= FLUSH_INTERVAL {
-                self.flush();
-                last_flush = Instant::now();
-            }
-            if let Some(since) = stop_seen {
-                if finished || since.elapsed() >= STOP_GRACE {
-                    self.drain_all();
-                    self.finish();
-                    return Ok(());
-                }
-            }
-            if n == 0 {
-                self.flush();
-                std::thread::sleep(idle_sleep);
-                idle_sleep = (idle_sleep * 2).min(IDLE_SLEEP_MAX);
-            } else {
-                idle_sleep = IDLE_SLEEP_MIN;
-            }
-        }
+        ring::drain_until_stopped(&mut self, stop);
+        Ok(())
     }
 
     /// Connects to a socket reader that is away, when its retry is due: READY, ACCEPT, START.
@@ -366,6 +325,24 @@ impl DnstapWriter {
                 }
             }
         }
+    }
+
+    /// Drops the connection to a socket reader after a write failed; it is retried later.
+    fn disconnect(sink: &mut Sink) {
+        if let Sink::Unix { stream, retry_at, .. } = sink {
+            *stream = None;
+            *retry_at = Instant::now() + RECONNECT_INTERVAL;
+        }
+    }
+}
+
+impl ring::Drain for DnstapWriter {
+    fn producers_gone(&self) -> bool {
+        self.consumers.iter().all(ring::Consumer::is_closed)
+    }
+
+    fn maintain(&mut self) {
+        self.connect_if_due();
     }
 
     /// Encodes and writes what every queue holds (at most one ring's worth each).
@@ -393,10 +370,7 @@ impl DnstapWriter {
                     if errors.allow() {
                         tracing::error!("dnstap: cannot write: {e}");
                     }
-                    if let Sink::Unix { stream, retry_at, .. } = sink {
-                        *stream = None;
-                        *retry_at = Instant::now() + RECONNECT_INTERVAL;
-                    }
+                    Self::disconnect(sink);
                 }
             });
         }
@@ -413,10 +387,7 @@ impl DnstapWriter {
             if self.errors.allow() {
                 tracing::error!("dnstap: cannot write: {e}");
             }
-            if let Sink::Unix { stream, retry_at, .. } = &mut self.sink {
-                *stream = None;
-                *retry_at = Instant::now() + RECONNECT_INTERVAL;
-            }
+            Self::disconnect(&mut self.sink);
         }
     }
 
@@ -430,7 +401,7 @@ impl DnstapWriter {
             Sink::Unix { stream: Some(out), .. } => {
                 if out.write_all(&stop).and_then(|_| out.flush()).is_ok() {
                     let s = out.get_mut();
-                    let _ = s.set_read_timeout(Some(STOP_GRACE));
+                    let _ = s.set_read_timeout(Some(FINISH_GRACE));
                     match read_control(s) {
                         Ok(CONTROL_FINISH) => {}
                         Ok(other) => tracing::debug!("dnstap: the reader answered STOP with control frame {other}, not FINISH"),

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
@@ -40,15 +40,7 @@ use crate::server::{RateLimit, Stop};
 /// allocated when the log is on. The logger drains continuously; this absorbs bursts and
 /// slow disks for a few milliseconds at full rate.
 pub const QUEUE_CAPACITY: usize = 4096;
-/// The logger flushes buffered lines at least this often.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
-/// How long the logger sleeps when every queue is empty: starting short, doubling while idle up
-/// to the maximum (so an idle server is not woken 1000 times a second, while a worker at 400k
-/// answers a second still cannot fill its queue during one sleep).
-const IDLE_SLEEP_MIN: Duration = Duration::from_millis(1);
-const IDLE_SLEEP_MAX: Duration = Duration::from_millis(10);
-/// After a stop request, how long the logger waits for workers to finish before giving up.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
+pub use crate::ops::ring::{FLUSH_INTERVAL, STOP_GRACE};
 /// Question bytes kept: the longest name (255) plus QTYPE and QCLASS.
 pub const QUESTION_MAX: usize = 255 + 4;
 /// Offset of the question in a DNS message.
@@ -112,16 +104,7 @@ impl Record {
         self.time_us = time_us;
         self.size = size.min(u32::MAX as usize) as u32;
         self.port = client.addr.port();
-        match client.addr.ip() {
-            IpAddr::V4(ip) => {
-                self.client[..4].copy_from_slice(&ip.octets());
-                self.client_v6 = false;
-            }
-            IpAddr::V6(ip) => {
-                self.client = ip.octets();
-                self.client_v6 = true;
-            }
-        }
+        (self.client, self.client_v6) = ring::pack_address(client.addr.ip());
         self.tcp = client.transport == Transport::Tcp;
         self.qtype = answered.qtype;
         self.rcode = answered.rcode;
@@ -271,49 +254,21 @@ impl QueryLog {
     /// Runs the logger until `stop` is requested and every producer is gone (or a grace period
     /// passed), then writes out what is left.
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
-        let mut last_flush = Instant::now();
-        let mut dirty = false;
-        let mut stop_seen: Option<Instant> = None;
-        let mut idle_sleep = IDLE_SLEEP_MIN;
-        loop {
-            if stop.requested() && stop_seen.is_none() {
-                stop_seen = Some(Instant::now());
-            }
-            // Checked before draining: when every producer was already gone, this drain is the
-            // last one needed.
-            let finished = self.consumers.iter().all(Consumer::is_closed);
-            let n = self.drain_all();
-            dirty |= n > 0;
-            if REOPEN.swap(false, Ordering::Relaxed) {
-                self.flush();
-                self.reopen();
-                dirty = false;
-                last_flush = Instant::now();
-            }
-            if dirty && last_flush.elapsed() >= FLUSH_INTERVAL {
-                self.flush();
-                dirty = false;
-                last_flush = Instant::now();
-            }
-            if let Some(since) = stop_seen {
-                if finished || since.elapsed() >= STOP_GRACE {
-                    self.drain_all();
-                    self.flush();
-                    return Ok(());
-                }
-            }
-            if n == 0 {
-                if dirty {
-                    // Quiet: a good moment to write out.
-                    self.flush();
-                    dirty = false;
-                    last_flush = Instant::now();
-                }
-                std::thread::sleep(idle_sleep);
-                idle_sleep = (idle_sleep * 2).min(IDLE_SLEEP_MAX);
-            } else {
-                idle_sleep = IDLE_SLEEP_MIN;
-            }
+        ring::drain_until_stopped(&mut self, stop);
+        Ok(())
+    }
+}
+
+impl ring::Drain for QueryLog {
+    fn producers_gone(&self) -> bool {
+        self.consumers.iter().all(Consumer::is_closed)
+    }
+
+    /// SIGHUP: everything so far to the old file, then the new one.
+    fn maintain(&mut self) {
+        if REOPEN.swap(false, Ordering::Relaxed) {
+            self.flush();
+            self.reopen();
         }
     }
 
@@ -343,7 +298,9 @@ impl QueryLog {
             }
         }
     }
+}
 
+impl QueryLog {
     /// Reopens the file (after logrotate renamed it); on failure keeps writing the old one.
     fn reopen(&mut self) {
         if let Sink::File { path, out } = &mut self.sink {
@@ -468,6 +425,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+    use std::time::Instant;
 
     fn client(addr: &str, transport: Transport) -> Client {
         Client { addr: addr.parse::<SocketAddr>().unwrap(), transport }

@@ -12,10 +12,24 @@
 //! rather than wait on a channel, so that a push never makes a wake-up system call.
 
 use std::cell::UnsafeCell;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
+
+use crate::server::Stop;
+
+/// A consumer thread flushes buffered output at least this often.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a consumer sleeps when every queue is empty: starting short, doubling while idle up
+/// to the maximum (so an idle server is not woken 1000 times a second, while a worker at 400k
+/// answers a second still cannot fill its queue during one sleep).
+const IDLE_SLEEP_MIN: Duration = Duration::from_millis(1);
+const IDLE_SLEEP_MAX: Duration = Duration::from_millis(10);
+/// After a stop request, how long a consumer waits for the workers to finish before giving up.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
 
 struct Ring<T> {
     slots: Box<[UnsafeCell<T>]>,
@@ -129,6 +143,75 @@ impl<T> Clone for DropCounts<T> {
 impl<T> DropCounts<T> {
     pub fn dropped(&self) -> u64 {
         self.rings.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A client address as a record holds it: 16 bytes (IPv4 in the first 4) and whether it is IPv6.
+#[inline]
+pub fn pack_address(ip: IpAddr) -> ([u8; 16], bool) {
+    match ip {
+        IpAddr::V4(ip) => {
+            let mut bytes = [0; 16];
+            bytes[..4].copy_from_slice(&ip.octets());
+            (bytes, false)
+        }
+        IpAddr::V6(ip) => (ip.octets(), true),
+    }
+}
+
+/// What a consumer thread (the query log's, dnstap's) does with the rings it drains.
+pub trait Drain {
+    /// Writes out what every queue holds (at most one ring's worth each); returns how many.
+    fn drain_all(&mut self) -> usize;
+    /// Pushes buffered output out.
+    fn flush(&mut self);
+    /// Every producer is gone: once drained, nothing more will come.
+    fn producers_gone(&self) -> bool;
+    /// Once a round, before draining: reopen a file, reconnect a reader.
+    fn maintain(&mut self) {}
+    /// After the last drain, when stopping.
+    fn finish(&mut self) {
+        self.flush();
+    }
+}
+
+/// Runs a consumer until `stop` is requested and every producer is gone (or [`STOP_GRACE`]
+/// passed), flushing at least every [`FLUSH_INTERVAL`] and whenever the queues run dry; then
+/// drains what is left and finishes.
+pub fn drain_until_stopped(consumer: &mut impl Drain, stop: &Stop) {
+    let mut last_flush = Instant::now();
+    let mut stop_seen: Option<Instant> = None;
+    let mut idle_sleep = IDLE_SLEEP_MIN;
+    loop {
+        if stop.requested() && stop_seen.is_none() {
+            stop_seen = Some(Instant::now());
+        }
+        // Checked before draining: when every producer was already gone, this drain is the
+        // last one needed.
+        let finished = consumer.producers_gone();
+        consumer.maintain();
+        let n = consumer.drain_all();
+        if last_flush.elapsed() >= FLUSH_INTERVAL {
+            consumer.flush();
+            last_flush = Instant::now();
+        }
+        if let Some(since) = stop_seen {
+            if finished || since.elapsed() >= STOP_GRACE {
+                consumer.drain_all();
+                consumer.finish();
+                return;
+            }
+        }
+        if n == 0 {
+            // Quiet: a good moment to write out.
+            consumer.flush();
+            last_flush = Instant::now();
+            // Woken at once by a stop request (the workers are ending: drain them out).
+            stop.wait(idle_sleep);
+            idle_sleep = (idle_sleep * 2).min(IDLE_SLEEP_MAX);
+        } else {
+            idle_sleep = IDLE_SLEEP_MIN;
+        }
     }
 }
 
