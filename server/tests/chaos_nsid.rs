@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{exchange_tcp, exchange_udp, start_knot_with, zones_dir, LmdnsCommand, LmdnsProcess, TestDb};
+use common::{exchange_tcp, exchange_udp, start_knot_with, wire, zones_dir, LmdnsCommand, LmdnsProcess, TestDb};
 
 const CLASS_IN: u16 = 1;
 const CLASS_CH: u16 = 3;
@@ -22,20 +22,10 @@ enum Edns {
     Nsid,
 }
 
-fn wire_name(name: &str) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
-        wire.push(label.len() as u8);
-        wire.extend_from_slice(label.as_bytes());
-    }
-    wire.push(0);
-    wire
-}
-
 fn query(id: u16, name: &str, qtype: u16, qclass: u16, edns: Edns) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, if edns == Edns::None { 0 } else { 1 }]);
-    q.extend_from_slice(&wire_name(name));
+    q.extend_from_slice(&wire(name));
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&qclass.to_be_bytes());
     if edns != Edns::None {
@@ -119,7 +109,8 @@ fn identity_version_and_nsid_answer_like_knot_and_are_off_by_default() {
     let import = lmdns_loader::cli::run_args(["--db", db.path.to_str().unwrap(), "zone", "import-dir", zones.to_str().unwrap()]);
     assert_eq!(import.unwrap(), std::process::ExitCode::SUCCESS);
     // The NSID given as hex: the same bytes as Knot's text form.
-    let set = lmdns(&db.path, &["--identity", "ns1.example", "--server-version", "lmdns test 1", "--nsid", &format!("0x{}", hex(NSID))]);
+    let set =
+        lmdns(&db.path, &["--identity", "ns1.example", "--server-version", "lmdns test 1", "--nsid", &format!("0x{}", hex::encode(NSID))]);
     let off = lmdns(&db.path, &[]);
 
     let mut compared = 0;
@@ -170,8 +161,4 @@ fn bad_identity_settings_are_refused_at_start() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(expect), "{args:?}: {stderr}");
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::secondary::{metric, metrics_text};
 use common::tcp::{closed_within, frame, query_bytes, tcp_ask, tcp_connect, IO_TIMEOUT};
 use common::{LmdnsCommand, LmdnsProcess, TestDb};
 
@@ -89,7 +90,7 @@ fn a_full_server_closes_the_idle_longest_for_a_newcomer() {
     third.write_all(&half[..5]).unwrap();
     // Wait until the server has read both halves: its gauge of connections mid-message says so.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while mid_message(&server) != Some(2) {
+    while metric(&metrics_text(server.http()), "lmdns_tcp_connections_mid_message") != Some(2.0) {
         assert!(Instant::now() < deadline, "the server never counted two connections mid-message");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -98,14 +99,4 @@ fn a_full_server_closes_the_idle_longest_for_a_newcomer() {
     assert!(closed_within(&mut fourth, Duration::from_secs(3)).is_some(), "a newcomer to a server busy with messages");
     second.write_all(&half[5..]).unwrap();
     assert!(closed_within(&mut second, Duration::from_millis(300)).is_none(), "the busy ones are kept");
-}
-
-/// `lmdns_tcp_connections_mid_message` from the server's /metrics.
-fn mid_message(server: &LmdnsProcess) -> Option<u64> {
-    let mut s = TcpStream::connect(server.http()).ok()?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("lmdns_tcp_connections_mid_message ")).and_then(|v| v.trim().parse().ok())
 }
