@@ -146,7 +146,7 @@ impl Connection {
                 return Ok(self.answer(handler, from + end, received > from + end, now));
             }
             if self.buf.len() == MAX_HEAD {
-                return Ok(self.respond(&Response::error(431, "request header too large"), true, now));
+                return Ok(self.respond(&Response::refused(431), true, now));
             }
         }
     }
@@ -160,14 +160,7 @@ impl Connection {
                 response.head_only = request.method == "HEAD";
                 (response, request.has_body || extra)
             }
-            Err(status) => {
-                let message = match status {
-                    505 => "HTTP version not supported",
-                    431 => "request header too large",
-                    _ => "bad request",
-                };
-                (Response::error(status, message), true)
-            }
+            Err(status) => (Response::refused(status), true),
         };
         self.respond(&response, drain, now)
     }
@@ -213,7 +206,7 @@ impl Connection {
     /// The deadline passed: a slow head gets 408 (a silent one is closed), anything else closes.
     fn expire(&mut self, now: Instant) -> Next {
         match self.phase {
-            Phase::Head if !self.buf.is_empty() => self.respond(&Response::error(408, "request timeout"), true, now),
+            Phase::Head if !self.buf.is_empty() => self.respond(&Response::refused(408), true, now),
             _ => Next::Close,
         }
     }

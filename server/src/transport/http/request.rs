@@ -129,6 +129,18 @@ impl Response {
         Response::json(status, json!({ "error": message }))
     }
 
+    /// The answer to a request refused before routing: a malformed head (400), one too slow
+    /// (408) or too large (431), another HTTP version (505).
+    pub fn refused(status: u16) -> Response {
+        let message = match status {
+            408 => "request timeout",
+            431 => "request header too large",
+            505 => "HTTP version not supported",
+            _ => "bad request",
+        };
+        Response::error(status, message)
+    }
+
     pub fn method_not_allowed(allow: &'static str) -> Response {
         Response { allow: Some(allow), ..Response::error(405, "method not allowed") }
     }
