@@ -99,6 +99,23 @@ fn udp_reply_keeps_id_and_comes_from_the_queried_address() {
     }
 }
 
+/// A worker with two sockets waits in poll(2) (one socket: in recvmmsg itself): both addresses
+/// answer, each from its own address, and queries alternating between them are all answered.
+#[test]
+fn udp_worker_with_two_addresses_answers_on_both() {
+    let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0", "--listen", "127.0.0.2:0"]);
+    assert_eq!(server.addrs.len(), 2);
+    let sockets: Vec<_> = server.addrs.iter().map(|&a| (a, client_socket_for(a))).collect();
+    for round in 0..20u16 {
+        for (i, (addr, socket)) in sockets.iter().enumerate() {
+            let id = round * 2 + i as u16;
+            let (reply, from) = udp_exchange(socket, *addr, &query_bytes(id, "no-such-zone.example."));
+            assert_eq!(from, *addr, "reply must leave from the queried address");
+            assert_reply_to(&reply, id);
+        }
+    }
+}
+
 #[test]
 fn udp_query_longer_than_512_bytes_is_answered() {
     let server = start_server(&["--threads", "1", "--listen", "127.0.0.1:0"]);

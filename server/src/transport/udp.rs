@@ -1,14 +1,18 @@
 //! UDP workers: one thread per core, each with its own SO_REUSEPORT socket per listen address, so
 //! the kernel spreads queries across workers and nothing is shared between them but the engine.
 //!
-//! A worker waits with poll(2) (so it can serve several addresses and notice shutdown), then per
-//! ready socket: one recvmmsg of up to `batch_size` packets, one read transaction, answers, one
-//! sendmmsg. Every buffer is allocated when the worker starts; the hot path does not allocate
-//! unless the engine writes a response longer than any before it (the Vec then keeps its size).
+//! Per batch: one recvmmsg of up to `batch_size` packets, one read transaction, answers, one
+//! sendmmsg. A worker with one socket (the usual case) blocks in recvmmsg itself, with
+//! MSG_WAITFORONE and a receive timeout to notice shutdown, as the reflector does: two system
+//! calls per batch. A worker serving several addresses waits with poll(2) first, a third call.
+//! Every buffer is allocated when the worker starts; the hot path does not allocate unless the
+//! engine writes a response longer than any before it (the Vec then keeps its size).
 //!
 //! Replies must leave from the address the query was sent to, also when bound to 0.0.0.0 or [::]:
 //! IP_PKTINFO / IPV6_RECVPKTINFO give each packet's destination, which is handed back as the
-//! source in the reply's control message.
+//! source in the reply's control message. Only wildcard sockets ask for it: a socket bound to
+//! one address replies from that address anyway, and the control messages cost the kernel a
+//! cmsg written per receive and parsed per send.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -52,9 +56,13 @@ pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
     if addr.is_ipv6() {
         // So [::] and 0.0.0.0 can both be listened on, and v4 clients never appear v4-mapped.
         socket.set_only_v6(true)?;
-        set_int_opt(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
-    } else {
-        set_int_opt(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+    }
+    if addr.ip().is_unspecified() {
+        if addr.is_ipv6() {
+            set_int_opt(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        } else {
+            set_int_opt(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+        }
     }
     // Best effort: a bigger queue absorbs bursts between batches; the kernel caps it at rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
@@ -62,6 +70,9 @@ pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
     // Blocking on purpose: receives use MSG_DONTWAIT after poll, while sendmmsg may then wait
     // briefly for send-buffer space instead of dropping answers under load.
     socket.set_nonblocking(false)?;
+    // A worker with this socket alone blocks in recvmmsg; the timeout bounds how long it takes
+    // to see a shutdown request.
+    socket.set_read_timeout(Some(POLL_INTERVAL))?;
     Ok(socket)
 }
 
@@ -162,11 +173,13 @@ impl Batch {
         batch
     }
 
-    /// Resets the in/out lengths the kernel overwrote in the last receive.
-    fn prepare_recv(&mut self) {
+    /// Resets the in/out lengths the kernel overwrote in the last receive; `control`: whether the
+    /// socket delivers pktinfo control messages.
+    fn prepare_recv(&mut self, control: bool) {
+        let control_len = if control { CTRL_LEN } else { 0 };
         for h in self.recv_hdrs.iter_mut() {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_controllen = CTRL_LEN as _;
+            h.msg_hdr.msg_controllen = control_len as _;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -177,6 +190,8 @@ impl Batch {
 pub struct Worker<'e> {
     engine: &'e Engine,
     sockets: Vec<Socket>,
+    /// Per socket: bound to a wildcard address, so its packets carry pktinfo.
+    pktinfo: Vec<bool>,
     scratch: Scratch,
     batch: Batch,
     pollfds: Vec<libc::pollfd>,
@@ -194,9 +209,12 @@ impl<'e> Worker<'e> {
     pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize, recorder: Recorder<'e>) -> Worker<'e> {
         let out_capacity = usize::from(engine.config().max_udp_size).max(512);
         let pollfds = sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+        let pktinfo =
+            sockets.iter().map(|s| s.local_addr().ok().and_then(|a| a.as_socket()).is_none_or(|a| a.ip().is_unspecified())).collect();
         Worker {
             engine,
             sockets,
+            pktinfo,
             scratch: engine.scratch(),
             batch: Batch::new(batch_size, out_capacity),
             pollfds,
@@ -222,6 +240,9 @@ impl<'e> Worker<'e> {
     }
 
     pub fn run(mut self, stop: &Stop) -> anyhow::Result<()> {
+        if self.sockets.len() == 1 {
+            return self.run_one(stop);
+        }
         while !stop.requested() {
             self.recorder.tick();
             for p in self.pollfds.iter_mut() {
@@ -243,7 +264,7 @@ impl<'e> Worker<'e> {
                     continue;
                 }
                 for _ in 0..MAX_BATCHES_PER_WAKEUP {
-                    let received = self.serve_batch(i)?;
+                    let received = self.serve_batch(i, libc::MSG_DONTWAIT)?;
                     if received < self.batch.size {
                         break; // the queue is (nearly) drained; poll again
                     }
@@ -253,17 +274,26 @@ impl<'e> Worker<'e> {
         Ok(())
     }
 
-    /// Receives, answers and sends one batch on socket `index`; returns how many packets were
-    /// received.
-    fn serve_batch(&mut self, index: usize) -> anyhow::Result<usize> {
+    /// The loop of a worker with one socket: the receive itself waits (MSG_WAITFORONE: block for
+    /// the first packet, then take what else is queued), so no poll(2) per batch. The socket's
+    /// receive timeout wakes it to check `stop` when idle.
+    fn run_one(mut self, stop: &Stop) -> anyhow::Result<()> {
+        while !stop.requested() {
+            self.recorder.tick();
+            self.serve_batch(0, libc::MSG_WAITFORONE)?;
+        }
+        Ok(())
+    }
+
+    /// Receives (with recvmmsg `flags`), answers and sends one batch on socket `index`; returns
+    /// how many packets were received.
+    fn serve_batch(&mut self, index: usize, flags: libc::c_int) -> anyhow::Result<usize> {
         let fd: RawFd = self.sockets[index].as_raw_fd();
         let batch = &mut self.batch;
-        batch.prepare_recv();
+        batch.prepare_recv(self.pktinfo[index]);
         // SAFETY: recv_hdrs has batch.size entries whose pointers reference live buffers of the
         // declared lengths (set up in Batch::new, reset in prepare_recv).
-        let n = unsafe {
-            libc::recvmmsg(fd, batch.recv_hdrs.as_mut_ptr(), batch.size as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
-        };
+        let n = unsafe { libc::recvmmsg(fd, batch.recv_hdrs.as_mut_ptr(), batch.size as libc::c_uint, flags, std::ptr::null_mut()) };
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {
