@@ -275,6 +275,36 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
         })
 }
 
+/// The age of the last change follows a commit made after the first scrape (read through the
+/// change log, not a scan of every zone) and is the zone's own change time, not the scrape's.
+#[test]
+fn metrics_last_change_is_the_time_of_a_later_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = make_db(dir.path());
+    let server = start_server(&db, &["--http", "127.0.0.1:0"]);
+    let gauge = |name: &str| value(&parse_strict(&metrics(&server).1), name, &[]).unwrap();
+    let first_counter = gauge("lmdns_db_change_counter");
+    let first = gauge("lmdns_db_last_change_timestamp_seconds");
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64().floor();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while now() <= first {
+        assert!(Instant::now() < deadline, "the clock did not pass {first}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = now();
+    let args = ["--db", db.to_str().unwrap(), "record", "add", "late.example.net.", "60", "A", "192.0.2.99"];
+    assert_eq!(lmdns_loader::cli::run_args(args).unwrap(), std::process::ExitCode::SUCCESS);
+    let after = now();
+    // Scrape only once the clock has moved on, so a change dated by the scrape would show.
+    while now() < after + 2.0 {
+        assert!(Instant::now() < deadline, "the clock did not pass {after} + 2");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(gauge("lmdns_db_change_counter"), first_counter + 1.0);
+    let dated = gauge("lmdns_db_last_change_timestamp_seconds");
+    assert!((before..=after).contains(&dated), "last change {dated}, the commit ran in {before}..={after}");
+}
+
 #[test]
 fn metrics_parse_strictly_and_count_exactly_what_was_sent() {
     let dir = tempfile::tempdir().unwrap();
