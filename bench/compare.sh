@@ -103,16 +103,19 @@ tree_ticks() {
   echo $t
 }
 
-# Memory of the process tree in MiB: RSS summed, and PSS summed (shared pages counted once).
+# Memory of the process tree in MiB: RSS summed, PSS summed (shared pages counted once), and
+# anonymous RSS summed (the memory that is the server's own: heap, stacks; not file pages such
+# as LMDB's map, which the page cache holds and shares).
 tree_mem() {
-  local rss=0 pss=0 p
+  local rss=0 pss=0 anon=0 p
   for p in $(tree_pids "$1"); do
-    local r s
+    local r s a
     r=$(awk '/^VmRSS/ {print $2}' /proc/$p/status 2>/dev/null || echo 0)
+    a=$(awk '/^RssAnon/ {print $2}' /proc/$p/status 2>/dev/null || echo 0)
     s=$(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0)
-    rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0}))
+    rss=$((rss + ${r:-0})); pss=$((pss + ${s:-0})); anon=$((anon + ${a:-0}))
   done
-  echo "$((rss / 1024)) $((pss / 1024))"
+  echo "$((rss / 1024)) $((pss / 1024)) $((anon / 1024))"
 }
 
 # Starts a server command pinned to SERVER_CPU in the background; sets SPID.
@@ -361,14 +364,15 @@ for NZ in $ZONES; do
     fi
     ZDIR=$ZROOT/signed-$SIGN
   fi
-  records=$(grep -vc -e '^\$' -e '^$' -h "$ZDIR"/*.zone 2>/dev/null | awk '{s+=$1} END {print s}') || records=?
+  # find | xargs: a million zone files are more than one command line holds.
+  records=$(find "$ZDIR" -name '*.zone' -print0 | xargs -0 cat | grep -vc -e '^\$' -e '^$') || records=?
   LAST=$(tail -1 "$ZLIST")
   PROBE_NAME="www.$LAST"
   {
     echo
     echo "### $NZ zones ($records records${SIGN:+, signed with $SIGN, queries with DO=1})"
     echo
-    echo "| server | QPS | answered | lost | server CPU µs / answered | × reflector | load (s) | start → first answer (ms) | RSS / PSS after run (MiB) | response codes |"
+    echo "| server | QPS | answered | lost | server CPU µs / answered | × reflector | load (s) | start → first answer (ms) | RSS / PSS / anon after run (MiB) | response codes |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
   } >>"$REPORT"
   REFLECTOR_US=
@@ -394,11 +398,11 @@ for NZ in $ZONES; do
       continue
     fi
     run_load "$s" "$PORT" "$QF"
-    read -r RSS PSS < <(tree_mem "$SPID")
+    read -r RSS PSS ANON < <(tree_mem "$SPID")
     X=-
     if [ "$s" = reflector ]; then REFLECTOR_US=$CPU_US; RCODES="(echo)"
     elif [ -n "$REFLECTOR_US" ] && [ "$CPU_US" != n/a ]; then X=$(awk -v a="$CPU_US" -v b="$REFLECTOR_US" 'BEGIN {printf "%.2f", a / b}'); fi
-    echo "| $s | $QPS | $ANSWERED | $LOST | $CPU_US | $X | $LOAD_S | $FIRST | $RSS / $PSS | $RCODES |" >>"$REPORT"
+    echo "| $s | $QPS | $ANSWERED | $LOST | $CPU_US | $X | $LOAD_S | $FIRST | $RSS / $PSS / $ANON | $RCODES |" >>"$REPORT"
     printf '%s\t%s\t%s\t%s\n' "$NZ" "$s" "$QPS" "$CPU_US" >>"$ROWS"
     log "$s: QPS $QPS, answered $ANSWERED, lost $LOST, CPU µs/q $CPU_US, first answer $FIRST ms"
 
