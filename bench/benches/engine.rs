@@ -3,9 +3,12 @@
 //! * `engine/{1k,100k}/{a_hit,cname_chain,wildcard,nxdomain,referral}`: time per query, with one
 //!   read transaction per batch of 64 queries (as a UDP worker does), queries spread over all
 //!   zones. Target: a_hit ≤ 300 ns.
-//! * `scaling/{1k,100k}/threads_{1,2}`: N threads sharing the Env, each with its own Scratch and a
-//!   read txn per batch of 64, all running the A-hit mix. Throughput is reported in queries/s
-//!   summed over threads; target: 2 threads ≥ 1.8 × 1 thread.
+//! * `scaling/{1k,100k}/threads/{1,2}`: N threads, each pinned to its own CPU, sharing the Env,
+//!   each with its own (warmed) Scratch and a read txn per batch of 64, all running the A-hit mix.
+//!   Throughput is reported in queries/s summed over threads; target: 2 threads ≥ 1.8 × 1 thread.
+//!   `scaling/control_compute` and `scaling/control_memory` run the same harness on work that
+//!   shares nothing (register arithmetic; random reads of a private 64 MiB array): what they
+//!   scale by is the machine's ceiling, not the engine's.
 //! * `import/zone_files`: the `zone import-dir` path (read_zone + replace_zone in one write txn)
 //!   on hosting-style zone files, records/s.
 //!
@@ -73,45 +76,110 @@ fn engine(c: &mut Criterion) {
         }
         g.finish();
 
-        let mut g = c.benchmark_group(format!("scaling/{}", label(zones)));
         let qs = queries(Kind::AHit, zones, 4096);
-        for threads in [1usize, 2] {
-            g.throughput(Throughput::Elements(threads as u64));
-            g.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, &threads| {
-                b.iter_custom(|iters| {
-                    // Whole batches per thread, so every thread does the same work.
-                    let iters = iters.div_ceil(BATCH as u64) * BATCH as u64;
-                    // The sample spans the first thread's start to the last thread's end, timed by
-                    // the workers themselves (the main thread only waits, so its own scheduling on
-                    // a 2-core machine cannot skew the clock; threads that did not overlap show as
-                    // no speed-up).
-                    let barrier = std::sync::Barrier::new(threads);
-                    std::thread::scope(|s| {
-                        let handles: Vec<_> = (0..threads)
-                            .map(|t| {
-                                let (f, qs, barrier) = (&f, &qs, &barrier);
-                                s.spawn(move || {
-                                    let mut scratch = f.engine.scratch();
-                                    let mut out = Vec::with_capacity(1232);
-                                    // Each thread starts at a different point of the mix.
-                                    let cut = t * 997 % qs.len();
-                                    let rot: Vec<Vec<u8>> = qs[cut..].iter().chain(&qs[..cut]).cloned().collect();
-                                    barrier.wait();
-                                    let start = Instant::now();
-                                    black_box(run_batches(&f.engine, &mut scratch, &mut out, &rot, iters));
-                                    (start, Instant::now())
-                                })
-                            })
-                            .collect();
-                        let spans: Vec<(Instant, Instant)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-                        let first = spans.iter().map(|s| s.0).min().unwrap();
-                        spans.iter().map(|s| s.1).max().unwrap() - first
-                    })
-                })
-            });
-        }
-        g.finish();
+        scaling(c, &format!("scaling/{}", label(zones)), &|t| {
+            // Each thread starts at a different point of the mix, with its own scratch, warmed
+            // (answer cache, buffers) before the timed span.
+            let cut = t * 997 % qs.len();
+            let rot: Vec<Vec<u8>> = qs[cut..].iter().chain(&qs[..cut]).cloned().collect();
+            let mut scratch = f.engine.scratch();
+            let mut out = Vec::with_capacity(1232);
+            run_batches(&f.engine, &mut scratch, &mut out, &rot, rot.len() as u64 * 2);
+            let engine = &f.engine;
+            Box::new(move |iters| run_batches(engine, &mut scratch, &mut out, &rot, iters))
+        });
     }
+    // Controls: the same harness with work that shares nothing at all, to tell the machine's
+    // own scaling (vCPUs that are SMT siblings or share a busy host) from the engine's.
+    scaling(c, "scaling/control_compute", &|t| {
+        // ~100-300 ns of register-only arithmetic per "query".
+        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t as u64;
+        Box::new(move |iters| {
+            let mut acc = 0usize;
+            for _ in 0..iters {
+                for _ in 0..64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                acc = acc.wrapping_add(x as usize);
+            }
+            acc
+        })
+    });
+    // Eight dependent random reads per "query" over a private 64 MiB array per thread: cache and
+    // memory traffic like a B-tree descent in a map larger than the caches, but nothing shared.
+    // Each array is one cycle (Sattolo's shuffle), so the walk never settles in a short loop.
+    let arrays: Vec<Vec<u32>> = (0..2u64)
+        .map(|t| {
+            let words = 16 << 20;
+            let mut next: Vec<u32> = (0..words as u32).collect();
+            let mut x = 0x2545_F491_4F6C_DD1Du64 ^ t;
+            for i in (1..words).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                next.swap(i, (x % i as u64) as usize);
+            }
+            next
+        })
+        .collect();
+    scaling(c, "scaling/control_memory", &|t| {
+        let next = &arrays[t];
+        let mut at = 0u32;
+        Box::new(move |iters| {
+            for _ in 0..iters * 8 {
+                at = next[at as usize];
+            }
+            at as usize
+        })
+    });
+}
+
+/// A worker of a scaling run: answers `iters` "queries", returns something derived from them.
+type Work<'a> = Box<dyn FnMut(u64) -> usize + 'a>;
+
+/// Benches `group/threads/{1,2}`: `make(t)` (run on thread t, pinned to the t-th allowed CPU,
+/// before the timed span) builds the thread's work. Throughput is queries/s summed over threads;
+/// the target is 2 threads >= 1.8 x 1 thread.
+fn scaling<'a>(c: &mut Criterion, group: &str, make: &(dyn Fn(usize) -> Work<'a> + Sync)) {
+    let cpus = lmdns_server::transport::udp::allowed_cpus();
+    let mut g = c.benchmark_group(group);
+    for threads in [1usize, 2] {
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| {
+                // Whole batches per thread, so every thread does the same work.
+                let iters = iters.div_ceil(BATCH as u64) * BATCH as u64;
+                // The sample spans the first thread's start to the last thread's end, timed by
+                // the workers themselves (the main thread only waits, so its own scheduling on
+                // a 2-core machine cannot skew the clock; threads that did not overlap show as
+                // no speed-up). Each thread is pinned to its own CPU, as `--pin` does.
+                let barrier = std::sync::Barrier::new(threads);
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let (barrier, cpus) = (&barrier, &cpus);
+                            s.spawn(move || {
+                                if let Some(&cpu) = cpus.get(t) {
+                                    let _ = lmdns_server::transport::udp::pin_current_thread(cpu);
+                                }
+                                let mut work = make(t);
+                                barrier.wait();
+                                let start = Instant::now();
+                                black_box(work(iters));
+                                (start, Instant::now())
+                            })
+                        })
+                        .collect();
+                    let spans: Vec<(Instant, Instant)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+                    let first = spans.iter().map(|s| s.0).min().unwrap();
+                    spans.iter().map(|s| s.1).max().unwrap() - first
+                })
+            })
+        });
+    }
+    g.finish();
 }
 
 fn import(c: &mut Criterion) {
