@@ -61,6 +61,21 @@ pub fn decode(value: &[u8]) -> impl Iterator<Item = (Kind, &[u8])> {
     })
 }
 
+/// True if [`decode`] reads `value` to its end: an entry it stops in (a kind this build does not
+/// know, a cut entry) may name more zones than a reader sees, so the reader must assume any
+/// zone changed.
+pub fn decodes_whole(value: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos < value.len() {
+        if Kind::from_u8(value[pos]).is_none() {
+            return false;
+        }
+        let Some(&len) = value.get(pos + 1) else { return false };
+        pos += 2 + len as usize;
+    }
+    pos == value.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +88,10 @@ mod tests {
         let got: Vec<_> = decode(&value).collect();
         assert_eq!(got, vec![(Kind::Content, &b"\0test\0"[..]), (Kind::Deleted, &b"\0old\0"[..])]);
         assert_eq!(decode(&value[..value.len() - 1]).count(), 1, "a cut entry is not read");
+        assert!(decodes_whole(&value) && decodes_whole(&[]));
+        assert!(!decodes_whole(&value[..value.len() - 1]), "cut");
+        let mut newer = value.clone();
+        newer.extend_from_slice(&[9, 1, 0]);
+        assert!(!decodes_whole(&newer), "a kind this build does not know");
     }
 }

@@ -274,20 +274,28 @@ pub fn store_state(writer: &mut ZoneWriter<'_, '_>, apex_key: &[u8], state: &Sec
     let was_expired = writer.secondary(apex_key)?.is_some_and(|s| s.expired);
     writer.set_secondary(apex_key, Some(state))?;
     if was_expired != state.expired {
-        let store = *writer.store();
-        set_expired(&store, writer.txn_mut(), apex_key, state.expired)?;
+        set_expired(writer, apex_key, state.expired)?;
     }
     Ok(())
 }
 
-/// Adds `apex_key` to (or takes it off) the expired-zones list.
-pub fn set_expired(store: &Store, txn: &mut RwTxn<'_>, apex_key: &[u8], expired: bool) -> Result<(), ZoneError> {
+/// Adds `apex_key` to (or takes it off) the expired-zones list. A zone that goes on or off it
+/// is answered differently (SERVFAIL, or its data again): the commit logs it as the zone's
+/// change, so the server's answer caches drop its answers.
+pub fn set_expired(writer: &mut ZoneWriter<'_, '_>, apex_key: &[u8], expired: bool) -> Result<(), ZoneError> {
+    let store = *writer.store();
+    let txn = writer.txn_mut();
     let lmdb = |e| ZoneError::Store(store.error(e));
     let list = store.meta.get(txn, meta_keys::EXPIRED_ZONES).map_err(lmdb)?.unwrap_or_default();
+    let was_listed = secondary::is_expired(list, apex_key);
     let mut apexes: Vec<Vec<u8>> = secondary::decode_expired(list).filter(|a| *a != apex_key).map(<[u8]>::to_vec).collect();
     if expired {
         apexes.push(apex_key.to_vec());
     }
+    if was_listed != expired {
+        writer.note_answers_changed(apex_key);
+    }
+    let txn = writer.txn_mut();
     if apexes.is_empty() {
         store.meta.delete(txn, meta_keys::EXPIRED_ZONES).map_err(lmdb)?;
     } else {

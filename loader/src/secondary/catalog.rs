@@ -193,7 +193,7 @@ pub fn reconcile(store: &Store, txn: &mut RwTxn<'_>, catalog_apex: &[u8], catalo
     for (apex, _) in ours {
         drop_data(&mut writer, &apex)?;
         writer.set_secondary(&apex, None).map_err(|e| e.to_string())?;
-        super::apply::set_expired(store, writer.txn_mut(), &apex, false).map_err(|e| e.to_string())?;
+        super::apply::set_expired(&mut writer, &apex, false).map_err(|e| e.to_string())?;
         removed += 1;
     }
     writer.finish(false).map_err(|e| e.to_string())?;

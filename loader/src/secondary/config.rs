@@ -87,8 +87,7 @@ pub fn remove(writer: &mut ZoneWriter<'_, '_>, zone: &str) -> anyhow::Result<usi
             writer.delete_secondary_data(apex)?;
         }
         writer.set_secondary(apex, None)?;
-        let store = *writer.store();
-        super::apply::set_expired(&store, writer.txn_mut(), apex, false)?;
+        super::apply::set_expired(writer, apex, false)?;
     }
     Ok(apexes.len())
 }

@@ -78,7 +78,8 @@ pub struct ZoneWriter<'a, 't> {
     pub(super) zones: BTreeMap<Vec<u8>, Pending>,
     /// Zones this commit deletes, with their last metadata.
     deleted: Vec<(Vec<u8>, ZoneMeta)>,
-    /// Secondary-zone settings this commit changed (logged for the writer's scheduler).
+    /// Zones whose secondary settings this commit changed (logged for the writer's scheduler),
+    /// or whose answers changed without their data (a secondary's expiry): logged as settings.
     secondaries: Vec<Vec<u8>>,
     /// This writer applies transfers: it may change secondary zones, which others may not.
     transfer: bool,
@@ -157,6 +158,14 @@ impl<'a, 't> ZoneWriter<'a, 't> {
     /// The transaction, for bookkeeping outside the zones (a secondary zone's state).
     pub fn txn_mut(&mut self) -> &mut RwTxn<'t> {
         self.txn
+    }
+
+    /// Logs the zone at `apex_key` as changed by this commit though its data is not (it went
+    /// past its expiry, or came back): readers that keep answers per zone must drop them.
+    pub fn note_answers_changed(&mut self, apex_key: &[u8]) {
+        if !self.secondaries.iter().any(|k| k == apex_key) {
+            self.secondaries.push(apex_key.to_vec());
+        }
     }
 
     /// The stored bytes of a name (owned: the caller writes while holding them).

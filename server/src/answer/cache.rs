@@ -2,23 +2,38 @@
 //! copy instead of LMDB searches and encoding.
 //!
 //! Correctness rests on three rules:
-//! * Every slot remembers the LMDB snapshot (read transaction id) it was filled from and only
-//!   answers in that snapshot: any loader commit retires the whole cache, so changes are still
-//!   answered on the next batch.
+//! * A slot answers only while the zone that filled it is unchanged. The loader logs, in the
+//!   commit itself, which zones each commit changed (`lmdb_schema::changes`: content, SOA,
+//!   variants and policy, settings, a secondary's expiry); a worker reads the entries between
+//!   the snapshot it last saw and the one it answers from, once per new snapshot, and retires
+//!   the slots of those zones only — so 100 changes a second across 1000 zones leave the other
+//!   zones' hot answers in place. A zone created or deleted (which can make another zone answer
+//!   a cached question, or a REFUSED no longer hold), or changes that cannot be read in full
+//!   (further behind than the log keeps, an entry of a newer format, a read error), retire
+//!   every slot, as every commit did before. Answers no zone gave (REFUSED outside our zones)
+//!   depend only on the zone set, so they live until such a commit.
 //! * The key holds everything a response depends on besides the database: the question (name
 //!   lower-cased, type, class), the RD and CD bits echoed in the header, EDNS presence and the
 //!   size limit, and the transport. A hit patches in the query's ID and its question bytes, so the
 //!   0x20 case of the question is echoed exactly.
-//! * Answers that depend on who asks (ECS, geo variants, whoami) are never stored; the caller
-//!   decides that.
+//! * Answers that depend on who asks (ECS, geo variants, whoami, range tables) are never
+//!   stored; the caller decides that.
 //!
 //! Direct-mapped, fixed size, owned by one worker: no lock, and no allocation once the slots'
 //! buffers have grown to their working size. A question is admitted on its second sighting
 //! (a "doorkeeper" array of hashes remembers the first), so a stream of one-off questions — a
 //! uniform benchmark mix, a random-subdomain flood — costs one hash store per query instead of
 //! a copy of every response, and cannot evict the hot entries.
+//!
+//! Zones are told apart by a hash of their apex into a table of change counts (a slot keeps
+//! the count its zone had when filled): two zones sharing an entry only retire each other's
+//! slots a little more often than needed. A hit pays two compares and one load more than a
+//! hit on the snapshot id did.
 
 use std::hash::{BuildHasher, Hasher};
+
+use heed::RoTxn;
+use lmdb_schema::{changes, Store};
 
 use super::writer::{FLAG_CD, FLAG_RD};
 use super::Answered;
@@ -26,9 +41,18 @@ use crate::query::Query;
 
 /// Responses larger than this are not cached (they are rare and would pin memory per slot).
 const MAX_CACHED_RESPONSE: usize = 1500;
+/// Entries of the per-zone change table (u32 each: 16 KiB per worker).
+const ZONE_TABLE: usize = 4096;
+/// Commits read one by one at most per new snapshot; a worker further behind retires every
+/// slot instead (cheaper than reading that many entries, and it bounds the loop).
+const MAX_REPLAY: u64 = 1024;
 
 struct Slot {
-    snapshot: usize,
+    /// The cache generation it was filled in (see [`Validity::generation`]).
+    generation: u64,
+    /// Entry of its zone in [`Validity::zones`], and the entry's count when it was filled.
+    zone: u32,
+    zone_changes: u32,
     /// Hash of the key, compared before the key bytes so a miss touches one cache line.
     hash: u64,
     key: Vec<u8>,
@@ -41,11 +65,24 @@ struct Slot {
     case_bound: bool,
 }
 
+/// What the slots are valid for: the snapshot last read and what changed up to it.
+struct Validity {
+    /// Read transaction id of the snapshot last synced ([`AnswerCache::sync`]).
+    snapshot: usize,
+    /// The database change counter as of that snapshot (None: not read yet, or unreadable).
+    counter: Option<u64>,
+    /// Bumped to retire every slot at once.
+    generation: u64,
+    /// Change counts per zone-apex hash.
+    zones: Vec<u32>,
+}
+
 pub struct AnswerCache {
     slots: Vec<Slot>,
     mask: usize,
     /// Hashes of questions seen once (4 per slot): the second sighting admits the answer.
     doorkeeper: Vec<u64>,
+    valid: Validity,
     /// Key of the current query, built by [`AnswerCache::key`].
     key: Vec<u8>,
     hash: u64,
@@ -65,7 +102,9 @@ impl AnswerCache {
         let n = if slots == 0 { 0 } else { slots.next_power_of_two() };
         let slots = (0..n)
             .map(|_| Slot {
-                snapshot: usize::MAX,
+                generation: 0,
+                zone: 0,
+                zone_changes: 0,
                 hash: 0,
                 key: Vec::new(),
                 response: Vec::new(),
@@ -78,6 +117,8 @@ impl AnswerCache {
             slots,
             mask: n.wrapping_sub(1),
             doorkeeper: vec![0; 4 * n],
+            // Generation 1: the slots' 0 never matches.
+            valid: Validity { snapshot: usize::MAX, counter: None, generation: 1, zones: vec![0; if n == 0 { 0 } else { ZONE_TABLE }] },
             key: Vec::with_capacity(600),
             hash: 0,
             seed: foldhash::fast::RandomState::default(),
@@ -86,6 +127,70 @@ impl AnswerCache {
 
     pub fn enabled(&self) -> bool {
         !self.slots.is_empty()
+    }
+
+    /// Brings the cache to the snapshot `txn` reads: retires the slots of zones changed since the
+    /// snapshot it saw last (see the module comment). Free while the snapshot is the same.
+    /// Returns the snapshot's id (the transaction id), for [`AnswerCache::get`].
+    #[inline]
+    pub fn sync(&mut self, store: &Store, txn: &RoTxn) -> usize {
+        let snapshot = txn.id();
+        if snapshot != self.valid.snapshot {
+            self.sync_slow(store, txn, snapshot);
+        }
+        snapshot
+    }
+
+    /// [`AnswerCache::sync`] for a new snapshot: once per commit per worker, out of line.
+    #[cold]
+    #[inline(never)]
+    fn sync_slow(&mut self, store: &Store, txn: &RoTxn, snapshot: usize) {
+        self.valid.snapshot = snapshot;
+        if self.slots.is_empty() {
+            return;
+        }
+        let counter = store.change_counter(txn).ok();
+        let complete = match (self.valid.counter, counter) {
+            (Some(seen), Some(now)) if now == seen => true,
+            (Some(seen), Some(now)) if now > seen && now - seen <= MAX_REPLAY => self.replay(store, txn, seen, now),
+            // Not read before, unreadable now, far behind, or a counter gone back (another
+            // database moved into place): nothing is known about what changed.
+            _ => false,
+        };
+        if !complete {
+            self.retire_all();
+        }
+        self.valid.counter = counter;
+    }
+
+    /// Marks the zones changed by commits `seen + 1 ..= now`; false if that is not known (an
+    /// entry missing or of a format this build cannot read in full), or a zone was created or
+    /// deleted: every slot must go.
+    fn replay(&mut self, store: &Store, txn: &RoTxn, seen: u64, now: u64) -> bool {
+        for counter in seen + 1..=now {
+            let Ok(Some(value)) = store.changes.get(txn, &changes::key(counter)) else { return false };
+            if !changes::decodes_whole(value) {
+                return false;
+            }
+            for (kind, apex) in changes::decode(value) {
+                match kind {
+                    changes::Kind::Added | changes::Kind::Deleted => return false,
+                    changes::Kind::Content | changes::Kind::Settings => {
+                        let entry = &mut self.valid.zones[zone_entry(&self.seed, apex)];
+                        // A count about to wrap could meet a slot's old count again.
+                        let Some(next) = entry.checked_add(1) else { return false };
+                        *entry = next;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Retires every slot: a new generation, the zone counts start again.
+    fn retire_all(&mut self) {
+        self.valid.generation += 1;
+        self.valid.zones.fill(0);
     }
 
     /// Builds the key of the current query: its question (name key lower-cased), the header bits
@@ -114,10 +219,14 @@ impl AnswerCache {
 
     /// On a hit, writes the cached response for `packet` into `out` (ID and question bytes taken
     /// from the query), puts the answering zone's apex key in `apex` and returns the facts.
+    /// `snapshot`: the read transaction id, which [`AnswerCache::sync`] must have seen.
     #[inline]
     pub fn get(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>, apex: &mut Vec<u8>) -> Option<Answered> {
         let slot = self.slots.get(self.hash as usize & self.mask)?;
-        if slot.snapshot != snapshot || slot.hash != self.hash || slot.key != self.key {
+        if slot.hash != self.hash || slot.generation != self.valid.generation || slot.key != self.key {
+            return None;
+        }
+        if self.valid.zones[slot.zone as usize] != slot.zone_changes || self.valid.snapshot != snapshot {
             return None;
         }
         if slot.case_bound && slot.response.get(12..question_end) != packet.get(12..question_end) {
@@ -130,7 +239,7 @@ impl AnswerCache {
         out[12..question_end].copy_from_slice(&packet[12..question_end]);
         apex.clear();
         apex.extend_from_slice(&slot.apex);
-        Some(slot.answered)
+        Some(Answered { cached: true, ..slot.answered })
     }
 
     /// Stores the response just written for the current key, if the question was seen before.
@@ -141,7 +250,8 @@ impl AnswerCache {
     /// [`AnswerCache::put`] for a response that, with `case_bound`, answers only a question of
     /// the same bytes.
     pub fn put_case_bound(&mut self, snapshot: usize, response: &[u8], answered: Answered, apex: &[u8], case_bound: bool) {
-        if response.len() > MAX_CACHED_RESPONSE || self.slots.is_empty() {
+        // A response from a snapshot the cache was not synced to could outlive a change.
+        if response.len() > MAX_CACHED_RESPONSE || self.slots.is_empty() || snapshot != self.valid.snapshot {
             return;
         }
         // The doorkeeper is indexed by other hash bits than the slots, so one-offs that collide
@@ -151,18 +261,27 @@ impl AnswerCache {
             *door = self.hash;
             return;
         }
+        let zone = zone_entry(&self.seed, apex);
         let slot = &mut self.slots[self.hash as usize & self.mask];
-        slot.snapshot = snapshot;
+        slot.generation = self.valid.generation;
+        slot.zone = zone as u32;
+        slot.zone_changes = self.valid.zones[zone];
         slot.hash = self.hash;
         slot.key.clear();
         slot.key.extend_from_slice(&self.key);
         slot.response.clear();
         slot.response.extend_from_slice(response);
-        slot.answered = answered;
+        slot.answered = Answered { cached: false, ..answered };
         slot.case_bound = case_bound;
         slot.apex.clear();
         slot.apex.extend_from_slice(apex);
     }
+}
+
+/// The entry of the zone with apex key `apex` in the change table.
+fn zone_entry(seed: &foldhash::fast::RandomState, apex: &[u8]) -> usize {
+    // The high bits: the slots are indexed by the low bits of the (other) key hashes.
+    (seed.hash_one(apex) >> 40) as usize & (ZONE_TABLE - 1)
 }
 
 #[cfg(test)]
@@ -170,6 +289,8 @@ mod tests {
     use super::*;
 
     use crate::query::Edns;
+    use lmdb_schema::changes::Kind;
+    use lmdb_schema::OpenOptions;
 
     fn q(qtype: u16, edns: bool) -> Query {
         let edns = edns.then_some(Edns {
@@ -184,52 +305,177 @@ mod tests {
         Query { id: 0, flags: 0x0100, qtype, qclass: 1, question_end: 21, edns, tsig: None }
     }
 
-    #[test]
-    fn hits_only_the_same_key_in_the_same_snapshot() {
-        let mut cache = AnswerCache::new(8);
-        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03WwW\x00\x00\x01\x00\x01";
-        let qend = query.len();
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
+        (dir, store)
+    }
+
+    /// A commit as the loader's writer makes it: the change log entry and the counter; `log`
+    /// false leaves the entry out (a commit the log no longer holds).
+    fn commit(store: &Store, zones: &[(Kind, &[u8])], log: bool) {
+        let mut wtxn = store.write_txn().unwrap();
+        let counter = store.change_counter(&wtxn).unwrap() + 1;
+        let mut value = Vec::new();
+        for (kind, apex) in zones {
+            changes::push(&mut value, *kind, apex);
+        }
+        if log {
+            store.changes.put(&mut wtxn, &changes::key(counter), &value).unwrap();
+        }
+        store.bump_change_counter(&mut wtxn).unwrap();
+        wtxn.commit().unwrap();
+    }
+
+    const QUERY: &[u8] = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03WwW\x00\x00\x01\x00\x01";
+    const ZONE_A: &[u8] = b"\0www\0";
+    const ZONE_B: &[u8] = b"\0other\0";
+
+    /// Caches an answer to QUERY from the zone `apex` in the snapshot `store` is at.
+    fn fill(cache: &mut AnswerCache, store: &Store, apex: &[u8]) {
+        let txn = store.read_txn().unwrap();
+        cache.sync(store, &txn);
         cache.key(b"\0www\0", &q(1, false), 512, false);
-        let mut response = query.to_vec();
+        let mut response = QUERY.to_vec();
+        response[2] |= 0x80;
+        let facts = Answered { qtype: 1, answers: 1, ..Answered::default() };
+        cache.put(txn.id(), &response, facts, apex);
+        cache.put(txn.id(), &response, facts, apex);
+    }
+
+    /// Asks QUERY in the snapshot `store` is at now.
+    fn hit(cache: &mut AnswerCache, store: &Store) -> bool {
+        let txn = store.read_txn().unwrap();
+        cache.sync(store, &txn);
+        cache.key(b"\0www\0", &q(1, false), 512, false);
+        cache.get(txn.id(), QUERY, QUERY.len(), &mut Vec::new(), &mut Vec::new()).is_some()
+    }
+
+    #[test]
+    fn hits_only_the_same_key() {
+        let (_dir, store) = store();
+        let txn = store.read_txn().unwrap();
+        let now = txn.id();
+        let mut cache = AnswerCache::new(8);
+        cache.sync(&store, &txn);
+        let qend = QUERY.len();
+        cache.key(b"\0www\0", &q(1, false), 512, false);
+        let mut response = QUERY.to_vec();
         response[2] |= 0x80;
         response.extend_from_slice(b"answer");
         let facts = Answered { qtype: 1, answers: 1, ..Answered::default() };
-        cache.put(7, &response, facts, b"\0www\0");
+        let cached = Answered { cached: true, ..facts };
+        cache.put(now, &response, facts, ZONE_A);
         let (mut out, mut apex) = (Vec::new(), Vec::new());
-        assert_eq!(cache.get(7, query, qend, &mut out, &mut apex), None, "admitted on the second sighting");
-        cache.put(7, &response, facts, b"\0www\0");
+        assert_eq!(cache.get(now, QUERY, qend, &mut out, &mut apex), None, "admitted on the second sighting");
+        cache.put(now, &response, facts, ZONE_A);
 
-        let mut again = query.to_vec();
+        let mut again = QUERY.to_vec();
         again[0] = 0xAB;
         again[13] = b'w';
-        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), Some(facts));
-        assert_eq!(apex, b"\0www\0");
+        assert_eq!(cache.get(now, &again, qend, &mut out, &mut apex), Some(cached));
+        assert_eq!(apex, ZONE_A);
         assert_eq!(out[0], 0xAB, "the query's ID");
         assert_eq!(&out[12..qend], &again[12..qend], "the query's question bytes, case and all");
         assert!(out.ends_with(b"answer"));
 
-        assert_eq!(cache.get(8, &again, qend, &mut out, &mut apex), None, "another snapshot");
+        assert_eq!(cache.get(now + 1, &again, qend, &mut out, &mut apex), None, "a snapshot the cache was not synced to");
         cache.key(b"\0www\0", &q(28, false), 512, false);
-        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another type");
+        assert_eq!(cache.get(now, &again, qend, &mut out, &mut apex), None, "another type");
         cache.key(b"\0www\0", &q(1, false), 512, true);
-        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another transport");
+        assert_eq!(cache.get(now, &again, qend, &mut out, &mut apex), None, "another transport");
         cache.key(b"\0www\0", &q(1, true), 1232, false);
-        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "EDNS");
+        assert_eq!(cache.get(now, &again, qend, &mut out, &mut apex), None, "EDNS");
 
         // An answer whose RDATA names point into the question reads in the question's case:
         // it is reused for the same bytes only.
         cache.key(b"\0www\0", &q(1, false), 512, false);
-        cache.put_case_bound(7, &response, facts, b"\0www\0", true);
-        assert_eq!(cache.get(7, query, qend, &mut out, &mut apex), Some(facts), "the same case");
-        assert_eq!(cache.get(7, &again, qend, &mut out, &mut apex), None, "another case");
+        cache.put_case_bound(now, &response, facts, ZONE_A, true);
+        assert_eq!(cache.get(now, QUERY, qend, &mut out, &mut apex), Some(cached), "the same case");
+        assert_eq!(cache.get(now, &again, qend, &mut out, &mut apex), None, "another case");
+    }
+
+    #[test]
+    fn a_slot_survives_changes_of_other_zones_and_goes_with_its_own() {
+        let (_dir, store) = store();
+        let mut cache = AnswerCache::new(64);
+        commit(&store, &[(Kind::Added, ZONE_A), (Kind::Added, ZONE_B)], true);
+        fill(&mut cache, &store, ZONE_A);
+        assert!(hit(&mut cache, &store));
+        commit(&store, &[(Kind::Content, ZONE_B)], true);
+        commit(&store, &[(Kind::Settings, ZONE_B)], true);
+        assert!(hit(&mut cache, &store), "two commits changing another zone leave it");
+        commit(&store, &[(Kind::Content, ZONE_B), (Kind::Content, ZONE_A)], true);
+        assert!(!hit(&mut cache, &store), "a commit changing its zone retires it");
+        fill(&mut cache, &store, ZONE_A);
+        commit(&store, &[(Kind::Settings, ZONE_A)], true);
+        assert!(!hit(&mut cache, &store), "settings (a secondary's expiry) too");
+        // A commit that changes no zone (a range table, a key) moves the snapshot only.
+        fill(&mut cache, &store, ZONE_A);
+        let mut wtxn = store.write_txn().unwrap();
+        store.tsig_keys.put(&mut wtxn, b"\0key\0", b"{}").unwrap();
+        wtxn.commit().unwrap();
+        assert!(hit(&mut cache, &store));
+    }
+
+    #[test]
+    fn zones_created_or_deleted_and_unknown_changes_retire_every_slot() {
+        let (_dir, store) = store();
+        let mut cache = AnswerCache::new(64);
+        commit(&store, &[(Kind::Added, ZONE_A)], true);
+        for (zones, log, why) in [
+            (&[(Kind::Added, b"\0sub\0www\0" as &[u8])][..], true, "a zone created (it may answer the question now)"),
+            (&[(Kind::Deleted, ZONE_B)][..], true, "a zone deleted"),
+            (&[(Kind::Content, ZONE_B)][..], false, "a commit the log does not hold"),
+        ] {
+            fill(&mut cache, &store, ZONE_A);
+            assert!(hit(&mut cache, &store));
+            commit(&store, zones, log);
+            assert!(!hit(&mut cache, &store), "{why}");
+        }
+        // An entry of a kind this build does not know.
+        fill(&mut cache, &store, ZONE_A);
+        let mut wtxn = store.write_txn().unwrap();
+        let counter = store.change_counter(&wtxn).unwrap() + 1;
+        store.changes.put(&mut wtxn, &changes::key(counter), &[9, 1, 0]).unwrap();
+        store.bump_change_counter(&mut wtxn).unwrap();
+        wtxn.commit().unwrap();
+        assert!(!hit(&mut cache, &store), "an entry of a newer format");
+        // Further behind than a replay reaches.
+        fill(&mut cache, &store, ZONE_A);
+        for _ in 0..=MAX_REPLAY {
+            commit(&store, &[(Kind::Content, ZONE_B)], true);
+        }
+        assert!(!hit(&mut cache, &store), "{MAX_REPLAY}+ commits behind");
+        // An answer no zone gave (REFUSED: empty apex) holds until the zone set changes.
+        fill(&mut cache, &store, b"");
+        commit(&store, &[(Kind::Content, ZONE_B)], true);
+        assert!(hit(&mut cache, &store), "a content change leaves a REFUSED");
+        commit(&store, &[(Kind::Added, ZONE_B)], true);
+        assert!(!hit(&mut cache, &store), "a zone created retires it");
+    }
+
+    #[test]
+    fn a_zone_count_about_to_wrap_retires_every_slot() {
+        let (_dir, store) = store();
+        let mut cache = AnswerCache::new(8);
+        commit(&store, &[(Kind::Added, ZONE_A)], true);
+        fill(&mut cache, &store, ZONE_A);
+        cache.valid.zones[zone_entry(&cache.seed, ZONE_B)] = u32::MAX;
+        commit(&store, &[(Kind::Content, ZONE_B)], true);
+        assert!(!hit(&mut cache, &store));
+        assert!(cache.valid.zones.iter().all(|&n| n == 0), "counts start again");
     }
 
     #[test]
     fn disabled_cache_never_hits() {
+        let (_dir, store) = store();
         let mut cache = AnswerCache::new(0);
         assert!(!cache.enabled());
+        let txn = store.read_txn().unwrap();
+        cache.sync(&store, &txn);
         cache.key(b"\0", &q(1, false), 512, false);
-        cache.put(1, b"x", Answered::default(), b"");
-        assert_eq!(cache.get(1, &[0; 17], 17, &mut Vec::new(), &mut Vec::new()), None);
+        cache.put(txn.id(), b"x", Answered::default(), b"");
+        assert_eq!(cache.get(txn.id(), &[0; 17], 17, &mut Vec::new(), &mut Vec::new()), None);
     }
 }

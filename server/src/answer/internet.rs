@@ -108,8 +108,10 @@ pub struct ResolveScratch {
 }
 
 impl ResolveScratch {
-    /// Answers from the cache; on a hit the answering zone's apex is restored too.
-    pub fn cached(&mut self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>) -> Option<super::Answered> {
+    /// Answers from the cache, brought to the snapshot `txn` reads first; on a hit the answering
+    /// zone's apex is restored too.
+    pub fn cached(&mut self, store: &Store, txn: &RoTxn, packet: &[u8], question_end: usize, out: &mut Vec<u8>) -> Option<super::Answered> {
+        let snapshot = self.cache.sync(store, txn);
         self.cache.get(snapshot, packet, question_end, out, &mut self.apex)
     }
 

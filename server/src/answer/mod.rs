@@ -152,7 +152,7 @@ fn respond_within(
     let cacheable = client_subnet.is_none() && opt.is_none_or(|o| o.nsid.is_none()) && scratch.cache.enabled();
     if cacheable {
         scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
-        if let Some(answered) = scratch.cached(txn.id(), packet, question_end, w.buf) {
+        if let Some(answered) = scratch.cached(store, txn, packet, question_end, w.buf) {
             if let Some((client, server)) = cookie {
                 // The cached answer's cookie is its last bytes: this client's goes there.
                 let n = w.buf.len();
@@ -349,6 +349,8 @@ pub struct Answered {
     pub tc: bool,
     pub answers: u16,
     pub authority: u16,
+    /// Answered from the answer cache (`lmdns_answer_cache_hits_total`).
+    pub cached: bool,
 }
 
 impl Answered {

@@ -407,7 +407,7 @@ impl<'a> Writer<'a> {
         header[6..8].copy_from_slice(&self.answer.to_be_bytes());
         header[8..10].copy_from_slice(&self.authority.to_be_bytes());
         header[10..12].copy_from_slice(&additional.to_be_bytes());
-        super::Answered { qtype: query.qtype, rcode, aa, tc, answers: self.answer, authority: self.authority }
+        super::Answered { qtype: query.qtype, rcode, aa, tc, answers: self.answer, authority: self.authority, cached: false }
     }
 }
 

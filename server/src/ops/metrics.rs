@@ -214,6 +214,8 @@ pub struct WorkerSlot {
     proto: Transport,
     queries: [[AtomicU64; RCODE_SLOTS]; QTYPE_SLOTS],
     truncated: AtomicU64,
+    /// Responses taken from the worker's answer cache.
+    cache_hits: AtomicU64,
     /// The worker's zone table as last published.
     zones: Mutex<Vec<ZoneEntry>>,
 }
@@ -224,6 +226,7 @@ impl WorkerSlot {
             proto,
             queries: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             truncated: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
             zones: Mutex::new(Vec::with_capacity(ZONE_SLOTS)),
         }
     }
@@ -351,6 +354,16 @@ impl Metrics {
         for proto in [Transport::Udp, Transport::Tcp] {
             let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.truncated.load(Ordering::Relaxed)).sum();
             let _ = writeln!(out, "lmdns_truncated_responses_total{{proto=\"{}\"}} {n}", proto_label(proto));
+        }
+        family(
+            &mut out,
+            "lmdns_answer_cache_hits_total",
+            "counter",
+            "Responses taken whole from a worker's answer cache, by transport (a slot outlives commits that do not change its zone).",
+        );
+        for proto in [Transport::Udp, Transport::Tcp] {
+            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.cache_hits.load(Ordering::Relaxed)).sum();
+            let _ = writeln!(out, "lmdns_answer_cache_hits_total{{proto=\"{}\"}} {n}", proto_label(proto));
         }
         family(
             &mut out,
@@ -576,6 +589,9 @@ impl Recorder<'_> {
         bump(&self.slot.queries[qtype_slot(a.qtype)][rcode_slot(a.rcode)]);
         if a.tc {
             bump(&self.slot.truncated);
+        }
+        if a.cached {
+            bump(&self.slot.cache_hits);
         }
         let apex = scratch.zone_apex();
         if !apex.is_empty() {

@@ -457,7 +457,7 @@ mod tests {
     #[test]
     fn lines_are_json_with_every_field() {
         let (mut log, mut producers) = QueryLog::with_sink(Sink::Stdout(BufWriter::new(PatientStdout)), 1, 8);
-        let answered = Answered { qtype: 1, rcode: 3, aa: true, tc: false, answers: 0, authority: 1 };
+        let answered = Answered { qtype: 1, rcode: 3, aa: true, tc: false, answers: 0, authority: 1, cached: false };
         let subnet =
             ClientSubnet { family: 1, source_prefix: 24, scope_prefix: 0, address: [192, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] };
         let q = query("W\"w.Ex\\ample.com", 1);
