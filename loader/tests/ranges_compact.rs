@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lmdb_schema::ranges::{encode_value, meta_key_bounds, RangeTable};
+use lmdb_schema::ranges::{decode_value, encode_value, meta_key_bounds, RangeTable, Stored};
 use lmdb_schema::{OpenOptions, Store};
 use lmdns_loader::ranges::write::{self, ImportOptions};
 use lmdns_loader::ranges::Format;
@@ -168,6 +168,26 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
         }
     }
     assert!(hits >= 5000 && misses > 0, "{hits} hits, {misses} misses");
+    // Record ids go by use (the most shared object is 0), and ends leave out trailing f digits.
+    let mut uses = vec![0u32; report.distinct_metadata];
+    let (mut values, mut short) = (0, 0);
+    for item in geo.v4.iter(&rtxn).unwrap().chain(geo.v6.iter(&rtxn).unwrap()) {
+        let (key, value) = item.unwrap();
+        let (end, stored) = decode_value(value, key.len() == 4).unwrap();
+        let Stored::Shared(id) = stored else { panic!("inline value in an imported table") };
+        uses[id as usize] += 1;
+        let hex = std::str::from_utf8(value).unwrap().split('"').nth(1).unwrap().to_string();
+        let full = match end {
+            IpAddr::V4(a) => format!("{:08x}", u32::from(a)),
+            IpAddr::V6(a) => format!("{:032x}", u128::from(a)),
+        };
+        assert!(full.starts_with(&hex) && full[hex.len()..].bytes().all(|c| c == b'f'), "{value:?}");
+        assert!(hex.len() == full.len() || !hex.ends_with('f'), "{hex}: trailing f kept");
+        values += 1;
+        short += (hex.len() < full.len()) as usize;
+    }
+    assert!(uses.windows(2).all(|w| w[0] >= w[1]), "ids not ordered by use");
+    assert!(short * 2 > values, "{short} of {values} ends shortened");
     drop(rtxn);
 
     // What operators see is byte-identical: `ranges lookup` lines and the export.

@@ -24,7 +24,9 @@
 //!   Writers put `end` first so readers take it from a fixed prefix without a JSON parse (they
 //!   fall back to a full parse if it is not there). `ranges add` writes this form.
 //! * shared (second form): a JSON array of the hex end and a metadata record id,
-//!   `["01008100",17]`. The metadata object is stored once per table and id, as record `id`
+//!   `["01008100",17]`; the hex end may leave out trailing `f` digits (at least one digit stays;
+//!   readers pad with `f`: `["010000",17]` ends at 1.0.0.255), which CIDR ends have in all
+//!   their host bits. The loader numbers records by use (the most shared is 0). The metadata object is stored once per table and id, as record `id`
 //!   (below), however many ranges share it: GeoLite2-City's 3.4M networks have 458k distinct
 //!   objects of ~450 bytes, so inline values made the table 28× the `.mmdb`. `ranges import`
 //!   writes this form.

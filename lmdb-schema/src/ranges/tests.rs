@@ -31,16 +31,40 @@ fn shared_value_round_trip() {
     assert_eq!(decode_value(&v, true).unwrap(), ("1.0.129.0".parse().unwrap(), Stored::Shared(458_431)));
     v.clear();
     encode_shared_value("ffff::ffff".parse().unwrap(), 0, &mut v);
-    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000ffff",0]"#);
+    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000",0]"#);
     assert_eq!(decode_end(&v, false).unwrap(), "ffff::ffff".parse::<IpAddr>().unwrap());
+    // Trailing f digits are left out, at least one digit kept; full-length ends still read.
+    for (end, text) in [
+        ("1.0.0.255", r#"["010000",5]"#),
+        ("1.0.255.255", r#"["0100",5]"#),
+        ("255.255.255.255", r#"["f",5]"#),
+        ("15.255.255.255", r#"["0",5]"#),
+        ("1.0.0.254", r#"["010000fe",5]"#),
+        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", r#"["20010db80001",5]"#),
+        ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", r#"["f",5]"#),
+    ] {
+        let ip: IpAddr = end.parse().unwrap();
+        v.clear();
+        encode_shared_value(ip, 5, &mut v);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), text);
+        assert_eq!(decode_value(&v, ip.is_ipv4()).unwrap(), (ip, Stored::Shared(5)));
+    }
+    assert_eq!(decode_end(br#"["0100ffff",1]"#, true).unwrap(), "1.0.255.255".parse::<IpAddr>().unwrap());
+    assert_eq!(decode_end(br#"["0100810",1]"#, true).unwrap(), "1.0.129.15".parse::<IpAddr>().unwrap());
     v.clear();
     encode_shared_value("9.9.9.9".parse().unwrap(), u32::MAX, &mut v);
     assert_eq!(decode_value(&v, true).unwrap().1, Stored::Shared(u32::MAX));
     // The inline form still decodes, as inline.
     assert_eq!(decode_value(br#"{"end":"01008100","a":1}"#, true).unwrap().1, Stored::Inline);
-    for bad in
-        [&br#"["0100810",1]"#[..], br#"["01008100",]"#, br#"["01008100",4294967296]"#, br#"["01008100",1"#, b"[", br#"["0100810g",1]"#]
-    {
+    for bad in [
+        &br#"["010081000",1]"#[..],
+        br#"["",1]"#,
+        br#"["01008100",]"#,
+        br#"["01008100",4294967296]"#,
+        br#"["01008100",1"#,
+        b"[",
+        br#"["0100810g",1]"#,
+    ] {
         assert!(decode_value(bad, true).is_err(), "{}", String::from_utf8_lossy(bad));
     }
     let mut key = [0u8; META_KEY_MAX];

@@ -158,12 +158,19 @@ fn fill(
     if !shares_metadata(staged) {
         return fill_inline(wtxn, t, staged, progress, lmdb);
     }
-    // Each distinct metadata object once (the shared form), in id order, as the arena keeps it
-    // (keyed records, their key lists once each as schema records after them).
+    // Each distinct metadata object once (the shared form), as the arena keeps it (keyed
+    // records, their key lists once each as schema records after them), numbered by use: the
+    // most shared objects get the shortest decimal ids in the range values (GeoLite2-City: 4.98
+    // digits per range on average instead of 5.76).
+    let new_of_old = ids_by_use(staged);
+    let mut old_of_new = vec![0u32; new_of_old.len()];
+    for (old, &new) in new_of_old.iter().enumerate() {
+        old_of_new[new as usize] = old as u32;
+    }
     let mut key = [0u8; META_KEY_MAX];
-    for id in 0..staged.metas.len() as u32 {
-        let n = meta_key(table.as_bytes(), id, &mut key);
-        t.tables.put(wtxn, &key[..n], staged.metas.get(id)).map_err(lmdb)?;
+    for (new, &old) in old_of_new.iter().enumerate() {
+        let n = meta_key(table.as_bytes(), new as u32, &mut key);
+        t.tables.put(wtxn, &key[..n], staged.metas.get(old)).map_err(lmdb)?;
     }
     for id in 0..staged.metas.schema_count() as u32 {
         let n = schema_key(table.as_bytes(), id, &mut key);
@@ -173,7 +180,7 @@ fn fill(
     // Keys are sorted: APPEND skips the B-tree search and fills pages completely.
     for (i, e) in staged.v4.iter().enumerate() {
         value.clear();
-        encode_shared_value(IpAddr::V4(e.end.into()), e.meta, &mut value);
+        encode_shared_value(IpAddr::V4(e.end.into()), new_of_old[e.meta as usize], &mut value);
         t.v4.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
         if i % 65536 == 0 {
             progress.set_position(i as u64);
@@ -182,13 +189,29 @@ fn fill(
     let n4 = staged.v4.len();
     for (i, e) in staged.v6.iter().enumerate() {
         value.clear();
-        encode_shared_value(IpAddr::V6(e.end.into()), e.meta, &mut value);
+        encode_shared_value(IpAddr::V6(e.end.into()), new_of_old[e.meta as usize], &mut value);
         t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
         if i % 65536 == 0 {
             progress.set_position((n4 + i) as u64);
         }
     }
     Ok(t)
+}
+
+/// The stored id of each staged metadata object (index: the arena's id): ids by descending
+/// number of ranges using the object, ties in arena order (so the ids are deterministic).
+fn ids_by_use(staged: &Staged) -> Vec<u32> {
+    let mut uses = vec![0u32; staged.metas.len()];
+    for m in staged.v4.iter().map(|e| e.meta).chain(staged.v6.iter().map(|e| e.meta)) {
+        uses[m as usize] = uses[m as usize].saturating_add(1);
+    }
+    let mut order: Vec<u32> = (0..uses.len() as u32).collect();
+    order.sort_by_key(|&old| (std::cmp::Reverse(uses[old as usize]), old));
+    let mut new_of_old = vec![0u32; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of_old[old as usize] = new as u32;
+    }
+    new_of_old
 }
 
 /// Whether the shared form pays: ranges share metadata objects. With (nearly) one object per
