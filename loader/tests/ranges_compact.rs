@@ -147,7 +147,7 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     let addrs = probes(&nets, 6000, 5);
     let (geo, old) = (RangeTable::open(&s, "geo").unwrap().unwrap(), RangeTable::open(&s, "old").unwrap().unwrap());
     let rtxn = s.read_txn().unwrap();
-    let (mut hits, mut misses) = (0, 0);
+    let (mut hits, mut misses, mut parts) = (0, 0, 0);
     for &ip in &addrs {
         let want = containing(&nets, ip);
         let got = geo.lookup(&rtxn, ip).unwrap();
@@ -157,6 +157,12 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
                 assert_eq!((hit.start, hit.end), (first, last), "{ip}");
                 assert!(hit.shared.is_some() && inline.shared.is_none(), "{ip}: forms");
                 assert_eq!(hit.metadata().unwrap(), expected(&data, variant), "{ip}");
+                // The location members come from the record's part, stored once per location.
+                let country = expected(&data, variant).get("country_iso_code").map(|v| v.to_string().into_bytes());
+                assert_eq!(hit.member("country_iso_code").map(<[u8]>::to_vec), country, "{ip}");
+                assert_eq!(hit.part.is_some(), country.is_some(), "{ip}: part");
+                parts += hit.part.is_some() as usize;
+                assert_eq!(hit.decode::<Map<String, Value>>().unwrap(), expected(&data, variant), "{ip}: decode");
                 assert_eq!(hit.metadata_json().unwrap(), inline.metadata_json().unwrap(), "{ip}: metadata text");
                 assert_eq!((inline.start, inline.end), (first, last), "{ip}");
                 hits += 1;
@@ -167,7 +173,7 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
             }
         }
     }
-    assert!(hits >= 5000 && misses > 0, "{hits} hits, {misses} misses");
+    assert!(hits >= 5000 && misses > 0 && parts * 2 > hits, "{hits} hits ({parts} with a part), {misses} misses");
     // Record ids go by use (the most shared object is 0), and ends leave out trailing f digits.
     let mut uses = vec![0u32; report.distinct_metadata];
     let (mut values, mut short) = (0, 0);
@@ -213,17 +219,19 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
         let t = RangeTable::open(&s, "geo").unwrap().unwrap();
         let rtxn = s.read_txn().unwrap();
         let (lo, hi) = meta_key_bounds(table);
-        // Object records have 4-byte ids after the separator; schema records are longer.
-        let (mut objects, mut schemas) = (0, 0);
+        // Object records have 4-byte ids after the separator; part (ff ff ff fe) and schema
+        // (ff ff ff ff) records 8 bytes.
+        let (mut objects, mut parts, mut schemas) = (0, 0, 0);
         for item in t.tables.range(&rtxn, &(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..]))).unwrap() {
             let (key, _) = item.unwrap();
-            if key.len() == lo.len() + 4 {
-                objects += 1;
-            } else {
-                schemas += 1;
+            match &key[lo.len()..] {
+                [_, _, _, _] => objects += 1,
+                [0xff, 0xff, 0xff, 0xfe, ..] => parts += 1,
+                _ => schemas += 1,
             }
         }
         assert_eq!(objects == 0, schemas == 0, "{table}: {objects} objects, {schemas} schemas");
+        assert!(parts <= data.locations.len() && (objects < 100 || parts > 0), "{table}: {parts} parts, {objects} objects");
         objects
     };
     assert_eq!((records("geo"), records("old")), (data.variants.len(), data.variants.len()));

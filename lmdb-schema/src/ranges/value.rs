@@ -91,6 +91,15 @@ pub fn schema_key(table: &[u8], id: u32, buf: &mut [u8; META_KEY_MAX]) -> usize 
     n + 4
 }
 
+/// Writes the key of part record `id` of `table` into `buf`: like [`meta_key`] with the bytes
+/// ff ff ff fe before the id (apart from both object and schema records).
+#[inline]
+pub fn part_key(table: &[u8], id: u32, buf: &mut [u8; META_KEY_MAX]) -> usize {
+    let n = meta_key(table, u32::MAX - 1, buf);
+    buf[n..n + 4].copy_from_slice(&id.to_be_bytes());
+    n + 4
+}
+
 /// The first and one-past-the-last key of `table`'s metadata records.
 pub fn meta_key_bounds(table: &str) -> (Vec<u8>, Vec<u8>) {
     let mut lo = table.as_bytes().to_vec();

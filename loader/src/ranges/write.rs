@@ -15,7 +15,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, DatabaseOpener, PutFlags, RwTxn, WithTls};
 use indicatif::{ProgressBar, ProgressStyle};
 use lmdb_schema::ranges::{
-    encode_shared_value, encode_value, meta_key, meta_key_bounds, schema_key, validate_table_name, Carry, RangeError, RangeTable,
+    encode_shared_value, encode_value, meta_key, meta_key_bounds, part_key, schema_key, validate_table_name, Carry, RangeError, RangeTable,
     META_KEY_MAX, TABLES_DB,
 };
 use lmdb_schema::Store;
@@ -85,14 +85,15 @@ pub fn import(store: &Store, options: &ImportOptions) -> Result<ImportReport> {
         bail!("{name} has no ranges: refusing to empty table {} (pass --allow-empty if that is meant); nothing was changed", options.table);
     }
 
-    let total = (staged.v4.len() + staged.v6.len()) as u64;
+    let (v4, v6, skipped, distinct_metadata) = (staged.v4.len() as u64, staged.v6.len() as u64, staged.skipped, staged.metas.len());
+    let total = v4 + v6;
     let writing = bar(options.progress, "writing", false);
     writing.set_length(total);
     let wtxn = store.write_txn()?;
     let outcome = store
         .env()
         .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
-            Ok(match fill(store, opener, wtxn, &options.table, &staged, &writing) {
+            Ok(match fill(store, opener, wtxn, &options.table, staged, &writing) {
                 Ok(table) => CommitOrAbort::Commit(table),
                 Err(e) => CommitOrAbort::Abort(e),
             })
@@ -103,14 +104,7 @@ pub fn import(store: &Store, options: &ImportOptions) -> Result<ImportReport> {
     if let CommitOrAbort::Abort(e) = outcome {
         return Err(e.context(format!("importing {name} into range table {}: nothing was committed", options.table)));
     }
-    Ok(ImportReport {
-        format,
-        v4: staged.v4.len() as u64,
-        v6: staged.v6.len() as u64,
-        skipped: staged.skipped,
-        distinct_metadata: staged.metas.len(),
-        seconds: began.elapsed().as_secs_f64(),
-    })
+    Ok(ImportReport { format, v4, v6, skipped, distinct_metadata, seconds: began.elapsed().as_secs_f64() })
 }
 
 /// Sorts each family by start and rejects duplicate starts and overlaps, naming both lines.
@@ -147,7 +141,7 @@ fn fill(
     opener: &DatabaseOpener<'static, WithTls>,
     wtxn: &mut RwTxn<'static>,
     table: &str,
-    staged: &Staged,
+    staged: Staged,
     progress: &ProgressBar,
 ) -> Result<RangeTable> {
     let lmdb = |e| anyhow::Error::from(store.error(e));
@@ -155,14 +149,14 @@ fn fill(
     t.v4.clear(wtxn).map_err(lmdb)?;
     t.v6.clear(wtxn).map_err(lmdb)?;
     clear_meta_records(wtxn, &t).map_err(lmdb)?;
-    if !shares_metadata(staged) {
+    if !shares_metadata(&staged) {
         return fill_inline(wtxn, t, staged, progress, lmdb);
     }
     // Each distinct metadata object once (the shared form), as the arena keeps it (keyed
     // records, their key lists once each as schema records after them), numbered by use: the
     // most shared objects get the shortest decimal ids in the range values (GeoLite2-City: 4.98
     // digits per range on average instead of 5.76).
-    let new_of_old = ids_by_use(staged);
+    let new_of_old = ids_by_use(&staged);
     let mut old_of_new = vec![0u32; new_of_old.len()];
     for (old, &new) in new_of_old.iter().enumerate() {
         old_of_new[new as usize] = old as u32;
@@ -176,9 +170,17 @@ fn fill(
         let n = schema_key(table.as_bytes(), id, &mut key);
         t.tables.put(wtxn, &key[..n], staged.metas.schema(id)).map_err(lmdb)?;
     }
+    for id in 0..staged.metas.part_count() as u32 {
+        let n = part_key(table.as_bytes(), id, &mut key);
+        t.tables.put(wtxn, &key[..n], staged.metas.part(id)).map_err(lmdb)?;
+    }
+    // Each staged part is freed once written (large buffers go back to the system at once):
+    // the write transaction's dirty pages, the whole new table, grow meanwhile.
+    let Staged { v4, v6, metas, .. } = staged;
+    drop(metas);
     let mut value = Vec::with_capacity(64);
     // Keys are sorted: APPEND skips the B-tree search and fills pages completely.
-    for (i, e) in staged.v4.iter().enumerate() {
+    for (i, e) in v4.iter().enumerate() {
         value.clear();
         encode_shared_value(IpAddr::V4(e.end.into()), new_of_old[e.meta as usize], &mut value);
         t.v4.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
@@ -186,8 +188,9 @@ fn fill(
             progress.set_position(i as u64);
         }
     }
-    let n4 = staged.v4.len();
-    for (i, e) in staged.v6.iter().enumerate() {
+    let n4 = v4.len();
+    drop(v4);
+    for (i, e) in v6.iter().enumerate() {
         value.clear();
         encode_shared_value(IpAddr::V6(e.end.into()), new_of_old[e.meta as usize], &mut value);
         t.v6.put_with_flags(wtxn, PutFlags::APPEND, &e.start.to_be_bytes(), &value).map_err(lmdb)?;
@@ -225,7 +228,7 @@ fn shares_metadata(staged: &Staged) -> bool {
 fn fill_inline(
     wtxn: &mut RwTxn<'static>,
     t: RangeTable,
-    staged: &Staged,
+    staged: Staged,
     progress: &ProgressBar,
     lmdb: impl Fn(heed::Error) -> anyhow::Error,
 ) -> Result<RangeTable> {
