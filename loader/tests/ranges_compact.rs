@@ -208,6 +208,10 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     // handle opened before (as a running server holds it) reads the shared form too.
     import_city(&s, "old", &blocks, &locations);
     assert_eq!(lookup_lines(&s, "geo", &texts), lookup_lines(&s, "old", &texts));
+    // Re-importing "geo" with "old"'s records after its keys: no append there, same table.
+    let before = lookup_lines(&s, "geo", &texts);
+    import_city(&s, "geo", &blocks, &locations);
+    assert_eq!(lookup_lines(&s, "geo", &texts), before);
     let rtxn = s.read_txn().unwrap();
     for &ip in addrs.iter().take(500) {
         let (a, b) = (geo.lookup(&rtxn, ip).unwrap(), old.lookup(&rtxn, ip).unwrap());

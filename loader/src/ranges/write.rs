@@ -161,18 +161,21 @@ fn fill(
     for (old, &new) in new_of_old.iter().enumerate() {
         old_of_new[new as usize] = old as u32;
     }
+    // Records, parts, schemas: ascending keys (4-byte ids, then ff ff ff fe, then ff ff ff ff
+    // prefixes), so they append while no other table's keys follow this table's.
     let mut key = [0u8; META_KEY_MAX];
+    let mut put = Ascending { append: true };
     for (new, &old) in old_of_new.iter().enumerate() {
         let n = meta_key(table.as_bytes(), new as u32, &mut key);
-        t.tables.put(wtxn, &key[..n], staged.metas.get(old)).map_err(lmdb)?;
-    }
-    for id in 0..staged.metas.schema_count() as u32 {
-        let n = schema_key(table.as_bytes(), id, &mut key);
-        t.tables.put(wtxn, &key[..n], staged.metas.schema(id)).map_err(lmdb)?;
+        put.put(&t.tables, wtxn, &key[..n], staged.metas.get(old)).map_err(lmdb)?;
     }
     for id in 0..staged.metas.part_count() as u32 {
         let n = part_key(table.as_bytes(), id, &mut key);
-        t.tables.put(wtxn, &key[..n], staged.metas.part(id)).map_err(lmdb)?;
+        put.put(&t.tables, wtxn, &key[..n], staged.metas.part(id)).map_err(lmdb)?;
+    }
+    for id in 0..staged.metas.schema_count() as u32 {
+        let n = schema_key(table.as_bytes(), id, &mut key);
+        put.put(&t.tables, wtxn, &key[..n], staged.metas.schema(id)).map_err(lmdb)?;
     }
     // Each staged part is freed once written (large buffers go back to the system at once):
     // the write transaction's dirty pages, the whole new table, grow meanwhile.
@@ -199,6 +202,26 @@ fn fill(
         }
     }
     Ok(t)
+}
+
+/// Puts of ascending keys: with APPEND (no search, pages filled completely instead of split in
+/// halves: `range_tables` of GeoLite2-City 89% -> 98% full) while they come after every key of
+/// the database, plain puts from the first that does not (another table's keys after these).
+struct Ascending {
+    append: bool,
+}
+
+impl Ascending {
+    fn put(&mut self, db: &heed::Database<Bytes, Bytes>, wtxn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<(), heed::Error> {
+        if self.append {
+            match db.put_with_flags(wtxn, PutFlags::APPEND, key, value) {
+                // LMDB refuses before changing anything; the transaction stays usable.
+                Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => self.append = false,
+                other => return other,
+            }
+        }
+        db.put(wtxn, key, value)
+    }
 }
 
 /// The stored id of each staged metadata object (index: the arena's id): ids by descending
