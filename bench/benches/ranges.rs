@@ -281,6 +281,7 @@ fn import(store: &Store, table: &str, path: &Path) -> write::ImportReport {
             locations: None,
             progress: false,
             allow_empty: false,
+            inline_locations: false,
         },
     )
     .unwrap()
@@ -419,6 +420,7 @@ fn city(c: &mut Criterion) {
             locations: Some(locations),
             progress: false,
             allow_empty: false,
+            inline_locations: false,
         },
     )
     .unwrap();

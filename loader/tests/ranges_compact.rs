@@ -30,6 +30,7 @@ fn import_city(s: &Store, table: &str, blocks: &std::path::Path, locations: &std
         locations: Some(locations.into()),
         progress: false,
         allow_empty: false,
+        inline_locations: false,
     };
     write::import(s, &options).unwrap()
 }
@@ -208,6 +209,23 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     // handle opened before (as a running server holds it) reads the shared form too.
     import_city(&s, "old", &blocks, &locations);
     assert_eq!(lookup_lines(&s, "geo", &texts), lookup_lines(&s, "old", &texts));
+    // --inline-locations: no part records, the same answers.
+    let options = ImportOptions {
+        table: "inl".into(),
+        file: blocks.clone(),
+        format: Format::Auto,
+        locations: Some(locations.clone()),
+        progress: false,
+        allow_empty: false,
+        inline_locations: true,
+    };
+    write::import(&s, &options).unwrap();
+    assert_eq!(lookup_lines(&s, "inl", &texts), lookup_lines(&s, "old", &texts));
+    let inl = RangeTable::open(&s, "inl").unwrap().unwrap();
+    let rtxn = s.read_txn().unwrap();
+    assert!(addrs.iter().filter_map(|&ip| inl.lookup(&rtxn, ip).unwrap()).all(|h| h.part.is_none() && h.schema.is_some()));
+    drop(rtxn);
+    write::drop_table(&s, "inl").unwrap();
     // Re-importing "geo" with "old"'s records after its keys: no append there, same table.
     let before = lookup_lines(&s, "geo", &texts);
     import_city(&s, "geo", &blocks, &locations);
