@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lmdb_schema::ranges::{RangeCache, RangeTable};
+use lmdb_schema::ranges::{RangeCache, RangeTable, SchemaCache};
 use lmdb_schema::{OpenOptions, Store};
 use lmdns_loader::ranges::write::{self, ImportOptions};
 use lmdns_loader::ranges::Format;
@@ -281,6 +281,7 @@ fn import(store: &Store, table: &str, path: &Path) -> write::ImportReport {
             locations: None,
             progress: false,
             allow_empty: false,
+            inline_locations: false,
         },
     )
     .unwrap()
@@ -419,6 +420,7 @@ fn city(c: &mut Criterion) {
             locations: Some(locations),
             progress: false,
             allow_empty: false,
+            inline_locations: false,
         },
     )
     .unwrap();
@@ -447,6 +449,7 @@ fn city(c: &mut Criterion) {
         let rtxn = store.read_txn().unwrap();
         let starts: Vec<u32> = data.v4.iter().map(|n| n.start).collect();
         let mut found = 0;
+        let mut schemas = SchemaCache::new();
         for ip in random.iter().chain(&zipf).take(40_000) {
             let IpAddr::V4(a) = ip else { unreachable!() };
             let a = u32::from(*a);
@@ -456,13 +459,18 @@ fn city(c: &mut Criterion) {
             let hit = table.lookup(&rtxn, *ip).unwrap();
             let lmdb = hit.and_then(|h| h.member("country_iso_code").map(|v| String::from_utf8_lossy(&v[1..v.len() - 1]).into_owned()));
             let decoded = hit.and_then(|h| h.decode::<CountryRef>().unwrap().country_iso_code.map(str::to_string));
+            let with_schemas = table
+                .lookup_with(&mut schemas, &rtxn, *ip)
+                .unwrap()
+                .and_then(|h| h.member("country_iso_code").map(|v| String::from_utf8_lossy(&v[1..v.len() - 1]).into_owned()));
+            assert_eq!(with_schemas, want, "{ip}: with the schema cache");
             let mm = reader.lookup::<MmCountry>(*ip).unwrap().and_then(|m| m.country).and_then(|c| c.iso_code).map(str::to_string);
             assert_eq!(lmdb, want, "{ip}");
             assert_eq!(decoded, want, "{ip}");
             assert_eq!(mm, want, "{ip}");
             found += want.is_some() as usize;
         }
-        eprintln!("city: 40000 probes agree (LMDB member, LMDB decode, maxminddb, generator); {found} in a network");
+        eprintln!("city: 40000 probes agree (LMDB member, with schema cache, decode, maxminddb, generator); {found} in a network");
     }
     for (workload, addrs) in [("random", &random), ("zipf", &zipf)] {
         let mask = addrs.len() - 1;
@@ -474,6 +482,14 @@ fn city(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 1) & mask;
                 black_box(table.lookup(&rtxn, addrs[i]).unwrap().and_then(|h| h.member("country_iso_code")));
+            })
+        });
+        g.bench_function("lmdb_country_member_schemas", |b| {
+            let mut schemas = SchemaCache::new();
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & mask;
+                black_box(table.lookup_with(&mut schemas, &rtxn, addrs[i]).unwrap().and_then(|h| h.member("country_iso_code")));
             })
         });
         g.bench_function("lmdb_country_decode", |b| {

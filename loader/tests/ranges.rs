@@ -27,7 +27,15 @@ fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn import(store: &Store, table: &str, path: &Path, format: Format) -> anyhow::Result<write::ImportReport> {
     write::import(
         store,
-        &ImportOptions { table: table.into(), file: path.into(), format, locations: None, progress: false, allow_empty: false },
+        &ImportOptions {
+            table: table.into(),
+            file: path.into(),
+            format,
+            locations: None,
+            progress: false,
+            allow_empty: false,
+            inline_locations: false,
+        },
     )
 }
 
@@ -41,6 +49,7 @@ fn import_loc(store: &Store, path: &Path, locations: &Path) -> anyhow::Result<wr
             locations: Some(locations.into()),
             progress: false,
             allow_empty: false,
+            inline_locations: false,
         },
     )
 }
@@ -500,7 +509,7 @@ mod prop {
             }
             let path = file(dir.path(), "p.csv", &text);
             // The generated set may be empty: an empty table is what is meant then.
-            let options = ImportOptions { table: "geo".into(), file: path, format: Format::Csv, locations: None, progress: false, allow_empty: true };
+            let options = ImportOptions { table: "geo".into(), file: path, format: Format::Csv, locations: None, progress: false, allow_empty: true, inline_locations: false };
             write::import(&s, &options).unwrap();
             let table = RangeTable::open(&s, "geo").unwrap().unwrap();
             let rtxn = s.read_txn().unwrap();
@@ -579,8 +588,15 @@ fn an_input_without_ranges_or_cut_inside_a_quote_keeps_the_table() {
     assert!(refused.contains("inside a quoted field"), "{refused}");
     assert_eq!(lookup(&store, "geo", "10.0.0.1"), before);
     // With --allow-empty the header alone empties it.
-    let options =
-        ImportOptions { table: "geo".into(), file: header, format: Format::Csv, locations: None, progress: false, allow_empty: true };
+    let options = ImportOptions {
+        table: "geo".into(),
+        file: header,
+        format: Format::Csv,
+        locations: None,
+        progress: false,
+        allow_empty: true,
+        inline_locations: false,
+    };
     write::import(&store, &options).unwrap();
     assert_ne!(lookup(&store, "geo", "10.0.0.1"), before);
 }

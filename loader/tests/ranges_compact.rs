@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use lmdb_schema::ranges::{encode_value, meta_key_bounds, RangeTable};
+use lmdb_schema::ranges::{decode_value, encode_value, meta_key_bounds, RangeTable, Stored};
 use lmdb_schema::{OpenOptions, Store};
 use lmdns_loader::ranges::write::{self, ImportOptions};
 use lmdns_loader::ranges::Format;
@@ -30,6 +30,7 @@ fn import_city(s: &Store, table: &str, blocks: &std::path::Path, locations: &std
         locations: Some(locations.into()),
         progress: false,
         allow_empty: false,
+        inline_locations: false,
     };
     write::import(s, &options).unwrap()
 }
@@ -147,7 +148,7 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     let addrs = probes(&nets, 6000, 5);
     let (geo, old) = (RangeTable::open(&s, "geo").unwrap().unwrap(), RangeTable::open(&s, "old").unwrap().unwrap());
     let rtxn = s.read_txn().unwrap();
-    let (mut hits, mut misses) = (0, 0);
+    let (mut hits, mut misses, mut parts) = (0, 0, 0);
     for &ip in &addrs {
         let want = containing(&nets, ip);
         let got = geo.lookup(&rtxn, ip).unwrap();
@@ -157,6 +158,12 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
                 assert_eq!((hit.start, hit.end), (first, last), "{ip}");
                 assert!(hit.shared.is_some() && inline.shared.is_none(), "{ip}: forms");
                 assert_eq!(hit.metadata().unwrap(), expected(&data, variant), "{ip}");
+                // The location members come from the record's part, stored once per location.
+                let country = expected(&data, variant).get("country_iso_code").map(|v| v.to_string().into_bytes());
+                assert_eq!(hit.member("country_iso_code").map(<[u8]>::to_vec), country, "{ip}");
+                assert_eq!(hit.part.is_some(), country.is_some(), "{ip}: part");
+                parts += hit.part.is_some() as usize;
+                assert_eq!(hit.decode::<Map<String, Value>>().unwrap(), expected(&data, variant), "{ip}: decode");
                 assert_eq!(hit.metadata_json().unwrap(), inline.metadata_json().unwrap(), "{ip}: metadata text");
                 assert_eq!((inline.start, inline.end), (first, last), "{ip}");
                 hits += 1;
@@ -167,7 +174,27 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
             }
         }
     }
-    assert!(hits >= 5000 && misses > 0, "{hits} hits, {misses} misses");
+    assert!(hits >= 5000 && misses > 0 && parts * 2 > hits, "{hits} hits ({parts} with a part), {misses} misses");
+    // Record ids go by use (the most shared object is 0), and ends leave out trailing f digits.
+    let mut uses = vec![0u32; report.distinct_metadata];
+    let (mut values, mut short) = (0, 0);
+    for item in geo.v4.iter(&rtxn).unwrap().chain(geo.v6.iter(&rtxn).unwrap()) {
+        let (key, value) = item.unwrap();
+        let (end, stored) = decode_value(value, key.len() == 4).unwrap();
+        let Stored::Shared(id) = stored else { panic!("inline value in an imported table") };
+        uses[id as usize] += 1;
+        let hex = std::str::from_utf8(value).unwrap().split('"').nth(1).unwrap().to_string();
+        let full = match end {
+            IpAddr::V4(a) => format!("{:08x}", u32::from(a)),
+            IpAddr::V6(a) => format!("{:032x}", u128::from(a)),
+        };
+        assert!(full.starts_with(&hex) && full[hex.len()..].bytes().all(|c| c == b'f'), "{value:?}");
+        assert!(hex.len() == full.len() || !hex.ends_with('f'), "{hex}: trailing f kept");
+        values += 1;
+        short += (hex.len() < full.len()) as usize;
+    }
+    assert!(uses.windows(2).all(|w| w[0] >= w[1]), "ids not ordered by use");
+    assert!(short * 2 > values, "{short} of {values} ends shortened");
     drop(rtxn);
 
     // What operators see is byte-identical: `ranges lookup` lines and the export.
@@ -182,6 +209,27 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     // handle opened before (as a running server holds it) reads the shared form too.
     import_city(&s, "old", &blocks, &locations);
     assert_eq!(lookup_lines(&s, "geo", &texts), lookup_lines(&s, "old", &texts));
+    // --inline-locations: no part records, the same answers.
+    let options = ImportOptions {
+        table: "inl".into(),
+        file: blocks.clone(),
+        format: Format::Auto,
+        locations: Some(locations.clone()),
+        progress: false,
+        allow_empty: false,
+        inline_locations: true,
+    };
+    write::import(&s, &options).unwrap();
+    assert_eq!(lookup_lines(&s, "inl", &texts), lookup_lines(&s, "old", &texts));
+    let inl = RangeTable::open(&s, "inl").unwrap().unwrap();
+    let rtxn = s.read_txn().unwrap();
+    assert!(addrs.iter().filter_map(|&ip| inl.lookup(&rtxn, ip).unwrap()).all(|h| h.part.is_none() && h.schema.is_some()));
+    drop(rtxn);
+    write::drop_table(&s, "inl").unwrap();
+    // Re-importing "geo" with "old"'s records after its keys: no append there, same table.
+    let before = lookup_lines(&s, "geo", &texts);
+    import_city(&s, "geo", &blocks, &locations);
+    assert_eq!(lookup_lines(&s, "geo", &texts), before);
     let rtxn = s.read_txn().unwrap();
     for &ip in addrs.iter().take(500) {
         let (a, b) = (geo.lookup(&rtxn, ip).unwrap(), old.lookup(&rtxn, ip).unwrap());
@@ -193,17 +241,19 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
         let t = RangeTable::open(&s, "geo").unwrap().unwrap();
         let rtxn = s.read_txn().unwrap();
         let (lo, hi) = meta_key_bounds(table);
-        // Object records have 4-byte ids after the separator; schema records are longer.
-        let (mut objects, mut schemas) = (0, 0);
+        // Object records have 4-byte ids after the separator; part (ff ff ff fe) and schema
+        // (ff ff ff ff) records 8 bytes.
+        let (mut objects, mut parts, mut schemas) = (0, 0, 0);
         for item in t.tables.range(&rtxn, &(std::ops::Bound::Included(&lo[..]), std::ops::Bound::Excluded(&hi[..]))).unwrap() {
             let (key, _) = item.unwrap();
-            if key.len() == lo.len() + 4 {
-                objects += 1;
-            } else {
-                schemas += 1;
+            match &key[lo.len()..] {
+                [_, _, _, _] => objects += 1,
+                [0xff, 0xff, 0xff, 0xfe, ..] => parts += 1,
+                _ => schemas += 1,
             }
         }
         assert_eq!(objects == 0, schemas == 0, "{table}: {objects} objects, {schemas} schemas");
+        assert!(parts <= data.locations.len() && (objects < 100 || parts > 0), "{table}: {parts} parts, {objects} objects");
         objects
     };
     assert_eq!((records("geo"), records("old")), (data.variants.len(), data.variants.len()));

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use heed::RoTxn;
 
-use super::{normalize, RangeHit, RangeTable};
+use super::{normalize, RangeHit, RangeTable, SchemaCache};
 use crate::store::StoreError;
 
 /// A cached lookup result: the range and the caller's parsed form of its metadata.
@@ -85,6 +85,8 @@ pub struct RangeCache<M> {
     bypass: bool,
     /// Where a bypassing lookup keeps its result (the API hands out a reference).
     scratch: Option<Entry<M>>,
+    /// The table's schema records, for misses: one B-tree search fewer each.
+    schemas: SchemaCache,
 }
 
 /// Lookups per hit-rate window.
@@ -103,7 +105,17 @@ impl<M> RangeCache<M> {
         let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
         let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
         let entries = (0..n).map(|_| std::array::from_fn(|_| None)).collect();
-        RangeCache { tags, entries, shift: 64 - n.trailing_zeros(), hits: 0, misses: 0, window: [0; 3], bypass: false, scratch: None }
+        RangeCache {
+            tags,
+            entries,
+            shift: 64 - n.trailing_zeros(),
+            hits: 0,
+            misses: 0,
+            window: [0; 3],
+            bypass: false,
+            scratch: None,
+            schemas: SchemaCache::new(),
+        }
     }
 
     #[inline]
@@ -202,7 +214,7 @@ impl<M> RangeCache<M> {
         parse: impl FnOnce(&RangeHit<'_>) -> M,
     ) -> Result<Span<'c, M>, StoreError> {
         self.misses += 1;
-        let entry = match table.lookup(txn, ip)? {
+        let entry = match table.lookup_with(&mut self.schemas, txn, ip)? {
             Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
             None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
         };
@@ -227,7 +239,7 @@ impl<M> RangeCache<M> {
         let (tag, snapshot) = (tag(ip), txn.id());
         let i = self.index(tag);
         self.misses += 1;
-        let entry = match table.lookup(txn, ip)? {
+        let entry = match table.lookup_with(&mut self.schemas, txn, ip)? {
             Some(h) => Entry::Range(CachedRange { start: h.start, end: h.end, meta: parse(&h) }),
             None => Entry::Gap(if gap { Some(table.gap(txn, ip)?) } else { None }),
         };

@@ -24,7 +24,9 @@
 //!   Writers put `end` first so readers take it from a fixed prefix without a JSON parse (they
 //!   fall back to a full parse if it is not there). `ranges add` writes this form.
 //! * shared (second form): a JSON array of the hex end and a metadata record id,
-//!   `["01008100",17]`. The metadata object is stored once per table and id, as record `id`
+//!   `["01008100",17]`; the hex end may leave out trailing `f` digits (at least one digit stays;
+//!   readers pad with `f`: `["010000",17]` ends at 1.0.0.255), which CIDR ends have in all
+//!   their host bits. The loader numbers records by use (the most shared is 0). The metadata object is stored once per table and id, as record `id`
 //!   (below), however many ranges share it: GeoLite2-City's 3.4M networks have 458k distinct
 //!   objects of ~450 bytes, so inline values made the table 28× the `.mmdb`. `ranges import`
 //!   writes this form.
@@ -38,8 +40,14 @@
 //! on a table (even one opened before the table's re-import) reaches them: key = table name, a
 //! 0 byte, the id as 4 bytes big-endian ([`meta_key`]; no table name contains a 0 byte); value
 //! = the metadata as a compact JSON object, keys sorted (`{}` for none) — exactly the members an
-//! inline value holds after `end`. A re-import replaces the table's records with its ranges; a
-//! `ranges delete` leaves a record no range points to until then.
+//! inline value holds after `end` — or keyed, `[<schema id>,v1,…]` with the key list stored once
+//! as schema record ([`schema_key`], see `record.rs`). A schema starting with `null`
+//! (`[null,"k1",…]`) marks a record with a *part*: its first value is a part id, and part record
+//! `id` ([`part_key`]: table name, 0, ff ff ff fe, id) holds the rest of the members, keyed too;
+//! the object is both member lists merged in key order. `ranges import --locations` stores
+//! each GeoLite2 location's members once as a part (120k parts under 458k records: −22 MB).
+//! A re-import replaces the table's records with its ranges; a `ranges delete` leaves a record
+//! no range points to until then.
 //!
 //! Ranges in a table never overlap; ranges need not be CIDR-aligned. The loader (the only
 //! writer) guarantees both, so readers trust it and only check `address ≤ end`.
@@ -56,6 +64,7 @@
 
 mod cache;
 mod record;
+mod schemas;
 mod value;
 
 use std::borrow::Cow;
@@ -66,10 +75,11 @@ use heed::{Database, DatabaseOpener, RoTxn, RwTxn};
 use serde_json::{Map, Value};
 
 pub use cache::{CachedRange, RangeCache, Span};
-pub use record::{rebuild, rebuild_into, record_schema, split_object, Items};
+pub use record::{part_id, rebuild, rebuild_into, rebuild_merged, record_schema, split_object, Items, Pairs};
+pub use schemas::SchemaCache;
 pub use value::{
-    decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, schema_key,
-    Stored, META_KEY_MAX,
+    decode_end, decode_value, encode_shared_value, encode_value, meta_key, meta_key_bounds, metadata_json, parse_metadata, part_key,
+    schema_key, Stored, META_KEY_MAX,
 };
 
 use crate::store::{Store, StoreError};
@@ -141,6 +151,9 @@ pub struct RangeHit<'txn> {
     pub shared: Option<u32>,
     /// For a keyed record (`[<schema id>,values…]`), its schema record (`["key",…]`).
     pub schema: Option<&'txn [u8]>,
+    /// For a keyed record with a part (its schema starts with `null`), the part record and, if
+    /// keyed, the part's schema: the part's members complete the metadata.
+    pub part: Option<(&'txn [u8], Option<&'txn [u8]>)>,
 }
 
 impl<'txn> RangeHit<'txn> {
@@ -156,13 +169,20 @@ impl<'txn> RangeHit<'txn> {
     /// scanning, without a parse; `None` if the metadata has no such member.
     #[inline]
     pub fn member(&self, key: &str) -> Option<&'txn [u8]> {
-        record::member(self.value, self.schema, key)
+        match record::member(self.value, self.schema, key) {
+            Some(v) => Some(v),
+            None => self.part.and_then(|(part, schema)| record::member(part, schema, key)),
+        }
     }
 
     /// The metadata as compact JSON object text (no parse in the common case).
     pub fn metadata_json(&self) -> Result<Cow<'txn, str>, StoreError> {
         if let Some(schema) = self.schema {
-            return rebuild(self.value, schema)
+            let mut out =
+                Vec::with_capacity(self.value.len() + schema.len() + self.part.map_or(0, |(p, s)| p.len() + s.map_or(0, <[u8]>::len)));
+            let part = self.part.map(|(p, s)| record::Pairs::new(p, s));
+            return record::rebuild_merged(record::Pairs::new(self.value, Some(schema)), part, &mut out)
+                .and_then(|()| String::from_utf8(out).ok())
                 .map(Cow::Owned)
                 .ok_or_else(|| StoreError::Corrupt("range metadata record does not match its schema".into()));
         }
@@ -181,10 +201,12 @@ impl<'txn> RangeHit<'txn> {
         let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("range metadata: {e}"));
         match self.schema {
             Some(schema) => {
-                let (_, values) = record::record_schema(self.value)
-                    .ok_or_else(|| StoreError::Corrupt("range metadata record is not [<schema id>,…]".into()))?;
-                let zip = record::Zip { keys: Items::new(schema), values };
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(zip)).map_err(corrupt)
+                if record::record_schema(self.value).is_none() {
+                    return Err(StoreError::Corrupt("range metadata record is not [<schema id>,…]".into()));
+                }
+                let part = self.part.map(|(p, s)| record::Pairs::new(p, s));
+                let merged = record::Merged::new(record::Pairs::new(self.value, Some(schema)), part);
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(merged)).map_err(corrupt)
             }
             None => serde_json::from_slice(self.value).map_err(corrupt),
         }
@@ -288,11 +310,32 @@ impl RangeTable {
             .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record {id} is missing", self.name())))
     }
 
-    /// The schema record a keyed metadata record names.
+    /// Part record `id` of this table.
     #[inline]
-    fn schema_record<'txn>(&self, txn: &'txn RoTxn, record: &[u8]) -> Result<&'txn [u8], StoreError> {
-        let (id, _) = record::record_schema(record)
-            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record is not [<schema id>,…]", self.name())))?;
+    fn part_record<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
+        let mut key = [0u8; META_KEY_MAX];
+        let n = part_key(&self.name[..self.name_len as usize], id, &mut key);
+        self.tables
+            .get(txn, &key[..n])
+            .map_err(StoreError::Lmdb)?
+            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata part {id} is missing", self.name())))
+    }
+
+    /// The schema id a keyed record names; `None` for an object record.
+    #[inline]
+    fn keyed_schema_id(&self, record: &[u8]) -> Result<Option<u32>, StoreError> {
+        if record.first() != Some(&b'[') {
+            return Ok(None);
+        }
+        match record::record_schema(record) {
+            Some((id, _)) => Ok(Some(id)),
+            None => Err(StoreError::Corrupt(format!("range table {}: metadata record is not [<schema id>,…]", self.name()))),
+        }
+    }
+
+    /// Schema record `id` of this table.
+    #[inline]
+    fn schema_by_id<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
         let mut key = [0u8; META_KEY_MAX];
         let n = schema_key(&self.name[..self.name_len as usize], id, &mut key);
         self.tables
@@ -301,33 +344,63 @@ impl RangeTable {
             .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata schema {id} is missing", self.name())))
     }
 
+    #[inline]
+    fn schema_in<'a>(&self, cache: Option<&'a SchemaCache>, txn: &'a RoTxn, id: u32) -> Result<&'a [u8], StoreError> {
+        match cache {
+            Some(cache) => cache.get(self, txn, id),
+            None => self.schema_by_id(txn, id),
+        }
+    }
+
     /// A stored value as a hit: its end and, for a shared value, its metadata record.
     #[inline]
     fn hit<'txn>(&self, txn: &'txn RoTxn, start: IpAddr, value: &'txn [u8]) -> Result<RangeHit<'txn>, StoreError> {
         let (end, stored) = decode_value(value, start.is_ipv4())?;
-        self.resolve(txn, start, end, value, stored)
+        self.resolve(txn, start, end, value, stored, None)
     }
 
+    /// The hit of a stored value: its record, the record's part, their schemas (from `cache`
+    /// when given, else LMDB).
     #[inline]
-    fn resolve<'txn>(
+    fn resolve<'a>(
         &self,
-        txn: &'txn RoTxn,
+        txn: &'a RoTxn,
         start: IpAddr,
         end: IpAddr,
-        value: &'txn [u8],
+        value: &'a [u8],
         stored: Stored,
-    ) -> Result<RangeHit<'txn>, StoreError> {
-        Ok(match stored {
-            Stored::Inline => RangeHit { start, end, value, shared: None, schema: None },
-            Stored::Shared(id) => {
-                let record = self.meta_record(txn, id)?;
-                let schema = match record.first() {
-                    Some(b'[') => Some(self.schema_record(txn, record)?),
-                    _ => None,
-                };
-                RangeHit { start, end, value: record, shared: Some(id), schema }
+        mut cache: Option<&'a mut SchemaCache>,
+    ) -> Result<RangeHit<'a>, StoreError> {
+        let id = match stored {
+            Stored::Inline => return Ok(RangeHit { start, end, value, shared: None, schema: None, part: None }),
+            Stored::Shared(id) => id,
+        };
+        let record = self.meta_record(txn, id)?;
+        let Some(schema_id) = self.keyed_schema_id(record)? else {
+            return Ok(RangeHit { start, end, value: record, shared: Some(id), schema: None, part: None });
+        };
+        if let Some(cache) = cache.as_deref_mut() {
+            cache.ensure(self, txn, schema_id)?;
+        }
+        let part = match record::part_id(record, self.schema_in(cache.as_deref(), txn, schema_id)?) {
+            None => None,
+            Some(part_id) => {
+                let part = self.part_record(txn, part_id)?;
+                let part_schema = self.keyed_schema_id(part)?;
+                if let (Some(cache), Some(ps)) = (cache.as_deref_mut(), part_schema) {
+                    cache.ensure(self, txn, ps)?;
+                }
+                Some((part, part_schema))
             }
-        })
+        };
+        let cache: Option<&'a SchemaCache> = cache.map(|c| -> &'a SchemaCache { c });
+        let schema = self.schema_in(cache, txn, schema_id)?;
+        let part = match part {
+            None => None,
+            Some((part, None)) => Some((part, None)),
+            Some((part, Some(ps))) => Some((part, Some(self.schema_in(cache, txn, ps)?))),
+        };
+        Ok(RangeHit { start, end, value: record, shared: Some(id), schema: Some(schema), part })
     }
 
     /// Names of all tables, sorted (opens its own read transaction).
@@ -359,6 +432,18 @@ impl RangeTable {
     /// The range containing `ip` (IPv4-mapped IPv6 is looked up as IPv4), zero-copy.
     #[inline]
     pub fn lookup<'txn>(&self, txn: &'txn RoTxn, ip: IpAddr) -> Result<Option<RangeHit<'txn>>, StoreError> {
+        self.lookup_in(txn, ip, None)
+    }
+
+    /// [`RangeTable::lookup`] taking a keyed record's schema from `schemas` (this table's, owned
+    /// by the calling worker): one B-tree search fewer per lookup. The hit borrows `schemas`.
+    #[inline]
+    pub fn lookup_with<'a>(&self, schemas: &'a mut SchemaCache, txn: &'a RoTxn, ip: IpAddr) -> Result<Option<RangeHit<'a>>, StoreError> {
+        self.lookup_in(txn, ip, Some(schemas))
+    }
+
+    #[inline]
+    fn lookup_in<'a>(&self, txn: &'a RoTxn, ip: IpAddr, schemas: Option<&'a mut SchemaCache>) -> Result<Option<RangeHit<'a>>, StoreError> {
         match normalize(ip) {
             IpAddr::V4(a) => {
                 let key = a.octets();
@@ -372,7 +457,7 @@ impl RangeTable {
                 if u32::from(a) > u32::from(end4) {
                     return Ok(None);
                 }
-                Ok(Some(self.resolve(txn, IpAddr::V4(start.into()), end, value, stored)?))
+                Ok(Some(self.resolve(txn, IpAddr::V4(start.into()), end, value, stored, schemas)?))
             }
             IpAddr::V6(a) => {
                 let key = a.octets();
@@ -386,7 +471,7 @@ impl RangeTable {
                 if u128::from(a) > u128::from(end6) {
                     return Ok(None);
                 }
-                Ok(Some(self.resolve(txn, IpAddr::V6(start.into()), end, value, stored)?))
+                Ok(Some(self.resolve(txn, IpAddr::V6(start.into()), end, value, stored, schemas)?))
             }
         }
     }

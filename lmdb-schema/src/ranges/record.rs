@@ -177,25 +177,166 @@ pub fn member<'a>(object_or_record: &'a [u8], schema: Option<&'a [u8]>, key: &st
     }
 }
 
-/// serde map access over a keyed record and its schema: keys and values deserialized from their
-/// own texts, so borrowed fields (`&'de str`) borrow from the memory map.
-pub struct Zip<'de> {
-    pub keys: Items<'de>,
-    pub values: Items<'de>,
+/// The id of the part a keyed record names: its schema starts with `null` (`[null,"k1",…]`) and
+/// its first value (after the schema id) is the part's id. `None` for a record without a part.
+#[inline]
+pub fn part_id(record: &[u8], schema: &[u8]) -> Option<u32> {
+    if Items::new(schema).next() != Some(&b"null"[..]) {
+        return None;
+    }
+    let (_, mut values) = record_schema(record)?;
+    let id = values.next()?;
+    if id.is_empty() || id.len() > 10 || !id.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    u32::try_from(id.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))).ok()
 }
 
-impl<'de> MapAccess<'de> for Zip<'de> {
+/// The members of a stored metadata record as (key text with quotes, value text): a keyed record
+/// with its schema (the part reference, keyed `null`, left out), or an object. `error` tells,
+/// once it ends, whether the record was cut or did not match its schema.
+pub struct Pairs<'a> {
+    keyed: Option<Items<'a>>,
+    items: Items<'a>,
+    pub error: bool,
+}
+
+impl<'a> Pairs<'a> {
+    /// `record` with its `schema` (keyed), or `record` as an object when `schema` is `None`.
+    pub fn new(record: &'a [u8], schema: Option<&'a [u8]>) -> Pairs<'a> {
+        match schema {
+            Some(schema) => match record_schema(record) {
+                Some((_, values)) => Pairs { keyed: Some(Items::new(schema)), items: values, error: false },
+                None => Pairs { keyed: None, items: Items::new(b""), error: true },
+            },
+            None => Pairs { keyed: None, items: Items::new(record), error: false },
+        }
+    }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        if self.error {
+            return None;
+        }
+        let Some(keys) = &mut self.keyed else {
+            let pair = self.items.next().map(|m| split_member(m).ok_or(()));
+            return match pair {
+                Some(Ok(pair)) => Some(pair),
+                Some(Err(())) => {
+                    self.error = true;
+                    None
+                }
+                None => {
+                    self.error = self.items.error;
+                    None
+                }
+            };
+        };
+        loop {
+            match (keys.next(), self.items.next()) {
+                (Some(b"null"), Some(_)) => continue,
+                (Some(k), Some(v)) => return Some((k, v)),
+                (None, None) => {
+                    self.error = keys.error || self.items.error;
+                    return None;
+                }
+                _ => {
+                    self.error = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Key order of two members' quoted key texts: by the key without its quotes, the order the
+/// writer sorted them in (it only splits objects whose merge gives their text back).
+#[inline]
+fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    fn strip(k: &[u8]) -> &[u8] {
+        k.get(1..k.len().saturating_sub(1)).unwrap_or(k)
+    }
+    strip(a).cmp(strip(b))
+}
+
+/// Rebuilds the object text `{"k":v,…}` of a record's members and its part's, merged in key
+/// order, into `out` (cleared first).
+pub fn rebuild_merged(mut own: Pairs<'_>, part: Option<Pairs<'_>>, out: &mut Vec<u8>) -> Option<()> {
+    out.clear();
+    out.push(b'{');
+    let push = |out: &mut Vec<u8>, (k, v): (&[u8], &[u8])| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(k);
+        out.push(b':');
+        out.extend_from_slice(v);
+    };
+    let mut part = part;
+    let (mut a, mut b) = (own.next(), part.as_mut().and_then(Iterator::next));
+    loop {
+        match (a, b) {
+            (Some(x), Some(y)) if key_order(x.0, y.0).is_le() => {
+                push(out, x);
+                a = own.next();
+            }
+            (_, Some(y)) => {
+                push(out, y);
+                b = part.as_mut().and_then(Iterator::next);
+            }
+            (Some(x), None) => {
+                push(out, x);
+                a = own.next();
+            }
+            (None, None) => break,
+        }
+    }
+    if own.error || part.is_some_and(|p| p.error) {
+        return None;
+    }
+    out.push(b'}');
+    Some(())
+}
+
+/// serde map access over a record's members and then its part's (keys in any order suit serde).
+pub struct Merged<'de> {
+    pub own: Pairs<'de>,
+    pub part: Option<Pairs<'de>>,
+    value: Option<&'de [u8]>,
+}
+
+impl<'de> Merged<'de> {
+    pub fn new(own: Pairs<'de>, part: Option<Pairs<'de>>) -> Merged<'de> {
+        Merged { own, part, value: None }
+    }
+}
+
+impl<'de> MapAccess<'de> for Merged<'de> {
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
-        match self.keys.next() {
+        let pair = match self.own.next() {
+            Some(pair) => Some(pair),
+            None => self.part.as_mut().and_then(Iterator::next),
+        };
+        match pair {
+            Some((k, v)) => {
+                self.value = Some(v);
+                seed.deserialize(&mut serde_json::Deserializer::from_slice(k)).map(Some)
+            }
+            None if self.own.error || self.part.as_ref().is_some_and(|p| p.error) => {
+                Err(serde::de::Error::custom("metadata record does not match its schema"))
+            }
             None => Ok(None),
-            Some(k) => seed.deserialize(&mut serde_json::Deserializer::from_slice(k)).map(Some),
         }
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
-        let v = self.values.next().ok_or_else(|| serde::de::Error::custom("metadata record has fewer values than its schema has keys"))?;
+        let v = self.value.take().ok_or_else(|| serde::de::Error::custom("metadata value asked before its key"))?;
         seed.deserialize(&mut serde_json::Deserializer::from_slice(v))
     }
 }

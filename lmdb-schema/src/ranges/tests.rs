@@ -31,16 +31,40 @@ fn shared_value_round_trip() {
     assert_eq!(decode_value(&v, true).unwrap(), ("1.0.129.0".parse().unwrap(), Stored::Shared(458_431)));
     v.clear();
     encode_shared_value("ffff::ffff".parse().unwrap(), 0, &mut v);
-    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000ffff",0]"#);
+    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000",0]"#);
     assert_eq!(decode_end(&v, false).unwrap(), "ffff::ffff".parse::<IpAddr>().unwrap());
+    // Trailing f digits are left out, at least one digit kept; full-length ends still read.
+    for (end, text) in [
+        ("1.0.0.255", r#"["010000",5]"#),
+        ("1.0.255.255", r#"["0100",5]"#),
+        ("255.255.255.255", r#"["f",5]"#),
+        ("15.255.255.255", r#"["0",5]"#),
+        ("1.0.0.254", r#"["010000fe",5]"#),
+        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", r#"["20010db80001",5]"#),
+        ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", r#"["f",5]"#),
+    ] {
+        let ip: IpAddr = end.parse().unwrap();
+        v.clear();
+        encode_shared_value(ip, 5, &mut v);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), text);
+        assert_eq!(decode_value(&v, ip.is_ipv4()).unwrap(), (ip, Stored::Shared(5)));
+    }
+    assert_eq!(decode_end(br#"["0100ffff",1]"#, true).unwrap(), "1.0.255.255".parse::<IpAddr>().unwrap());
+    assert_eq!(decode_end(br#"["0100810",1]"#, true).unwrap(), "1.0.129.15".parse::<IpAddr>().unwrap());
     v.clear();
     encode_shared_value("9.9.9.9".parse().unwrap(), u32::MAX, &mut v);
     assert_eq!(decode_value(&v, true).unwrap().1, Stored::Shared(u32::MAX));
     // The inline form still decodes, as inline.
     assert_eq!(decode_value(br#"{"end":"01008100","a":1}"#, true).unwrap().1, Stored::Inline);
-    for bad in
-        [&br#"["0100810",1]"#[..], br#"["01008100",]"#, br#"["01008100",4294967296]"#, br#"["01008100",1"#, b"[", br#"["0100810g",1]"#]
-    {
+    for bad in [
+        &br#"["010081000",1]"#[..],
+        br#"["",1]"#,
+        br#"["01008100",]"#,
+        br#"["01008100",4294967296]"#,
+        br#"["01008100",1"#,
+        b"[",
+        br#"["0100810g",1]"#,
+    ] {
         assert!(decode_value(bad, true).is_err(), "{}", String::from_utf8_lossy(bad));
     }
     let mut key = [0u8; META_KEY_MAX];
@@ -186,6 +210,14 @@ fn shared_value_without_its_record_is_an_error_not_a_panic() {
             let mut key = [0u8; META_KEY_MAX];
             let n = meta_key(b"t", 6, &mut key);
             t.tables.put(wtxn, &key[..n], b"[9,1]")?;
+            // Record 8's schema has a part; its part 3 is not there.
+            v.clear();
+            encode_shared_value("4.0.0.255".parse().unwrap(), 8, &mut v);
+            t.v4.put(wtxn, &[4, 0, 0, 0], &v)?;
+            let n = meta_key(b"t", 8, &mut key);
+            t.tables.put(wtxn, &key[..n], b"[1,3,7]")?;
+            let n = schema_key(b"t", 1, &mut key);
+            t.tables.put(wtxn, &key[..n], br#"[null,"a"]"#)?;
             Ok(heed::CommitOrAbort::<_, ()>::Commit(t))
         })
         .unwrap()
@@ -195,6 +227,63 @@ fn shared_value_without_its_record_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("range table t: metadata record 5 is missing"), "{e}");
     let e = table.lookup(&rtxn, "3.0.0.1".parse().unwrap()).unwrap_err();
     assert!(e.to_string().contains("range table t: metadata schema 9 is missing"), "{e}");
+    let e = table.lookup(&rtxn, "4.0.0.1".parse().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("range table t: metadata part 3 is missing"), "{e}");
+    let mut schemas = SchemaCache::new();
+    let e = table.lookup_with(&mut schemas, &rtxn, "4.0.0.1".parse().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("range table t: metadata part 3 is missing"), "{e}");
     drop(rtxn);
     assert_eq!(RangeTable::list(&store).unwrap(), vec!["t".to_string()]);
+}
+
+#[test]
+fn schema_cache_answers_as_lmdb_and_follows_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db"), &OpenOptions { map_size: 16 << 20, read_only: false }).unwrap();
+    // Ranges 1.0.0.0/24 and 2.0.0.0/24 with keyed records 0 and 1 of schema 0 (and schema id
+    // 2000, past the cached ids, for 3.0.0.0/24).
+    let write = |schema0: &[u8]| {
+        let wtxn = store.write_txn().unwrap();
+        store
+            .env()
+            .create_databases_and_commit(wtxn, |opener, wtxn| -> Result<_, heed::Error> {
+                let t = RangeTable::create_with(opener, wtxn, "t")?;
+                let mut key = [0u8; META_KEY_MAX];
+                for (id, first, record) in [(0u32, 1u8, &b"[0,\"NL\",1]"[..]), (1, 2, b"[0,\"DE\",2]"), (2, 3, b"[2000,\"FR\"]")] {
+                    let mut v = Vec::new();
+                    encode_shared_value(IpAddr::V4(Ipv4Addr::new(first, 0, 0, 255)), id, &mut v);
+                    t.v4.put(wtxn, &[first, 0, 0, 0], &v)?;
+                    let n = meta_key(b"t", id, &mut key);
+                    t.tables.put(wtxn, &key[..n], record)?;
+                }
+                let n = schema_key(b"t", 0, &mut key);
+                t.tables.put(wtxn, &key[..n], schema0)?;
+                let n = schema_key(b"t", 2000, &mut key);
+                t.tables.put(wtxn, &key[..n], br#"["c"]"#)?;
+                Ok(heed::CommitOrAbort::<_, ()>::Commit(t))
+            })
+            .unwrap()
+            .unwrap_commit()
+    };
+    let table = write(br#"["c","n"]"#);
+    let mut schemas = SchemaCache::new();
+    let ips: Vec<IpAddr> = ["1.0.0.1", "2.0.0.9", "3.0.0.3", "4.0.0.1", "1.0.0.255"].iter().map(|a| a.parse().unwrap()).collect();
+    let rtxn = store.read_txn().unwrap();
+    for _ in 0..2 {
+        for &ip in &ips {
+            let plain = table.lookup(&rtxn, ip).unwrap().map(|h| h.metadata_json().unwrap().into_owned());
+            let cached = table.lookup_with(&mut schemas, &rtxn, ip).unwrap().map(|h| h.metadata_json().unwrap().into_owned());
+            assert_eq!(cached, plain, "{ip}");
+        }
+    }
+    let hit = table.lookup_with(&mut schemas, &rtxn, ips[1]).unwrap().unwrap();
+    assert_eq!(hit.member("c"), Some(&br#""DE""#[..]));
+    assert_eq!(hit.metadata_json().unwrap(), r#"{"c":"DE","n":2}"#);
+    drop(rtxn);
+    // A commit renaming the keys of schema 0: the copy of the old snapshot is not used.
+    write(br#"["cc","num"]"#);
+    let rtxn = store.read_txn().unwrap();
+    let hit = table.lookup_with(&mut schemas, &rtxn, ips[0]).unwrap().unwrap();
+    assert_eq!(hit.metadata_json().unwrap(), r#"{"cc":"NL","num":1}"#);
+    assert_eq!(table.lookup_with(&mut schemas, &rtxn, ips[2]).unwrap().unwrap().member("c"), Some(&br#""FR""#[..]));
 }
