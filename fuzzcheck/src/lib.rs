@@ -166,7 +166,7 @@ pub fn ranges(data: &[u8]) -> bool {
     use lmdns_loader::ranges::Format;
     let mut any = false;
     for format in [Format::Csv, Format::Jsonl, Format::Maxmind, Format::Ip2location] {
-        any |= lmdns_loader::ranges::input::read(&path, format, None, &indicatif::ProgressBar::hidden()).is_ok();
+        any |= lmdns_loader::ranges::input::read(&path, format, None, true, &indicatif::ProgressBar::hidden()).is_ok();
     }
     any
 }
