@@ -302,23 +302,30 @@ impl RangeTable {
     /// Metadata record `id` of this table (a stack-built key: no allocation).
     #[inline]
     pub fn meta_record<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
+        self.side_record(txn, meta_key, id, "metadata record")
+    }
+
+    /// The side record (metadata record, part or schema) `id` whose key `make_key` builds.
+    #[inline]
+    fn side_record<'txn>(
+        &self,
+        txn: &'txn RoTxn,
+        make_key: fn(&[u8], u32, &mut [u8; META_KEY_MAX]) -> usize,
+        id: u32,
+        what: &str,
+    ) -> Result<&'txn [u8], StoreError> {
         let mut key = [0u8; META_KEY_MAX];
-        let n = meta_key(&self.name[..self.name_len as usize], id, &mut key);
+        let n = make_key(&self.name[..self.name_len as usize], id, &mut key);
         self.tables
             .get(txn, &key[..n])
             .map_err(StoreError::Lmdb)?
-            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata record {id} is missing", self.name())))
+            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: {what} {id} is missing", self.name())))
     }
 
     /// Part record `id` of this table.
     #[inline]
     fn part_record<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
-        let mut key = [0u8; META_KEY_MAX];
-        let n = part_key(&self.name[..self.name_len as usize], id, &mut key);
-        self.tables
-            .get(txn, &key[..n])
-            .map_err(StoreError::Lmdb)?
-            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata part {id} is missing", self.name())))
+        self.side_record(txn, part_key, id, "metadata part")
     }
 
     /// The schema id a keyed record names; `None` for an object record.
@@ -336,12 +343,7 @@ impl RangeTable {
     /// Schema record `id` of this table.
     #[inline]
     fn schema_by_id<'txn>(&self, txn: &'txn RoTxn, id: u32) -> Result<&'txn [u8], StoreError> {
-        let mut key = [0u8; META_KEY_MAX];
-        let n = schema_key(&self.name[..self.name_len as usize], id, &mut key);
-        self.tables
-            .get(txn, &key[..n])
-            .map_err(StoreError::Lmdb)?
-            .ok_or_else(|| StoreError::Corrupt(format!("range table {}: metadata schema {id} is missing", self.name())))
+        self.side_record(txn, schema_key, id, "metadata schema")
     }
 
     #[inline]
