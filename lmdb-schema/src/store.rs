@@ -322,6 +322,17 @@ impl Store {
         })
     }
 
+    /// The change log's entries for the commits after `seen` up to `now`, in order: each the
+    /// encoded value (see [`crate::changes`]) or `None` for a commit the log no longer holds.
+    pub fn change_log<'t>(
+        &'t self,
+        txn: &'t RoTxn,
+        seen: u64,
+        now: u64,
+    ) -> impl Iterator<Item = Result<Option<&'t [u8]>, StoreError>> + 't {
+        (seen.saturating_add(1)..=now).map(move |c| self.changes.get(txn, &crate::changes::key(c)).map_err(|e| self.error(e)))
+    }
+
     /// A u64 record of `meta` (`default` when absent).
     pub fn meta_u64(&self, txn: &RoTxn, key: &[u8], default: u64) -> Result<u64, StoreError> {
         Ok(match self.meta.get(txn, key).map_err(|e| self.error(e))? {

@@ -104,8 +104,8 @@ impl Sender<'_> {
         if counter > self.last_counter {
             let mut zones: Vec<Vec<u8>> = Vec::new();
             let mut complete = true;
-            for c in self.last_counter + 1..=counter {
-                match self.store.changes.get(&txn, &changes::key(c))? {
+            for entry in self.store.change_log(&txn, self.last_counter, counter) {
+                match entry? {
                     Some(value) => zones.extend(
                         changes::decode(value)
                             .filter(|(k, _)| matches!(k, changes::Kind::Content | changes::Kind::Added))

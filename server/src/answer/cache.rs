@@ -167,8 +167,8 @@ impl AnswerCache {
     /// entry missing or of a format this build cannot read in full), or a zone was created or
     /// deleted: every slot must go.
     fn replay(&mut self, store: &Store, txn: &RoTxn, seen: u64, now: u64) -> bool {
-        for counter in seen + 1..=now {
-            let Ok(Some(value)) = store.changes.get(txn, &changes::key(counter)) else { return false };
+        for entry in store.change_log(txn, seen, now) {
+            let Ok(Some(value)) = entry else { return false };
             if !changes::decodes_whole(value) {
                 return false;
             }

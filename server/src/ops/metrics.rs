@@ -491,8 +491,8 @@ impl Metrics {
         let mut from_log = false;
         if let Some(seen) = cache.counter.filter(|&seen| seen < counter) {
             from_log = true;
-            for c in seen + 1..=counter {
-                let Some(value) = store.changes.get(&txn, &lmdb_schema::changes::key(c)).map_err(|e| store.error(e))? else {
+            for entry in store.change_log(&txn, seen, counter) {
+                let Some(value) = entry? else {
                     from_log = false;
                     break;
                 };
