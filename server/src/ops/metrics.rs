@@ -23,6 +23,7 @@
 use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -93,6 +94,8 @@ const QTYPE_SLOTS: usize = KNOWN_QTYPES.len() + 1;
 const RCODE_SLOTS: usize = KNOWN_RCODES.len() + 1;
 /// Space-saving entries per worker.
 pub const ZONE_SLOTS: usize = 64;
+// SpaceSaving keeps sets of entries as bits of a u64.
+const _: () = assert!(ZONE_SLOTS == 64);
 /// Zones exported.
 pub const TOP_ZONES: usize = 50;
 /// How often a worker publishes its zone table (when it changed).
@@ -129,7 +132,6 @@ fn bump(counter: &AtomicU64) {
 /// One zone of a space-saving table: its name key and count.
 #[derive(Clone, Copy)]
 pub struct ZoneEntry {
-    hash: u64,
     len: u8,
     key: [u8; ZONE_KEY_MAX],
     count: u64,
@@ -143,48 +145,114 @@ impl ZoneEntry {
 
 /// A fixed-size space-saving table (Metwally et al.): a hit on a tracked zone counts it; a new
 /// zone replaces the smallest entry and starts from that entry's count + 1.
+///
+/// Struct of arrays, because on a hosting server (far more zones than entries) most queries miss
+/// the table. With whole entries (280 bytes each) a miss scanned 128 cache lines for the key and
+/// the smallest count: 94.6 ns per query at 1,000 uniform zones (`bench zone_counts`), 3.7 % of
+/// the server's CPU. Here a miss compares 64 packed 32-bit hashes (4 cache lines, SSE2-wide) and
+/// takes the smallest entry from a bit set kept up to date, rebuilt by a scan about once per
+/// table-size evictions.
 pub struct SpaceSaving {
-    entries: Vec<ZoneEntry>,
+    /// Low 32 bits of each entry's key hash (a match is confirmed on the key); the first `len`
+    /// are in use.
+    hashes: [u32; ZONE_SLOTS],
+    counts: [u64; ZONE_SLOTS],
+    lens: [u8; ZONE_SLOTS],
+    keys: Box<[[u8; ZONE_KEY_MAX]; ZONE_SLOTS]>,
+    len: usize,
     /// Index of the last hit: consecutive queries for one zone skip the scan.
     last: usize,
+    /// The smallest count, and (bit i) the entries that have it. Counts only grow, so when the
+    /// set is not empty `min` is the table's minimum; empty means "rebuild before evicting".
+    min: u64,
+    at_min: u64,
+    hasher: foldhash::fast::FixedState,
 }
 
 impl SpaceSaving {
     pub fn new() -> Self {
-        SpaceSaving { entries: Vec::with_capacity(ZONE_SLOTS), last: 0 }
+        SpaceSaving {
+            hashes: [0; ZONE_SLOTS],
+            counts: [0; ZONE_SLOTS],
+            lens: [0; ZONE_SLOTS],
+            keys: Box::new([[0; ZONE_KEY_MAX]; ZONE_SLOTS]),
+            len: 0,
+            last: 0,
+            min: 0,
+            at_min: 0,
+            hasher: foldhash::fast::FixedState::with_seed(0x7a6f_6e65),
+        }
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        &self.keys[i][..self.lens[i] as usize]
     }
 
     #[inline]
     pub fn hit(&mut self, key: &[u8]) {
         let key = &key[..key.len().min(ZONE_KEY_MAX)];
-        let hash = fx_hash(key);
-        if let Some(e) = self.entries.get_mut(self.last) {
-            if e.hash == hash && e.key() == key {
-                e.count += 1;
-                return;
-            }
-        }
-        if let Some(i) = self.entries.iter().position(|e| e.hash == hash && e.key() == key) {
-            self.entries[i].count += 1;
+        let hash = self.hasher.hash_one(key) as u32;
+        let last = self.last;
+        let i = if last < self.len && self.hashes[last] == hash && self.key(last) == key { Some(last) } else { self.find(hash, key) };
+        if let Some(i) = i {
+            self.counts[i] += 1;
+            self.at_min &= !(1 << i);
             self.last = i;
             return;
         }
-        let mut entry = ZoneEntry { hash, len: key.len() as u8, key: [0; ZONE_KEY_MAX], count: 1 };
-        entry.key[..key.len()].copy_from_slice(key);
-        if self.entries.len() < ZONE_SLOTS {
-            self.entries.push(entry);
-            self.last = self.entries.len() - 1;
+        let i = if self.len < ZONE_SLOTS {
+            self.len += 1;
+            self.counts[self.len - 1] = 0;
+            self.at_min = 0; // a new entry may hold the smallest count
+            self.len - 1
         } else {
-            let (i, min) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.count).map(|(i, e)| (i, e.count)).expect("full");
-            entry.count = min + 1;
-            self.entries[i] = entry;
-            self.last = i;
+            if self.at_min == 0 {
+                self.rebuild_min();
+            }
+            let i = self.at_min.trailing_zeros() as usize;
+            self.at_min &= !(1 << i);
+            i
+        };
+        self.hashes[i] = hash;
+        self.counts[i] += 1;
+        self.lens[i] = key.len() as u8;
+        self.keys[i][..key.len()].copy_from_slice(key);
+        self.last = i;
+    }
+
+    /// The entry holding `key`: the hashes of 16 entries at a time, then the key of each match.
+    #[inline]
+    fn find(&self, hash: u32, key: &[u8]) -> Option<usize> {
+        for (c, chunk) in self.hashes.chunks_exact(16).enumerate().take(self.len.div_ceil(16)) {
+            let mut matches = equal_lanes(chunk.try_into().expect("16 hashes"), hash);
+            while matches != 0 {
+                let i = c * 16 + matches.trailing_zeros() as usize;
+                if i < self.len && self.key(i) == key {
+                    return Some(i);
+                }
+                matches &= matches - 1;
+            }
         }
+        None
+    }
+
+    /// Finds the smallest count of the (full) table and the entries holding it.
+    #[cold]
+    fn rebuild_min(&mut self) {
+        self.min = self.counts.iter().copied().min().unwrap_or(0);
+        let min = self.min;
+        self.at_min = self.counts.iter().enumerate().fold(0u64, |m, (i, &c)| m | ((c == min) as u64) << i);
     }
 
     /// (name key, count) of every tracked zone.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.entries.iter().map(|e| (e.key(), e.count))
+        (0..self.len).map(|i| (self.key(i), self.counts[i]))
+    }
+
+    /// Copies the table into `out` (cleared first; within its capacity: no allocation).
+    fn publish(&self, out: &mut Vec<ZoneEntry>) {
+        out.clear();
+        out.extend((0..self.len).map(|i| ZoneEntry { len: self.lens[i], key: self.keys[i], count: self.counts[i] }));
     }
 }
 
@@ -194,18 +262,28 @@ impl Default for SpaceSaving {
     }
 }
 
-/// FxHash over 8-byte words: cheap and good enough to skip most key comparisons.
-fn fx_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = 0u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("8 bytes"))).wrapping_mul(K);
+/// Bit i set when `hashes[i] == hash`. Hand-written with SSE2 (in every x86-64 CPU): LLVM kept
+/// the portable loop scalar (`bench zone_counts`, numbers in the commit).
+#[inline]
+fn equal_lanes(hashes: &[u32; 16], hash: u32) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps, _mm_set1_epi32};
+        // SAFETY: SSE2 is in the x86-64 baseline; the four loads read 16 bytes each inside `hashes`.
+        unsafe {
+            let needle = _mm_set1_epi32(hash as i32);
+            let mut bits = 0u32;
+            for q in 0..4 {
+                let lanes = _mm_loadu_si128(hashes.as_ptr().add(q * 4) as *const __m128i);
+                bits |= (_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(lanes, needle))) as u32) << (q * 4);
+            }
+            bits
+        }
     }
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        hashes.iter().enumerate().fold(0, |m, (i, &h)| m | ((h == hash) as u32) << i)
     }
-    h
 }
 
 /// The counters of one worker. Written only by that worker; read by scrapes. Held in a
@@ -620,8 +698,7 @@ impl Recorder<'_> {
             return;
         }
         if let Ok(mut published) = self.slot.zones.try_lock() {
-            published.clear();
-            published.extend_from_slice(&self.zones.entries); // within capacity: no allocation
+            self.zones.publish(&mut published);
             self.dirty = false;
             self.last_publish = Instant::now();
         }
@@ -673,9 +750,30 @@ mod tests {
             // A stream of one-off zones, far more than the table holds.
             t.hit(format!("\0com\0z{i}\0").as_bytes());
         }
-        assert_eq!(t.entries.len(), ZONE_SLOTS);
+        assert_eq!(t.len, ZONE_SLOTS);
         let counts: HashMap<&[u8], u64> = t.iter().collect();
         assert_eq!(counts[&heavy[..]], 10_000, "a zone never evicted is counted exactly");
+    }
+
+    #[test]
+    fn space_saving_replaces_the_smallest_entry() {
+        let mut t = SpaceSaving::new();
+        let zone = |i: usize| format!("\0com\0z{i}\0").into_bytes();
+        for i in 0..ZONE_SLOTS {
+            for _ in 0..if i == 37 { 1 } else { 2 + i } {
+                t.hit(&zone(i));
+            }
+        }
+        t.hit(b"\0org\0new\0");
+        let counts: HashMap<&[u8], u64> = t.iter().collect();
+        assert_eq!(counts.len(), ZONE_SLOTS);
+        assert!(!counts.contains_key(&zone(37)[..]), "the one-hit zone is the one evicted");
+        assert_eq!(counts[&b"\0org\0new\0"[..]], 2, "the newcomer starts from the evicted count + 1");
+        assert_eq!(counts[&zone(63)[..]], 65);
+        t.hit(b"\0org\0new\0");
+        t.hit(&zone(5));
+        let counts: HashMap<&[u8], u64> = t.iter().collect();
+        assert_eq!((counts[&b"\0org\0new\0"[..]], counts[&zone(5)[..]]), (3, 8));
     }
 
     #[test]
