@@ -149,7 +149,8 @@ fn respond_within(
     let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize } - reserve;
     // A repeated question whose answer cannot depend on who asks is answered from the cache.
     // An answer with our NSID is not cached: the cached copy would carry it to every client.
-    let cacheable = client_subnet.is_none() && opt.is_none_or(|o| o.nsid.is_none()) && scratch.cache.enabled();
+    // (`consult` is false while a hit rate too low to pay for the lookups keeps the cache aside.)
+    let cacheable = client_subnet.is_none() && opt.is_none_or(|o| o.nsid.is_none()) && scratch.cache.consult();
     if cacheable {
         scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
         if let Some(answered) = scratch.cached(store, txn, packet, question_end, w.buf) {
