@@ -162,9 +162,9 @@ pub struct SpaceSaving {
     len: usize,
     /// Index of the last hit: consecutive queries for one zone skip the scan.
     last: usize,
-    /// The smallest count, and (bit i) the entries that have it. Counts only grow, so when the
-    /// set is not empty `min` is the table's minimum; empty means "rebuild before evicting".
-    min: u64,
+    /// Bit i: entry i holds the table's smallest count. Counts only grow, so the set stays
+    /// right as its members are hit or replaced (they leave it); empty means "rebuild before
+    /// evicting".
     at_min: u64,
     hasher: foldhash::fast::FixedState,
 }
@@ -178,7 +178,6 @@ impl SpaceSaving {
             keys: Box::new([[0; ZONE_KEY_MAX]; ZONE_SLOTS]),
             len: 0,
             last: 0,
-            min: 0,
             at_min: 0,
             hasher: foldhash::fast::FixedState::with_seed(0x7a6f_6e65),
         }
@@ -239,8 +238,7 @@ impl SpaceSaving {
     /// Finds the smallest count of the (full) table and the entries holding it.
     #[cold]
     fn rebuild_min(&mut self) {
-        self.min = self.counts.iter().copied().min().unwrap_or(0);
-        let min = self.min;
+        let min = self.counts.iter().copied().min().unwrap_or(0);
         self.at_min = self.counts.iter().enumerate().fold(0u64, |m, (i, &c)| m | ((c == min) as u64) << i);
     }
 
