@@ -104,6 +104,11 @@ impl Scratch {
         self.resolve.valid_cookie
     }
 
+    /// The answer cache stands aside: too few of its lookups hit (see `answer::cache`).
+    pub fn answer_cache_aside(&self) -> bool {
+        self.resolve.cache.standing_aside()
+    }
+
     /// The client subnet of the last query, if it carried one and ECS is on.
     pub fn client_subnet(&self) -> Option<crate::query::ClientSubnet> {
         self.geo.subnet

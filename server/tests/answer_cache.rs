@@ -164,3 +164,26 @@ fn an_ixfr_from_a_knot_primary_is_answered_at_once() {
     assert!(served(lmdns.addr(), [192, 0, 2, 2]), "the next query sees the IXFR's change");
     assert_eq!(zone_state(&db.path, ZONE)["last_transfer"], "IXFR");
 }
+
+#[test]
+fn a_stream_of_one_off_questions_puts_the_cache_aside_and_answers_stay_right() {
+    const ASIDE: &str = "lmdns_answer_cache_aside_workers{proto=\"udp\"}";
+    let db = TestDb::empty(256 << 20);
+    loader(&db.path, &["zone", "import", &zone_file(&db, "a.test.", 1, "192.0.2.1")]);
+    let server = server(&db);
+    let aside = || {
+        let text = metrics_text(server.http());
+        metric(&text, ASIDE).unwrap_or_else(|| panic!("no {ASIDE} in:\n{text}"))
+    };
+    assert_eq!(make_hot(&server, "www.a.test."), (0, vec![vec![192, 0, 2, 1]]));
+    assert_eq!(aside(), 0.0);
+    // A random-subdomain flood: more one-off names than a window of lookups (8,192).
+    for i in 0..9000u32 {
+        assert_eq!(ask(server.addr(), &format!("r{i:05}.a.test."), A).0, 3, "r{i:05}.a.test. is NXDOMAIN");
+    }
+    wait_until(Duration::from_secs(5), "the cache stands aside", || aside() == 1.0);
+    // Questions still get their right answers, and changes show at once.
+    assert_eq!(ask(server.addr(), "www.a.test.", A), (0, vec![vec![192, 0, 2, 1]]));
+    loader(&db.path, &["record", "add", "new.a.test.", "60", "A", "192.0.2.7"]);
+    assert_eq!(ask(server.addr(), "new.a.test.", A), (0, vec![vec![192, 0, 2, 7]]));
+}

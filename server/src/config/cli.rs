@@ -79,7 +79,9 @@ pub struct Cli {
     /// Slots of each worker's cache of whole responses (default 4096, rounded up to a power of
     /// two; 0 turns it off). Repeated questions are answered by a copy; a database commit retires
     /// only the answers of the zones it changed (all of them when it creates or deletes a zone),
-    /// and answers that depend on the client (ECS, geo variants, whoami) are never cached.
+    /// and answers that depend on the client (ECS, geo variants, whoami) are never cached. While
+    /// fewer than 10 % of a worker's lookups hit (one-off questions, a random-subdomain flood),
+    /// the cache stands aside and consults one question in 16.
     #[arg(long, value_name = "SLOTS")]
     pub answer_cache_size: Option<usize>,
 

@@ -292,6 +292,8 @@ pub struct WorkerSlot {
     truncated: AtomicU64,
     /// Responses taken from the worker's answer cache.
     cache_hits: AtomicU64,
+    /// 1 while the worker's answer cache stands aside (hit rate too low), else 0.
+    cache_aside: AtomicU64,
     /// The worker's zone table as last published.
     zones: Mutex<Vec<ZoneEntry>>,
 }
@@ -303,6 +305,7 @@ impl WorkerSlot {
             queries: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             truncated: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
+            cache_aside: AtomicU64::new(0),
             zones: Mutex::new(Vec::with_capacity(ZONE_SLOTS)),
         }
     }
@@ -380,6 +383,7 @@ impl Metrics {
             last_publish: Instant::now(),
             log,
             tap,
+            cache_aside: false,
         }
     }
 
@@ -440,6 +444,16 @@ impl Metrics {
         for proto in [Transport::Udp, Transport::Tcp] {
             let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.cache_hits.load(Ordering::Relaxed)).sum();
             let _ = writeln!(out, "lmdns_answer_cache_hits_total{{proto=\"{}\"}} {n}", proto_label(proto));
+        }
+        family(
+            &mut out,
+            "lmdns_answer_cache_aside_workers",
+            "gauge",
+            "Workers whose answer cache stands aside, by transport: under 10 % of its lookups hit (one-off questions, a random-subdomain flood), so only one question in 16 still goes through it.",
+        );
+        for proto in [Transport::Udp, Transport::Tcp] {
+            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.cache_aside.load(Ordering::Relaxed)).sum();
+            let _ = writeln!(out, "lmdns_answer_cache_aside_workers{{proto=\"{}\"}} {n}", proto_label(proto));
         }
         family(
             &mut out,
@@ -654,6 +668,8 @@ pub struct Recorder<'m> {
     last_publish: Instant,
     log: Option<Producer>,
     tap: Option<crate::ops::dnstap::Producer>,
+    /// What `slot.cache_aside` says, so it is written only when it changes.
+    cache_aside: bool,
 }
 
 impl Recorder<'_> {
@@ -668,6 +684,11 @@ impl Recorder<'_> {
         }
         if a.cached {
             bump(&self.slot.cache_hits);
+        }
+        let aside = scratch.answer_cache_aside();
+        if aside != self.cache_aside {
+            self.cache_aside = aside;
+            self.slot.cache_aside.store(aside as u64, Ordering::Relaxed);
         }
         let apex = scratch.zone_apex();
         if !apex.is_empty() {
