@@ -430,30 +430,32 @@ impl Metrics {
                 }
             }
         }
-        family(&mut out, "lmdns_truncated_responses_total", "counter", "Responses sent with the TC bit set, by transport.");
-        for proto in [Transport::Udp, Transport::Tcp] {
-            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.truncated.load(Ordering::Relaxed)).sum();
-            let _ = writeln!(out, "lmdns_truncated_responses_total{{proto=\"{}\"}} {n}", proto_label(proto));
-        }
-        family(
-            &mut out,
-            "lmdns_answer_cache_hits_total",
-            "counter",
-            "Responses taken whole from a worker's answer cache, by transport (a slot outlives commits that do not change its zone).",
-        );
-        for proto in [Transport::Udp, Transport::Tcp] {
-            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.cache_hits.load(Ordering::Relaxed)).sum();
-            let _ = writeln!(out, "lmdns_answer_cache_hits_total{{proto=\"{}\"}} {n}", proto_label(proto));
-        }
-        family(
-            &mut out,
-            "lmdns_answer_cache_aside_workers",
-            "gauge",
-            "Workers whose answer cache stands aside, by transport: under 10 % of its lookups hit (one-off questions, a random-subdomain flood), so only one question in 16 still goes through it.",
-        );
-        for proto in [Transport::Udp, Transport::Tcp] {
-            let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| s.cache_aside.load(Ordering::Relaxed)).sum();
-            let _ = writeln!(out, "lmdns_answer_cache_aside_workers{{proto=\"{}\"}} {n}", proto_label(proto));
+        let by_proto = [
+            (
+                "lmdns_truncated_responses_total",
+                "counter",
+                "Responses sent with the TC bit set, by transport.",
+                (|s: &WorkerSlot| &s.truncated) as fn(&WorkerSlot) -> &AtomicU64,
+            ),
+            (
+                "lmdns_answer_cache_hits_total",
+                "counter",
+                "Responses taken whole from a worker's answer cache, by transport (a slot outlives commits that do not change its zone).",
+                |s| &s.cache_hits,
+            ),
+            (
+                "lmdns_answer_cache_aside_workers",
+                "gauge",
+                "Workers whose answer cache stands aside, by transport: under 10 % of its lookups hit (one-off questions, a random-subdomain flood), so only one question in 16 still goes through it.",
+                |s| &s.cache_aside,
+            ),
+        ];
+        for (name, kind, help, field) in by_proto {
+            family(&mut out, name, kind, help);
+            for proto in [Transport::Udp, Transport::Tcp] {
+                let n: u64 = self.slots.iter().filter(|s| s.proto == proto).map(|s| field(s).load(Ordering::Relaxed)).sum();
+                let _ = writeln!(out, "{name}{{proto=\"{}\"}} {n}", proto_label(proto));
+            }
         }
         family(
             &mut out,
