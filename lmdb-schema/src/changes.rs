@@ -65,15 +65,7 @@ pub fn decode(value: &[u8]) -> impl Iterator<Item = (Kind, &[u8])> {
 /// know, a cut entry) may name more zones than a reader sees, so the reader must assume any
 /// zone changed.
 pub fn decodes_whole(value: &[u8]) -> bool {
-    let mut pos = 0;
-    while pos < value.len() {
-        if Kind::from_u8(value[pos]).is_none() {
-            return false;
-        }
-        let Some(&len) = value.get(pos + 1) else { return false };
-        pos += 2 + len as usize;
-    }
-    pos == value.len()
+    decode(value).map(|(_, apex)| 2 + apex.len()).sum::<usize>() == value.len()
 }
 
 #[cfg(test)]
