@@ -48,6 +48,12 @@ const CTRL_LEN: usize = 64;
 #[derive(Clone, Copy)]
 struct CtrlBuf([u8; CTRL_LEN]);
 
+/// Whether a socket bound to `addr` asks for pktinfo control messages: only wildcard binds
+/// need each packet's destination to reply from it (see the module comment).
+fn delivers_pktinfo(addr: SocketAddr) -> bool {
+    addr.ip().is_unspecified()
+}
+
 /// Creates one worker's UDP socket for `addr`. Every worker binds the same address with
 /// SO_REUSEPORT; the kernel then hashes each client's packets to one of them.
 pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
@@ -57,7 +63,7 @@ pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
         // So [::] and 0.0.0.0 can both be listened on, and v4 clients never appear v4-mapped.
         socket.set_only_v6(true)?;
     }
-    if addr.ip().is_unspecified() {
+    if delivers_pktinfo(addr) {
         if addr.is_ipv6() {
             set_int_opt(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
         } else {
@@ -67,8 +73,9 @@ pub fn bind_socket(addr: SocketAddr) -> io::Result<Socket> {
     // Best effort: a bigger queue absorbs bursts between batches; the kernel caps it at rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.bind(&SockAddr::from(addr))?;
-    // Blocking on purpose: receives use MSG_DONTWAIT after poll, while sendmmsg may then wait
-    // briefly for send-buffer space instead of dropping answers under load.
+    // Blocking on purpose: receives use MSG_DONTWAIT after poll (or block in recvmmsg when the
+    // worker has this socket alone), while sendmmsg may wait briefly for send-buffer space
+    // instead of dropping answers under load.
     socket.set_nonblocking(false)?;
     // A worker with this socket alone blocks in recvmmsg; the timeout bounds how long it takes
     // to see a shutdown request.
@@ -209,8 +216,8 @@ impl<'e> Worker<'e> {
     pub fn new(engine: &'e Engine, sockets: Vec<Socket>, batch_size: usize, recorder: Recorder<'e>) -> Worker<'e> {
         let out_capacity = usize::from(engine.config().max_udp_size).max(512);
         let pollfds = sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-        let pktinfo =
-            sockets.iter().map(|s| s.local_addr().ok().and_then(|a| a.as_socket()).is_none_or(|a| a.ip().is_unspecified())).collect();
+        // An address that cannot be read is taken as a wildcard: room for pktinfo costs nothing.
+        let pktinfo = sockets.iter().map(|s| s.local_addr().ok().and_then(|a| a.as_socket()).is_none_or(delivers_pktinfo)).collect();
         Worker {
             engine,
             sockets,
