@@ -362,8 +362,6 @@ fn check_not_truncated(file: &Path) -> Result<(), StoreError> {
     const PAGE_HEADER: usize = 16;
     const MAGIC: u32 = 0xBEEF_C0DE;
     let Ok(mut f) = std::fs::File::open(file) else { return Ok(()) }; // absent: LMDB creates it
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let truncated = |needed: u64| StoreError::Truncated { path: file.to_path_buf(), len, needed };
     let mut head = vec![0u8; 2 * 65_536];
     let mut read = 0;
     while read < head.len() {
@@ -374,6 +372,11 @@ fn check_not_truncated(file: &Path) -> Result<(), StoreError> {
         }
     }
     head.truncate(read);
+    // The length is taken after the header is read: a writer in another process may commit
+    // in between, and its pages reach the file before its meta page names them, so the file
+    // is at least as long as any header read before.
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let truncated = |needed: u64| StoreError::Truncated { path: file.to_path_buf(), len, needed };
     let u32_at = |at: usize| head.get(at..at + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()));
     let u64_at = |at: usize| head.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap()));
     // Meta page 0: magic at PAGE_HEADER; the free DB's md_pad (the page size) right after
