@@ -1,10 +1,10 @@
 //! The answer engine in process, query bytes → response bytes, no sockets.
 //!
 //! * `engine/{1k,100k}/{a_hit,cname_chain,wildcard,nxdomain,referral}`: time per query, with one
-//!   read transaction per batch of 64 queries (as a UDP worker does), queries spread over all
-//!   zones. Target: a_hit ≤ 300 ns.
+//!   the batch's read transaction taken per 64 queries (kept while nothing commits, as a UDP
+//!   worker does), queries spread over all zones. Target: a_hit ≤ 300 ns.
 //! * `scaling/{1k,100k}/threads/{1,2}`: N threads, each pinned to its own CPU, sharing the Env,
-//!   each with its own (warmed) Scratch and a read txn per batch of 64, all running the A-hit mix.
+//!   each with its own (warmed) Scratch and the batch's read txn per 64, all running the A-hit mix.
 //!   Throughput is reported in queries/s summed over threads; target: 2 threads ≥ 1.8 × 1 thread.
 //!   `scaling/control_compute` and `scaling/control_memory` run the same harness on work that
 //!   shares nothing (register arithmetic; random reads of a private 64 MiB array): what they

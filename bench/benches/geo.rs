@@ -159,10 +159,11 @@ fn geo(c: &mut Criterion) {
                 let start = Instant::now();
                 let mut done = 0u64;
                 let mut i = 0usize;
+                let mut held = lmdb_schema::readers::HeldReadTxn::default();
                 while done < iters {
-                    let txn = engine.read_txn().unwrap();
+                    let txn = engine.batch_txn(&mut held).unwrap();
                     for _ in 0..(iters - done).min(BATCH as u64) {
-                        black_box(engine.answer(&txn, &mut scratch, &q, &clients[i & 0xFFFF], &mut out));
+                        black_box(engine.answer(txn, &mut scratch, &q, &clients[i & 0xFFFF], &mut out));
                         i += 1;
                         done += 1;
                     }

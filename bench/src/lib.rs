@@ -177,18 +177,20 @@ pub fn client() -> Client {
 /// Queries per read transaction, as the UDP worker does per recvmmsg batch.
 pub const BATCH: usize = 64;
 
-/// Answers `n` queries cycling through `qs`, one read transaction per [`BATCH`], as a UDP worker
-/// does. Returns the total response bytes (so the work cannot be optimised away).
+/// Answers `n` queries cycling through `qs`, taking the batch's read transaction once per
+/// [`BATCH`] (kept while nothing commits), as a UDP worker does. Returns the total response
+/// bytes (so the work cannot be optimised away).
 pub fn run_batches(engine: &Engine, scratch: &mut Scratch, out: &mut Vec<u8>, qs: &[Vec<u8>], n: u64) -> usize {
     let client = client();
     let mut total = 0;
     let mut done = 0u64;
     let mut idx = 0usize;
+    let mut held = lmdb_schema::readers::HeldReadTxn::default();
     while done < n {
-        let txn = engine.read_txn().expect("read txn");
+        let txn = engine.batch_txn(&mut held).expect("read txn");
         let this = (n - done).min(BATCH as u64);
         for _ in 0..this {
-            let ok = engine.answer(&txn, scratch, &qs[idx], &client, out);
+            let ok = engine.answer(txn, scratch, &qs[idx], &client, out);
             debug_assert!(ok);
             total += out.len();
             idx += 1;
@@ -196,7 +198,6 @@ pub fn run_batches(engine: &Engine, scratch: &mut Scratch, out: &mut Vec<u8>, qs
                 idx = 0;
             }
         }
-        drop(txn);
         done += this;
     }
     total

@@ -78,6 +78,42 @@ impl Drop for ReadTxn {
     }
 }
 
+/// A read transaction a worker keeps from one batch to the next for as long as no commit has
+/// landed since it began, so a batch costs one check of the newest transaction id instead of a
+/// begin and an abort (LMDB's begin zeroes a per-transaction table sized by `max_dbs`: about
+/// 100 KB, 1.4 µs per transaction, measured in the geo bench).
+///
+/// A held transaction pins its snapshot's pages and keeps the thread's slot busy, so its owner
+/// releases it before anything that may wait long (a receive that timed out, opening
+/// databases); a remap under way ends it at the next batch.
+#[derive(Default)]
+pub struct HeldReadTxn {
+    txn: Option<ReadTxn>,
+}
+
+impl HeldReadTxn {
+    /// The held transaction if it still reads the newest commit, or a new one in its place.
+    pub(crate) fn current(&mut self, env: &'static Env) -> Result<&ReadTxn, heed::Error> {
+        let fresh = self.txn.as_ref().is_some_and(|t| !GATE.paused.load(SeqCst) && t.id() == env.info().last_txn_id);
+        if !fresh {
+            // Ended before the next begins: a thread has one reader slot.
+            self.txn = None;
+            self.txn = Some(read_txn(env)?);
+        }
+        Ok(self.txn.as_ref().expect("set above"))
+    }
+
+    /// Ends the held transaction, if any.
+    pub fn release(&mut self) {
+        self.txn = None;
+    }
+
+    /// Whether a transaction is held.
+    pub fn is_held(&self) -> bool {
+        self.txn.is_some()
+    }
+}
+
 fn wait_unpaused() {
     while GATE.paused.load(SeqCst) {
         std::thread::sleep(Duration::from_micros(200));

@@ -300,6 +300,12 @@ impl Store {
         crate::readers::read_txn(self.env).map_err(|e| self.error(e))
     }
 
+    /// The read transaction `held` keeps, renewed if a commit landed since it began (see
+    /// [`crate::readers::HeldReadTxn`]).
+    pub fn held_read_txn<'h>(&self, held: &'h mut crate::readers::HeldReadTxn) -> Result<&'h crate::readers::ReadTxn, StoreError> {
+        held.current(self.env).map_err(|e| self.error(e))
+    }
+
     /// Clears reader slots left by dead processes; returns how many.
     pub fn clear_stale_readers(&self) -> Result<usize, StoreError> {
         crate::readers::clear_stale(self.env).map_err(|e| self.error(e))
@@ -474,6 +480,26 @@ mod tests {
         assert!(matches!(reader, Err(StoreError::Open { .. })), "LMDB refuses a second env on one file");
         let reader = Store::open(&path, &OpenOptions { read_only: true, ..small() }).unwrap();
         assert_eq!(reader.change_counter(&reader.read_txn().unwrap()).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_held_read_txn_reads_each_commit_at_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &small()).unwrap();
+        let mut held = crate::readers::HeldReadTxn::default();
+        let first = store.held_read_txn(&mut held).unwrap().id();
+        assert_eq!(store.change_counter(store.held_read_txn(&mut held).unwrap()).unwrap(), 0);
+        assert_eq!(store.held_read_txn(&mut held).unwrap().id(), first, "no commit: the same snapshot");
+        let mut wtxn = store.write_txn().unwrap();
+        store.bump_change_counter(&mut wtxn).unwrap();
+        wtxn.commit().unwrap();
+        let txn = store.held_read_txn(&mut held).unwrap();
+        assert!(txn.id() > first, "a commit landed: a newer snapshot");
+        assert_eq!(store.change_counter(txn).unwrap(), 1);
+        held.release();
+        assert!(!held.is_held());
+        // Released, the thread may open a transaction of its own (one reader slot per thread).
+        assert_eq!(store.change_counter(&store.read_txn().unwrap()).unwrap(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use heed::RoTxn;
 use lmdb_schema::ranges::RangeTable;
+use lmdb_schema::readers::HeldReadTxn;
 use lmdb_schema::{Store, StoreError};
 
 use crate::answer::geo::GeoScratch;
@@ -148,10 +149,11 @@ impl Engine {
         Scratch { resolve, geo: GeoScratch::new(self.tables.clone()), answered: Answered::default() }
     }
 
-    /// Work a worker does between batches, holding no read transaction: opening range tables
-    /// that appeared since start.
-    pub fn after_batch(&self, scratch: &mut Scratch) {
+    /// Work a worker does between batches: opening range tables that appeared since start,
+    /// which needs the thread's read transaction ended first.
+    pub fn after_batch(&self, scratch: &mut Scratch, txn: &mut HeldReadTxn) {
         if !scratch.geo.missing_tables.is_empty() {
+            txn.release();
             scratch.geo.open_missing_tables(&self.store);
         }
     }
@@ -164,10 +166,16 @@ impl Engine {
         &self.config
     }
 
-    /// A read transaction for one batch of packets. Open one per batch, never across batches, so
-    /// every loader commit is seen by the next batch.
+    /// A read transaction of its own (a transfer, a test).
     pub fn read_txn(&self) -> Result<lmdb_schema::readers::ReadTxn, StoreError> {
         self.store.read_txn()
+    }
+
+    /// The read transaction for one batch of packets: the one `held` keeps from the batch before
+    /// if no commit landed since, else a new one, so every loader commit is seen by the next
+    /// batch. Workers release `held` before a wait that may be long.
+    pub fn batch_txn<'h>(&self, held: &'h mut HeldReadTxn) -> Result<&'h lmdb_schema::readers::ReadTxn, StoreError> {
+        self.store.held_read_txn(held)
     }
 
     /// Answers one query into `out` (cleared first). Returns false if the packet must be dropped

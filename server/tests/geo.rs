@@ -501,7 +501,7 @@ fn a_table_created_after_start_never_leaves_a_default_cached_for_everyone() {
     assert_eq!(first, vec!["192.0.2.1"], "the table is not open in this worker yet: the default");
     assert_eq!(ask(&mut scratch).0, first);
     assert_eq!(ask(&mut scratch).0, first);
-    engine.after_batch(&mut scratch);
+    engine.after_batch(&mut scratch, &mut lmdb_schema::readers::HeldReadTxn::default());
     let (second, second_snapshot) = ask(&mut scratch);
     assert_eq!(first_snapshot, second_snapshot, "no commit in between: only the cache could differ");
     assert_eq!(second, vec!["192.0.2.30"], "the client's pop=fra variant, not a cached default");

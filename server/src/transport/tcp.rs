@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use lmdb_schema::readers::HeldReadTxn;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
@@ -204,9 +205,9 @@ impl<'e> EventLoop<'e> {
                 }
                 return Err(e).context("epoll_wait failed");
             }
-            // One read transaction per wakeup, opened only if some query needs answering, and
-            // dropped before sleeping again so the next wakeup sees new loader commits.
-            let mut txn: Option<lmdb_schema::readers::ReadTxn> = None;
+            // A read transaction opened only if some query needs answering, renewed within the
+            // wakeup if a commit lands, and ended before sleeping again.
+            let mut txn = HeldReadTxn::default();
             for ev in &events[..n as usize] {
                 let (token, flags) = (ev.u64, ev.events);
                 if token & LISTENER_BIT != 0 {
@@ -215,8 +216,8 @@ impl<'e> EventLoop<'e> {
                     self.conn_event(token, flags, &mut txn);
                 }
             }
-            drop(txn);
-            self.engine.after_batch(&mut self.scratch);
+            txn.release();
+            self.engine.after_batch(&mut self.scratch, &mut txn);
 
             let now = Instant::now();
             if let Some(until) = self.accept_paused_until {
@@ -389,7 +390,7 @@ impl<'e> EventLoop<'e> {
         self.recorder.tcp_mid_message(mid_message);
     }
 
-    fn conn_event(&mut self, token: u64, flags: u32, txn: &mut Option<lmdb_schema::readers::ReadTxn>) {
+    fn conn_event(&mut self, token: u64, flags: u32, txn: &mut HeldReadTxn) {
         let slot = (token & 0xffff_ffff) as usize;
         let generation = (token >> 32) as u32;
         // An event for a connection closed (and maybe replaced) earlier in this same wakeup.
@@ -433,7 +434,7 @@ impl<'e> EventLoop<'e> {
         txn_errors: &mut RateLimit,
         recorder: &mut Recorder<'_>,
         conn: &mut Conn,
-        txn: &mut Option<lmdb_schema::readers::ReadTxn>,
+        txn: &mut HeldReadTxn,
     ) -> Next {
         let mut reads = 0;
         loop {
@@ -466,20 +467,18 @@ impl<'e> EventLoop<'e> {
                 if crate::query::is_transfer(frame) || super::update::is_for_writer(frame) {
                     return Next::HandOff;
                 }
-                if txn.is_none() {
-                    match engine.read_txn() {
-                        Ok(t) => *txn = Some(t),
-                        Err(e) => {
-                            if txn_errors.allow() {
-                                tracing::error!("cannot open a read transaction, closing a TCP connection: {e}");
-                            }
-                            return Next::Close;
+                let txn = match engine.batch_txn(txn) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        if txn_errors.allow() {
+                            tracing::error!("cannot open a read transaction, closing a TCP connection: {e}");
                         }
+                        return Next::Close;
                     }
-                }
+                };
                 let client = Client { addr: conn.peer, transport: Transport::Tcp };
                 let query = &conn.input[2..2 + len];
-                let reply = engine.answer(txn.as_ref().expect("opened above"), scratch, query, &client, answer);
+                let reply = engine.answer(txn, scratch, query, &client, answer);
                 if reply && !answer.is_empty() && answer.len() <= u16::MAX as usize {
                     recorder.record(scratch, query, &client, answer.len());
                     recorder.tap(query, answer, &client);

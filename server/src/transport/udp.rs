@@ -1,7 +1,8 @@
 //! UDP workers: one thread per core, each with its own SO_REUSEPORT socket per listen address, so
 //! the kernel spreads queries across workers and nothing is shared between them but the engine.
 //!
-//! Per batch: one recvmmsg of up to `batch_size` packets, one read transaction, answers, one
+//! Per batch: one recvmmsg of up to `batch_size` packets, the read transaction (kept from the
+//! batch before while no commit lands: one id compare, see `HeldReadTxn`), answers, one
 //! sendmmsg. A worker with one socket (the usual case) blocks in recvmmsg itself, with
 //! MSG_WAITFORONE and a receive timeout to notice shutdown, as the reflector does: two system
 //! calls per batch. A worker serving several addresses waits with poll(2) first, a third call.
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use lmdb_schema::readers::HeldReadTxn;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::engine::{Client, Engine, Scratch, Transport};
@@ -200,6 +202,8 @@ pub struct Worker<'e> {
     /// Per socket: bound to a wildcard address, so its packets carry pktinfo.
     pktinfo: Vec<bool>,
     scratch: Scratch,
+    /// Kept across batches until a commit lands; released when a receive comes back empty.
+    txn: HeldReadTxn,
     batch: Batch,
     pollfds: Vec<libc::pollfd>,
     txn_errors: RateLimit,
@@ -223,6 +227,7 @@ impl<'e> Worker<'e> {
             sockets,
             pktinfo,
             scratch: engine.scratch(),
+            txn: HeldReadTxn::default(),
             batch: Batch::new(batch_size, out_capacity),
             pollfds,
             txn_errors: RateLimit::new(),
@@ -266,6 +271,9 @@ impl<'e> Worker<'e> {
                 }
                 return Err(e).context("poll on UDP sockets failed");
             }
+            if rc == 0 {
+                self.txn.release(); // idle: pin no snapshot while waiting
+            }
             for i in 0..self.sockets.len() {
                 if self.pollfds[i].revents == 0 {
                     continue;
@@ -293,8 +301,17 @@ impl<'e> Worker<'e> {
     }
 
     /// Receives (with recvmmsg `flags`), answers and sends one batch on socket `index`; returns
-    /// how many packets were received.
+    /// how many packets were received. An empty receive (timed out, drained) releases the read
+    /// transaction: the batch after an idle spell opens a new one.
     fn serve_batch(&mut self, index: usize, flags: libc::c_int) -> anyhow::Result<usize> {
+        let received = self.receive_and_answer(index, flags);
+        if !matches!(received, Ok(n) if n > 0) {
+            self.txn.release();
+        }
+        received
+    }
+
+    fn receive_and_answer(&mut self, index: usize, flags: libc::c_int) -> anyhow::Result<usize> {
         let fd: RawFd = self.sockets[index].as_raw_fd();
         let batch = &mut self.batch;
         batch.prepare_recv(self.pktinfo[index]);
@@ -316,7 +333,7 @@ impl<'e> Worker<'e> {
             return Ok(0);
         }
 
-        let txn = match self.engine.read_txn() {
+        let txn = match self.engine.batch_txn(&mut self.txn) {
             Ok(txn) => txn,
             Err(e) => {
                 // Without a transaction nothing can be answered; clients will retry.
@@ -356,7 +373,7 @@ impl<'e> Worker<'e> {
                 }
             }
             let out = &mut batch.outs[i];
-            if !self.engine.answer(&txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
+            if !self.engine.answer(txn, &mut self.scratch, query, &client, out) || out.is_empty() || out.len() > MAX_UDP_PAYLOAD {
                 continue;
             }
             self.recorder.record(&self.scratch, query, &client, out.len());
@@ -381,8 +398,7 @@ impl<'e> Worker<'e> {
             send.msg_flags = 0;
             replies += 1;
         }
-        drop(txn);
-        self.engine.after_batch(&mut self.scratch);
+        self.engine.after_batch(&mut self.scratch, &mut self.txn);
 
         let mut sent = 0;
         // Bounded: every round sends at least one message or skips one.
