@@ -395,6 +395,34 @@ fn bad_input_names_file_line_reason_and_writes_nothing() {
     let e = import_loc(&s, &blocks, &fixture("geolite2-city-locations-en.csv")).unwrap_err();
     assert!(format!("{e:#}").contains("b.csv:2: geoname_id 999 is not in the locations file "), "{e:#}");
     assert_eq!(raw(&s, "geo"), before);
+    // Rows are read on a thread of their own in batches of thousands: the first bad line in
+    // file order is named, whether the reading thread or the importing one finds it.
+    let rows = |bad_at: &[(usize, &str)]| {
+        let mut text = String::from("network,geoname_id,registered_country_geoname_id\n");
+        for i in 0..20_000usize {
+            let line = i + 2;
+            match bad_at.iter().find(|(at, _)| *at == line) {
+                Some((_, row)) => text.push_str(row),
+                None => {
+                    text.push_str(&format!("{}.{}.{}.0/24,{},", 10 + i / 65536, (i / 256) % 256, i % 256, ["2077456", "1814991"][i % 2]))
+                }
+            }
+            text.push('\n');
+        }
+        file(dir.path(), "many.csv", &text)
+    };
+    let locations = fixture("geolite2-city-locations-en.csv");
+    let e = import_loc(&s, &rows(&[(15_003, "10.0.0.300/24,2077456,")]), &locations).unwrap_err();
+    assert!(format!("{e:#}").contains("many.csv:15003: "), "{e:#}");
+    let e = import_loc(&s, &rows(&[(9_001, "99.0.0.0/24,999,"), (15_003, "10.0.0.300/24,2077456,")]), &locations).unwrap_err();
+    assert!(format!("{e:#}").contains("many.csv:9001: geoname_id 999 is not in the locations file "), "{e:#}");
+    let e = import_loc(&s, &rows(&[(4_000, "10.0.0.300/24,2077456,"), (9_001, "99.0.0.0/24,999,")]), &locations).unwrap_err();
+    assert!(format!("{e:#}").contains("many.csv:4000: "), "{e:#}");
+    assert_eq!(raw(&s, "geo"), before);
+    import_loc(&s, &rows(&[]), &locations).unwrap();
+    assert_eq!(raw(&s, "geo").len(), 20_000, "the same rows without a bad one import whole");
+    import(&s, "geo", &fixture("sample.csv"), Format::Csv).unwrap();
+    assert_eq!(raw(&s, "geo"), before);
     // Missing file.
     let e = import(&s, "geo", &dir.path().join("nope.csv"), Format::Csv).unwrap_err();
     assert!(format!("{e:#}").starts_with("cannot open "), "{e:#}");

@@ -27,7 +27,18 @@ impl Interner {
     /// The id of `s`, and whether it was new.
     #[inline]
     pub fn intern(&mut self, s: &[u8]) -> Result<(u32, bool)> {
-        let mut h = self.hasher.hash_one(s);
+        self.intern_hashed(s, self.hasher.hash_one(s))
+    }
+
+    /// The hasher [`Interner::intern_hashed`] expects hashes from (`hash_one` of the bytes).
+    pub fn hasher(&self) -> foldhash::fast::FixedState {
+        self.hasher.clone()
+    }
+
+    /// [`Interner::intern`] of `s` whose hash `h` was computed already (on another thread).
+    #[inline]
+    pub fn intern_hashed(&mut self, s: &[u8], mut h: u64) -> Result<(u32, bool)> {
+        debug_assert_eq!(h, self.hasher.hash_one(s));
         while let Some(&id) = self.index.get(&h) {
             if self.get(id) == s {
                 return Ok((id, false));

@@ -24,6 +24,7 @@ use lmdb_schema::ranges::normalize;
 
 use super::arena::Interner;
 pub use super::arena::MetaArena;
+use super::rows::Bounds;
 use serde_json::{Map, Value};
 
 /// Input formats of `ranges import`.
@@ -255,7 +256,7 @@ pub fn read(path: &Path, format: Format, locations: Option<&Path>, location_part
     }
 }
 
-fn csv_error(name: &str, e: csv::Error) -> anyhow::Error {
+pub(super) fn csv_error(name: &str, e: csv::Error) -> anyhow::Error {
     let line = e.position().map(|p| p.line()).unwrap_or(0);
     match e.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -314,10 +315,6 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, parts: 
     }
     let find = |n: &str| cols.iter().position(|c| c == n);
     let (start_col, end_col, net_col) = (find("start"), find("end"), find("network"));
-    enum Bounds {
-        StartEnd(usize, usize),
-        Network(usize),
-    }
     let bounds = match (start_col, end_col, net_col) {
         (Some(s), Some(e), None) => Bounds::StartEnd(s, e),
         (None, None, Some(n)) => Bounds::Network(n),
@@ -363,7 +360,6 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, parts: 
         .collect();
 
     let mut staged = Staged::default();
-    let mut record = csv::StringRecord::new();
     let mut meta = Vec::with_capacity(256);
     let (mut own, mut part) = (Vec::with_capacity(128), Vec::with_capacity(256));
     let split = parts && locations.is_some();
@@ -371,37 +367,37 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, parts: 
     // by them), so equal cells give the id at once: 458k distinct among GeoLite2-City's 3.4M
     // rows. Key: those cells, each followed by 0xff (not in UTF-8).
     let meta_cols: Vec<usize> = (0..cols.len()).filter(|i| !range_cols.contains(&cols[*i].as_str())).collect();
-    let (mut memo, mut memo_ids, mut row_key) = (Interner::default(), Vec::<u32>::new(), Vec::with_capacity(256));
+    // A column's place among the row's metadata cells (range columns have none).
+    let mut cell_of = vec![usize::MAX; cols.len()];
+    for (at, &col) in meta_cols.iter().enumerate() {
+        cell_of[col] = at;
+    }
+    let (mut memo, mut memo_ids) = (Interner::default(), Vec::<u32>::new());
+    let hasher = memo.hasher();
     let (mut memoize, mut memo_hits) = (true, 0u64);
     const MEMO_PROBE: usize = 65_536;
-    while reader.read_record(&mut record).map_err(|e| csv_error(name, e))? {
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+    super::rows::for_each_row(reader, name, bounds, &meta_cols, hasher, |row| {
+        let (start, end, line) = (row.start, row.end, row.line);
         let at = |reason: String| anyhow!("{name}:{line}: {reason}");
-        let (start, end) = match bounds {
-            Bounds::StartEnd(s, e) => (parse_ip(&record[s]).map_err(at)?, parse_ip(&record[e]).map_err(at)?),
-            Bounds::Network(n) => parse_cidr(&record[n]).map_err(at)?,
-        };
         if memoize {
-            row_key.clear();
-            for &i in &meta_cols {
-                row_key.extend_from_slice(record[i].as_bytes());
-                row_key.push(0xff);
-            }
-            let (memo_id, new) = memo.intern(&row_key)?;
+            let (memo_id, new) = memo.intern_hashed(row.key, row.hash)?;
             if !new {
                 memo_hits += 1;
                 staged.push_id(start, end, memo_ids[memo_id as usize], line).map_err(at)?;
-                continue;
+                return Ok(());
             }
             // Rows that (nearly) never repeat: the memo only costs; stop keeping it.
             if memo.len() == MEMO_PROBE && memo_hits < MEMO_PROBE as u64 {
                 (memoize, memo, memo_ids) = (false, Interner::default(), Vec::new());
             }
         }
+        // A new row (rare with the memo): its cells by column.
+        let cells: Vec<&str> = row.cells().collect();
+        let record = |col: usize| cells[cell_of[col]];
         let location = match &locations {
             None => None,
             Some(locs) => {
-                let id_cell = [geoname_col, registered_col].into_iter().flatten().map(|c| record[c].trim()).find(|c| !c.is_empty());
+                let id_cell = [geoname_col, registered_col].into_iter().flatten().map(|c| record(c).trim()).find(|c| !c.is_empty());
                 match id_cell {
                     None => None,
                     Some(id) => {
@@ -419,7 +415,7 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, parts: 
         }
         for ((_, source), key) in members.iter().zip(&keys) {
             let (cell, apart): (&str, &mut Vec<u8>) = match *source {
-                Source::Row(i) => (&record[i], &mut own),
+                Source::Row(i) => (record(i), &mut own),
                 Source::Location(i) => (location.map_or("", |(_, row)| &row[i]), &mut part),
             };
             if cell.is_empty() {
@@ -449,8 +445,8 @@ fn read_csv(path: &Path, name: &str, maxmind: Option<Option<Locations>>, parts: 
             memo_ids.push(id);
         }
         staged.push_id(start, end, id, line).map_err(at)?;
-    }
-    reader.get_ref().check_quotes_closed().with_context(|| name.to_string())?;
+        Ok(())
+    })?;
     Ok(staged)
 }
 
