@@ -4,7 +4,6 @@
 //! * [`name`]: owner names as keys in DNS canonical order.
 //! * [`node`]: the per-name value — pre-encoded RRsets plus the summary the server needs.
 //! * [`zone`]: per-zone metadata.
-//! * [`lookup`]: read-side lookups shared by server, loader and tools.
 //! * [`ranges`]: IP-range tables for client metadata.
 //! * [`rtype`]: record type codes.
 //! * [`journal`]: the per-zone IXFR journal; [`changes`]: which zones each commit changed.
@@ -16,7 +15,6 @@ pub mod changes;
 pub mod geo_rr;
 pub mod journal;
 pub mod keys;
-pub mod lookup;
 pub mod name;
 pub mod node;
 pub mod nsec3;
