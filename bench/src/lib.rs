@@ -94,13 +94,17 @@ pub struct Fixture {
 
 impl Fixture {
     /// The engine runs with the default configuration, except that `LMDNS_BENCH_ANSWER_CACHE`
-    /// sets the answer cache's slots (0: measure every query through LMDB).
+    /// sets the answer cache's slots and `LMDNS_BENCH_NAME_CACHE` the name memo's (0 for both:
+    /// measure every query through LMDB).
     pub fn new(zones: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = build_db(&dir.path().join("db"), zones);
         let mut config = AnswerConfig::default();
         if let Some(slots) = std::env::var("LMDNS_BENCH_ANSWER_CACHE").ok().and_then(|v| v.parse().ok()) {
             config.answer_cache_slots = slots;
+        }
+        if let Some(slots) = std::env::var("LMDNS_BENCH_NAME_CACHE").ok().and_then(|v| v.parse().ok()) {
+            config.name_cache_slots = slots;
         }
         Fixture { engine: Engine::new(store, config), zones, _dir: dir }
     }

@@ -11,7 +11,7 @@
 //! while no remap is under way.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,9 +52,19 @@ thread_local! {
 pub struct ReadTxn {
     txn: Option<RoTxn<'static, WithTls>>,
     slot: &'static Slot,
+    serial: u64,
 }
 
+/// Serial of the next read transaction opened (one shared add per transaction, not per query).
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 impl ReadTxn {
+    /// A number no other transaction of this process has or will have: what a memo of values
+    /// read in it (`name_cache`) checks before handing one out.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
     /// Hands the transaction to `f`, which consumes it (heed's `open_databases_and_commit`);
     /// the slot is busy until `f` returns.
     pub fn consume<R>(mut self, f: impl FnOnce(RoTxn<'static, WithTls>) -> R) -> R {
@@ -132,7 +142,7 @@ pub(crate) fn read_txn(env: &'static Env) -> Result<ReadTxn, heed::Error> {
             continue;
         }
         match env.read_txn() {
-            Ok(txn) => return Ok(ReadTxn { txn: Some(txn), slot }),
+            Ok(txn) => return Ok(ReadTxn { txn: Some(txn), slot, serial: NEXT_SERIAL.fetch_add(1, Relaxed) }),
             Err(heed::Error::Mdb(heed::MdbError::MapResized)) if !remapped => {
                 slot.busy.store(false, SeqCst);
                 remap(env)?;

@@ -4,9 +4,8 @@ use std::net::SocketAddr;
 
 use std::collections::HashMap;
 
-use heed::RoTxn;
 use lmdb_schema::ranges::RangeTable;
-use lmdb_schema::readers::HeldReadTxn;
+use lmdb_schema::readers::{HeldReadTxn, ReadTxn};
 use lmdb_schema::{Store, StoreError};
 
 use crate::answer::geo::GeoScratch;
@@ -26,6 +25,8 @@ pub struct AnswerConfig {
     pub lookup_table: String,
     /// Slots of each worker's cache of whole responses (0: no cache).
     pub answer_cache_slots: usize,
+    /// Slots of each worker's memo of name lookups (0: every lookup searches LMDB).
+    pub name_cache_slots: usize,
     /// Sources that may query (others get REFUSED before any lookup).
     pub allow_query: crate::ops::acl::Acl,
     /// Who may transfer zones (networks and TSIG keys).
@@ -52,6 +53,7 @@ impl Default for AnswerConfig {
             lookup_zone_key: None,
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             answer_cache_slots: DEFAULT_ANSWER_CACHE_SLOTS,
+            name_cache_slots: DEFAULT_NAME_CACHE_SLOTS,
             allow_query: crate::ops::acl::Acl::any(),
             allow_transfer: crate::ops::acl::TransferAcl::none(),
             catalogs: Vec::new(),
@@ -65,6 +67,9 @@ impl Default for AnswerConfig {
 
 /// Default slots of the per-worker answer cache: a few thousand distinct hot questions.
 pub const DEFAULT_ANSWER_CACHE_SLOTS: usize = 4096;
+
+/// Default slots of the per-worker name memo (`lmdb_schema::name_cache`): 64 bytes each, 1 MiB.
+pub const DEFAULT_NAME_CACHE_SLOTS: usize = 16384;
 
 /// The name key of a configured name (plain dotted labels).
 pub fn name_key(name: &str) -> Result<Vec<u8>, lmdb_schema::name::NameError> {
@@ -89,6 +94,7 @@ pub use crate::answer::{Answered, ResponseKind};
 /// Per-worker reusable state, so answering allocates nothing after warm-up.
 pub struct Scratch {
     resolve: crate::answer::internet::ResolveScratch,
+    names: lmdb_schema::name_cache::NameCache,
     geo: GeoScratch,
     /// Facts of the last response written (valid after `answer` returned true).
     pub answered: Answered,
@@ -108,6 +114,16 @@ impl Scratch {
     /// The answer cache stands aside: too few of its lookups hit (see `answer::cache`).
     pub fn answer_cache_aside(&self) -> bool {
         self.resolve.cache.standing_aside()
+    }
+
+    /// Lookups and hits of the worker's name memo so far.
+    pub fn name_cache_stats(&self) -> (u64, u64) {
+        self.names.stats()
+    }
+
+    /// The name memo stands aside: too few of its lookups hit.
+    pub fn name_cache_aside(&self) -> bool {
+        self.names.standing_aside()
     }
 
     /// The client subnet of the last query, if it carried one and ECS is on.
@@ -146,7 +162,12 @@ impl Engine {
     pub fn scratch(&self) -> Scratch {
         let mut resolve = crate::answer::internet::ResolveScratch::default();
         resolve.cache = crate::answer::cache::AnswerCache::new(self.config.answer_cache_slots);
-        Scratch { resolve, geo: GeoScratch::new(self.tables.clone()), answered: Answered::default() }
+        Scratch {
+            resolve,
+            names: lmdb_schema::name_cache::NameCache::new(self.config.name_cache_slots),
+            geo: GeoScratch::new(self.tables.clone()),
+            answered: Answered::default(),
+        }
     }
 
     /// Work a worker does between batches: opening range tables that appeared since start,
@@ -181,11 +202,12 @@ impl Engine {
     /// Answers one query into `out` (cleared first). Returns false if the packet must be dropped
     /// without a reply (responses, garbage too short to carry an ID); otherwise
     /// `scratch.answered` describes the response.
-    pub fn answer(&self, txn: &RoTxn, scratch: &mut Scratch, query: &[u8], client: &Client, out: &mut Vec<u8>) -> bool {
+    pub fn answer(&self, txn: &ReadTxn, scratch: &mut Scratch, query: &[u8], client: &Client, out: &mut Vec<u8>) -> bool {
         let answered = crate::answer::respond(
             &self.store,
             &self.config,
             txn,
+            &scratch.names,
             &mut scratch.resolve,
             &mut scratch.geo,
             query,

@@ -209,6 +209,7 @@ fn serve(config: Config, shutdown: &AtomicBool, signals: Option<signal_hook::ite
             lookup_zone_key: config.lookup_zone.as_deref().map(|n| name_key(n).with_context(|| format!("lookup zone {n}"))).transpose()?,
             lookup_table: config.lookup_table.clone(),
             answer_cache_slots: config.answer_cache_size,
+            name_cache_slots: config.name_cache_size,
             allow_query: config.allow_query.clone(),
             allow_transfer: config.allow_transfer.clone(),
             catalogs: config

@@ -40,6 +40,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use heed::RoTxn;
+use lmdb_schema::hit_rate::HitRateGate;
 use lmdb_schema::{changes, Store};
 
 use super::writer::{FLAG_CD, FLAG_RD};
@@ -56,7 +57,6 @@ const WINDOW: u32 = 8192;
 const BYPASS_BELOW_PERCENT: u32 = 10;
 /// While standing aside, one question in this many still goes through the cache.
 const BYPASS_SAMPLE: u32 = 16;
-const _: () = assert!(BYPASS_SAMPLE.is_power_of_two());
 /// Commits read one by one at most per new snapshot; a worker further behind retires every
 /// slot instead (cheaper than reading that many entries, and it bounds the loop).
 const MAX_REPLAY: u64 = 1024;
@@ -91,19 +91,9 @@ struct Validity {
     zones: Vec<u32>,
 }
 
-/// The hit rate of the current window, and whether the cache stands aside.
-#[derive(Default)]
-struct Bypass {
-    lookups: u32,
-    hits: u32,
-    on: bool,
-    /// Questions seen while standing aside (every BYPASS_SAMPLE-th goes through).
-    skipped: u32,
-}
-
 pub struct AnswerCache {
     slots: Vec<Slot>,
-    bypass: Bypass,
+    bypass: HitRateGate,
     mask: usize,
     /// Hashes of questions seen once (4 per slot): the second sighting admits the answer.
     doorkeeper: Vec<u64>,
@@ -140,7 +130,7 @@ impl AnswerCache {
             .collect();
         AnswerCache {
             slots,
-            bypass: Bypass::default(),
+            bypass: HitRateGate::new(WINDOW, BYPASS_BELOW_PERCENT, BYPASS_SAMPLE),
             mask: n.wrapping_sub(1),
             doorkeeper: vec![0; 4 * n],
             // Generation 1: the slots' 0 never matches.
@@ -159,29 +149,12 @@ impl AnswerCache {
     /// cache serves enough of the traffic, one in [`BYPASS_SAMPLE`] while it stands aside.
     #[inline]
     pub fn consult(&mut self) -> bool {
-        if !self.bypass.on {
-            return self.enabled();
-        }
-        self.bypass.skipped = self.bypass.skipped.wrapping_add(1);
-        self.bypass.skipped & (BYPASS_SAMPLE - 1) == 0
+        self.enabled() && self.bypass.consult()
     }
 
     /// True while the hit rate keeps the cache aside (see the module comment).
     pub fn standing_aside(&self) -> bool {
-        self.bypass.on
-    }
-
-    /// Counts a lookup; at the end of a window decides whether the cache stands aside.
-    #[inline]
-    fn count(&mut self, hit: bool) {
-        let b = &mut self.bypass;
-        b.lookups += 1;
-        b.hits += hit as u32;
-        if b.lookups == WINDOW {
-            b.on = b.hits * 100 < WINDOW * BYPASS_BELOW_PERCENT;
-            b.lookups = 0;
-            b.hits = 0;
-        }
+        self.bypass.aside()
     }
 
     /// Brings the cache to the snapshot `txn` reads: retires the slots of zones changed since the
@@ -278,7 +251,7 @@ impl AnswerCache {
     #[inline]
     pub fn get(&mut self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>, apex: &mut Vec<u8>) -> Option<Answered> {
         let found = self.lookup(snapshot, packet, question_end, out, apex);
-        self.count(found.is_some());
+        self.bypass.count(found.is_some());
         found
     }
 

@@ -9,7 +9,9 @@
 use std::net::IpAddr;
 
 use heed::RoTxn;
+use lmdb_schema::name_cache::NameCache;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
+use lmdb_schema::readers::ReadTxn;
 use lmdb_schema::{name, rtype, Store};
 
 use super::dnssec::{Denial, ProofScratch, Prover};
@@ -160,7 +162,9 @@ pub struct Outcome {
 
 pub struct Internet<'t> {
     pub store: &'t Store,
-    pub txn: &'t RoTxn<'t>,
+    pub txn: &'t ReadTxn,
+    /// The worker's memo of this transaction's name lookups.
+    pub names: &'t NameCache,
     /// The address the query came from (whoami names answer A/AAAA with it).
     pub source: IpAddr,
     /// The query set DO (RFC 3225): signed zones answer with RRSIGs and denial proofs.
@@ -170,7 +174,7 @@ pub struct Internet<'t> {
 impl<'t> Internet<'t> {
     #[inline]
     fn node(&self, key: &[u8]) -> Result<Option<NodeView<'t>>, LookupFailed> {
-        match self.store.names.get(self.txn, key)? {
+        match self.names.get(&self.store.names, self.txn, key)? {
             Some(bytes) => Ok(Some(NodeView::parse(bytes).map_err(|_| LookupFailed)?)),
             None => Ok(None),
         }

@@ -19,6 +19,8 @@ pub mod transfer;
 pub mod writer;
 
 use heed::RoTxn;
+use lmdb_schema::name_cache::NameCache;
+use lmdb_schema::readers::ReadTxn;
 use lmdb_schema::rtype;
 use lmdb_schema::Store;
 
@@ -39,7 +41,8 @@ const CLASSIC_UDP: usize = 512;
 pub fn respond(
     store: &Store,
     config: &AnswerConfig,
-    txn: &RoTxn,
+    txn: &ReadTxn,
+    names: &NameCache,
     scratch: &mut ResolveScratch,
     geo: &mut GeoScratch,
     packet: &[u8],
@@ -47,7 +50,7 @@ pub fn respond(
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<Answered> {
-    respond_within(store, config, txn, scratch, geo, packet, source, transport, out, 0)
+    respond_within(store, config, txn, names, scratch, geo, packet, source, transport, out, 0)
 }
 
 /// [`respond`], with `reserve` bytes of the size limit kept free (for the TSIG of a signed
@@ -56,7 +59,8 @@ pub fn respond(
 fn respond_within(
     store: &Store,
     config: &AnswerConfig,
-    txn: &RoTxn,
+    txn: &ReadTxn,
+    names: &NameCache,
     scratch: &mut ResolveScratch,
     geo: &mut GeoScratch,
     packet: &[u8],
@@ -142,7 +146,7 @@ fn respond_within(
         return Some(w.finish(&query, rcode as u16, false, false, opt));
     }
     if query.tsig.is_some() {
-        return Some(respond_signed(store, config, txn, scratch, geo, packet, source, transport, out, &query, opt));
+        return Some(respond_signed(store, config, txn, names, scratch, geo, packet, source, transport, out, &query, opt));
     }
 
     let question_end = query.question_end;
@@ -187,7 +191,7 @@ fn respond_within(
         let tc = fit(&mut w, limit - opt.map_or(0, |o| o.wire_len()), question_end, &[]);
         return Some(w.finish(&query, rcode, aa, tc, opt));
     }
-    let internet = Internet { store, txn, source, dnssec: query.edns.is_some_and(|e| e.dnssec_ok) };
+    let internet = Internet { store, txn, names, source, dnssec: query.edns.is_some_and(|e| e.dnssec_ok) };
     Some(match internet.answer(scratch, geo, query.qtype, &mut w) {
         // --any-to-tcp, once the name is known to be ours (others keep their REFUSED): question
         // only, TC=1, AA clear; the TCP retry gets the RFC 8482 answer.
@@ -288,7 +292,8 @@ fn udp_ixfr(
 fn respond_signed(
     store: &Store,
     config: &AnswerConfig,
-    txn: &RoTxn,
+    txn: &ReadTxn,
+    names: &NameCache,
     scratch: &mut ResolveScratch,
     geo: &mut GeoScratch,
     packet: &[u8],
@@ -306,7 +311,7 @@ fn respond_signed(
             let arcount = u16::from_be_bytes([unsigned[10], unsigned[11]]).saturating_sub(1);
             unsigned[10..12].copy_from_slice(&arcount.to_be_bytes());
             let reserve = 16 + signer.key.name.len() + signer.key.algorithm.name_wire().len() + signer.key.algorithm.mac_len();
-            let answered = respond_within(store, config, txn, scratch, geo, &unsigned, source, transport, out, reserve);
+            let answered = respond_within(store, config, txn, names, scratch, geo, &unsigned, source, transport, out, reserve);
             let answered = answered.unwrap_or(Answered { qtype: query.qtype, rcode: RCODE_SERVFAIL as u16, ..Answered::default() });
             signer.sign(out);
             answered

@@ -158,6 +158,8 @@ pub struct FileConfig {
     pub pin: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_cache_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_cache_size: Option<usize>,
 }
 
 impl FileConfig {
@@ -221,6 +223,8 @@ pub struct Config {
     pub pin: bool,
     /// Slots of each worker's answer cache (0: off).
     pub answer_cache_size: usize,
+    /// Slots of each worker's name memo (0: off).
+    pub name_cache_size: usize,
     /// The CH TXT answer of id.server and hostname.bind; None: REFUSED.
     pub identity: Option<String>,
     /// The CH TXT answer of version.bind and version.server; None: REFUSED.
@@ -385,6 +389,8 @@ impl Config {
         let pin = cli.pin || file.pin.unwrap_or(false);
         let answer_cache_size = cli.answer_cache_size.or(file.answer_cache_size).unwrap_or(crate::engine::DEFAULT_ANSWER_CACHE_SLOTS);
         ensure!(answer_cache_size <= 1 << 20, "answer_cache_size must be between 0 (off) and 1048576, got {answer_cache_size}");
+        let name_cache_size = cli.name_cache_size.or(file.name_cache_size).unwrap_or(crate::engine::DEFAULT_NAME_CACHE_SLOTS);
+        ensure!(name_cache_size <= 1 << 22, "name_cache_size must be between 0 (off) and 4194304, got {name_cache_size}");
         let identity = cli.identity.clone().or(file.identity);
         let server_version = cli.server_version.clone().or(file.server_version);
         for (key, text) in [("identity", &identity), ("server_version", &server_version)] {
@@ -441,6 +447,7 @@ impl Config {
             max_transfers,
             pin,
             answer_cache_size,
+            name_cache_size,
             identity,
             server_version,
             nsid,
@@ -490,6 +497,7 @@ impl Config {
             max_transfers: Some(self.max_transfers),
             pin: Some(self.pin),
             answer_cache_size: Some(self.answer_cache_size),
+            name_cache_size: Some(self.name_cache_size),
             identity: self.identity.clone(),
             server_version: self.server_version.clone(),
             nsid: self.nsid.clone(),

@@ -195,7 +195,7 @@ impl<'e> EventLoop<'e> {
         let mut events: Vec<libc::epoll_event> = (0..MAX_EVENTS).map(|_| unsafe { std::mem::zeroed() }).collect();
         let mut last_sweep = Instant::now();
         while !stop.requested() {
-            self.recorder.tick();
+            self.recorder.tick(&self.scratch);
             // SAFETY: events has MAX_EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), MAX_EVENTS as i32, TICK.as_millis() as i32) };
             if n < 0 {

@@ -256,7 +256,7 @@ impl<'e> Worker<'e> {
             return self.run_one(stop);
         }
         while !stop.requested() {
-            self.recorder.tick();
+            self.recorder.tick(&self.scratch);
             for p in self.pollfds.iter_mut() {
                 p.revents = 0;
             }
@@ -294,7 +294,7 @@ impl<'e> Worker<'e> {
     /// receive timeout wakes it to check `stop` when idle.
     fn run_one(mut self, stop: &Stop) -> anyhow::Result<()> {
         while !stop.requested() {
-            self.recorder.tick();
+            self.recorder.tick(&self.scratch);
             self.serve_batch(0, libc::MSG_WAITFORONE)?;
         }
         Ok(())
