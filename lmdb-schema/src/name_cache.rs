@@ -25,11 +25,9 @@
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 
-use heed::types::Bytes;
-use heed::Database;
-
 use crate::hit_rate::HitRateGate;
 use crate::readers::ReadTxn;
+use crate::Store;
 
 /// Key bytes a slot holds inline: the slot is one 64-byte cache line.
 const INLINE_KEY: usize = 47;
@@ -66,8 +64,11 @@ impl Slot {
 }
 
 struct Memo {
-    /// Pairs of slots: `[2 * set]` is the most recently filled of the set.
+    /// Pairs of slots: `[2 * set]` is the most recently filled of the set. Allocated at the
+    /// first lookup (a scratch made for one TCP connection may never look a name up).
     slots: Box<[Slot]>,
+    /// Slots to allocate (0: off).
+    size: usize,
     sets_mask: usize,
     /// Serial of the transaction the live slots were filled under (0: none yet).
     serial: u64,
@@ -102,7 +103,8 @@ impl NameCache {
         let slots = if slots == 0 { 0 } else { slots.max(2).next_power_of_two() };
         NameCache {
             memo: RefCell::new(Memo {
-                slots: vec![EMPTY; slots].into_boxed_slice(),
+                slots: Box::default(),
+                size: slots,
                 sets_mask: (slots / 2).saturating_sub(1),
                 serial: 0,
                 generation: 1,
@@ -114,11 +116,16 @@ impl NameCache {
         }
     }
 
-    /// `db.get(txn, key)`, answered from the memo when this transaction already asked.
-    pub fn get<'t>(&self, db: &Database<Bytes, Bytes>, txn: &'t ReadTxn, key: &[u8]) -> heed::Result<Option<&'t [u8]>> {
+    /// `store.names.get(txn, key)`, answered from the memo when this transaction already
+    /// asked. (The memo is of the `names` table only: its slots do not say which table.)
+    pub fn get<'t>(&self, store: &Store, txn: &'t ReadTxn, key: &[u8]) -> heed::Result<Option<&'t [u8]>> {
+        let db = &store.names;
         let Ok(mut memo) = self.memo.try_borrow_mut() else { return db.get(txn, key) };
-        if memo.slots.is_empty() || key.len() > INLINE_KEY || !memo.gate.consult() {
+        if memo.size == 0 || key.len() > INLINE_KEY || !memo.gate.consult() {
             return db.get(txn, key);
+        }
+        if memo.slots.is_empty() {
+            memo.slots = vec![EMPTY; memo.size].into_boxed_slice();
         }
         if memo.serial != txn.serial() {
             memo.serial = txn.serial();
@@ -210,8 +217,8 @@ mod tests {
         let mut held = HeldReadTxn::default();
         let txn = store.held_read_txn(&mut held).unwrap();
         for _ in 0..3 {
-            assert_eq!(memo.get(&store.names, txn, b"\0com\0example\0").unwrap(), Some(&b"first"[..]));
-            assert_eq!(memo.get(&store.names, txn, b"\0com\0example\0www\0").unwrap(), None);
+            assert_eq!(memo.get(&store, txn, b"\0com\0example\0").unwrap(), Some(&b"first"[..]));
+            assert_eq!(memo.get(&store, txn, b"\0com\0example\0www\0").unwrap(), None);
         }
         assert_eq!(memo.stats(), (6, 4), "the second and third of each came from the memo");
 
@@ -222,14 +229,14 @@ mod tests {
         store.names.put(&mut wtxn, b"\0com\0example\0www\0", b"www").unwrap();
         wtxn.commit().unwrap();
         let txn = store.held_read_txn(&mut held).unwrap();
-        assert_eq!(memo.get(&store.names, txn, b"\0com\0example\0").unwrap(), Some(&b"second"[..]));
-        assert_eq!(memo.get(&store.names, txn, b"\0com\0example\0www\0").unwrap(), Some(&b"www"[..]));
+        assert_eq!(memo.get(&store, txn, b"\0com\0example\0").unwrap(), Some(&b"second"[..]));
+        assert_eq!(memo.get(&store, txn, b"\0com\0example\0www\0").unwrap(), Some(&b"www"[..]));
         assert_eq!(memo.stats(), (8, 4), "a new transaction starts with an empty memo");
 
         // A transaction of the same snapshot opened anew is a different transaction too.
         held.release();
         let txn = store.read_txn().unwrap();
-        assert_eq!(memo.get(&store.names, &txn, b"\0com\0example\0").unwrap(), Some(&b"second"[..]));
+        assert_eq!(memo.get(&store, &txn, b"\0com\0example\0").unwrap(), Some(&b"second"[..]));
         assert_eq!(memo.stats(), (9, 4));
     }
 
@@ -250,18 +257,18 @@ mod tests {
         let txn = store.read_txn().unwrap();
         for round in 0..20 {
             for (i, k) in keys.iter().enumerate().rev() {
-                assert_eq!(memo.get(&store.names, &txn, k).unwrap(), Some(&(i as u32).to_be_bytes()[..]), "round {round}, {i}");
+                assert_eq!(memo.get(&store, &txn, k).unwrap(), Some(&(i as u32).to_be_bytes()[..]), "round {round}, {i}");
             }
-            assert_eq!(memo.get(&store.names, &txn, &long).unwrap(), Some(&b"long"[..]));
+            assert_eq!(memo.get(&store, &txn, &long).unwrap(), Some(&b"long"[..]));
         }
         assert!(memo.standing_aside(), "{:?}", memo.stats());
         // Traffic that turns hot brings it back within a window of sampled lookups.
         for _ in 0..(WINDOW * ASIDE_SAMPLE) {
-            assert_eq!(memo.get(&store.names, &txn, &keys[3]).unwrap(), Some(&3u32.to_be_bytes()[..]));
+            assert_eq!(memo.get(&store, &txn, &keys[3]).unwrap(), Some(&3u32.to_be_bytes()[..]));
         }
         assert!(!memo.standing_aside());
         let off = NameCache::new(0);
-        assert_eq!(off.get(&store.names, &txn, &keys[7]).unwrap(), Some(&7u32.to_be_bytes()[..]));
+        assert_eq!(off.get(&store, &txn, &keys[7]).unwrap(), Some(&7u32.to_be_bytes()[..]));
         assert_eq!(off.stats(), (0, 0));
     }
 }

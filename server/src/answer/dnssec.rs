@@ -8,8 +8,9 @@
 //! each zone's hashes, so the NSEC3 covering a hash is a floor lookup there. A proof hashes
 //! only the names it needs (at most three for an NXDOMAIN).
 
-use heed::RoTxn;
+use lmdb_schema::name_cache::NameCache;
 use lmdb_schema::node::{flags, NodeView, RrsetView, SectionView};
+use lmdb_schema::readers::ReadTxn;
 use lmdb_schema::{name, nsec3, rtype, Store};
 
 use super::internet::LookupFailed;
@@ -101,7 +102,10 @@ impl ProofScratch {
 /// Finds and writes the proofs of one signed zone's answer.
 pub struct Prover<'s, 't> {
     pub store: &'t Store,
-    pub txn: &'t RoTxn<'t>,
+    pub txn: &'t ReadTxn,
+    /// The worker's memo of name lookups (a proof's exact lookups are mostly of names the
+    /// answer has just looked up: the apex, the closest encloser, the wildcard).
+    pub names: &'t NameCache,
     /// Label count of the zone's apex.
     pub zone: u8,
     /// Name key of the apex.
@@ -115,7 +119,7 @@ pub struct Prover<'s, 't> {
 
 impl<'s, 't> Prover<'s, 't> {
     fn section(&self, key: &[u8]) -> Result<Option<SectionView<'t>>, LookupFailed> {
-        match self.store.names.get(self.txn, key)? {
+        match self.names.get(self.store, self.txn, key)? {
             Some(bytes) => Ok(NodeView::parse(bytes).map_err(|_| LookupFailed)?.section(self.zone)),
             None => Ok(None),
         }

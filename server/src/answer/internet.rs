@@ -174,7 +174,7 @@ pub struct Internet<'t> {
 impl<'t> Internet<'t> {
     #[inline]
     fn node(&self, key: &[u8]) -> Result<Option<NodeView<'t>>, LookupFailed> {
-        match self.names.get(&self.store.names, self.txn, key)? {
+        match self.names.get(self.store, self.txn, key)? {
             Some(bytes) => Ok(Some(NodeView::parse(bytes).map_err(|_| LookupFailed)?)),
             None => Ok(None),
         }
@@ -442,8 +442,16 @@ impl<'t> Internet<'t> {
         // The question is a name of the zone, so its apex is in the question (the current
         // name may have left the zone by a CNAME).
         let Some(apex_at) = question_ancestor(w.buf, zone) else { return Ok(()) };
-        let mut prover =
-            Prover { store: self.store, txn: self.txn, zone, apex: &scratch.apex, apex_at, denial, scratch: &mut scratch.proofs };
+        let mut prover = Prover {
+            store: self.store,
+            txn: self.txn,
+            names: self.names,
+            zone,
+            apex: &scratch.apex,
+            apex_at,
+            denial,
+            scratch: &mut scratch.proofs,
+        };
         let key = &scratch.current.key;
         match end {
             End::NxDomain { encloser, .. } => prover.nxdomain(key, encloser, w)?,
