@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use heed::RoTxn;
 
 use super::{normalize, RangeHit, RangeTable, SchemaCache};
+use crate::hit_rate::HitRateGate;
 use crate::store::StoreError;
 
 /// A cached lookup result: the range and the caller's parsed form of its metadata.
@@ -79,10 +80,8 @@ pub struct RangeCache<M> {
     shift: u32,
     hits: u64,
     misses: u64,
-    /// Lookups, sampled lookups and hits of the current window (see [`WINDOW`]).
-    window: [u32; 3],
     /// Traffic that (nearly) never hits: most lookups skip the sets (see [`RangeCache::bypass`]).
-    bypass: bool,
+    gate: HitRateGate,
     /// Where a bypassing lookup keeps its result (the API hands out a reference).
     scratch: Option<Entry<M>>,
     /// The table's schema records, for misses: one B-tree search fewer each.
@@ -95,8 +94,9 @@ const WINDOW: u32 = 4096;
 /// measures their hit rate, so traffic that turns skewed re-enables the cache within a window
 /// or two.
 const SAMPLE: u32 = 16;
-/// Below 1 hit in this many (sampled) lookups, the window's traffic counts as uncacheable.
-const MIN_HIT_RATE: u32 = 8;
+/// Below this share of hits (percent) of the (sampled) lookups, the window's traffic counts
+/// as uncacheable.
+const MIN_HIT_PERCENT: u32 = 12;
 
 impl<M> RangeCache<M> {
     /// A cache of at least `slots` entries: `slots / WAYS` sets rounded up to a power of two
@@ -111,8 +111,7 @@ impl<M> RangeCache<M> {
             shift: 64 - n.trailing_zeros(),
             hits: 0,
             misses: 0,
-            window: [0; 3],
-            bypass: false,
+            gate: HitRateGate::new(WINDOW, MIN_HIT_PERCENT, SAMPLE),
             scratch: None,
             schemas: SchemaCache::new(),
         }
@@ -154,14 +153,9 @@ impl<M> RangeCache<M> {
         parse: impl FnOnce(&RangeHit<'_>) -> M,
     ) -> Result<Span<'c, M>, StoreError> {
         let ip = normalize(ip);
-        self.window[0] += 1;
-        if self.window[0] == WINDOW {
-            self.end_window();
-        }
-        if self.bypass && !self.window[0].is_multiple_of(SAMPLE) {
+        if !self.gate.consult() {
             return self.bypass(table, txn, ip, gap, parse);
         }
-        self.window[1] += 1;
         let tag = tag(ip);
         let snapshot = txn.id();
         let i = self.index(tag);
@@ -170,10 +164,13 @@ impl<M> RangeCache<M> {
         let way = match way {
             Some(way) => {
                 self.hits += 1;
-                self.window[2] += 1;
+                self.gate.count(true);
                 way
             }
-            None => self.fill(table, txn, ip, gap, parse)?,
+            None => {
+                self.gate.count(false);
+                self.fill(table, txn, ip, gap, parse)?
+            }
         };
         let entry = &mut self.entries[i][way];
         if gap {
@@ -186,14 +183,6 @@ impl<M> RangeCache<M> {
             Some(Entry::Gap(bounds)) => Span::Gap(*bounds),
             None => unreachable!("a filled way holds an entry"),
         })
-    }
-
-    /// Decides from the window's (sampled) hit rate whether the next one bypasses the sets.
-    #[cold]
-    fn end_window(&mut self) {
-        let [_, sampled, hits] = self.window;
-        self.bypass = hits.saturating_mul(MIN_HIT_RATE) < sampled;
-        self.window = [0; 3];
     }
 
     /// Uncacheable traffic (uniform addresses over a large table): the lookup without the sets.
@@ -281,7 +270,6 @@ impl<M> RangeCache<M> {
             *entries = std::array::from_fn(|_| None);
         }
         self.scratch = None;
-        self.window = [0; 3];
-        self.bypass = false;
+        self.gate.reset();
     }
 }
