@@ -31,6 +31,12 @@ enum Entry<M> {
     Gap(Option<(IpAddr, IpAddr)>),
 }
 
+/// One way's entry, on a 128-byte boundary: a range with its parsed metadata is about 100
+/// bytes, and unaligned it would straddle up to three lines; aligned it is one line pair, which
+/// the spatial prefetcher brings in together.
+#[repr(align(128))]
+struct Way<M>(Option<Entry<M>>);
+
 /// Ways per set. A Zipf(1) mix of 5000 resolvers (simulated) misses 4.5% of lookups in 16k
 /// direct-mapped slots and 0.65% in 8k sets of three ways (near the compulsory misses); three
 /// 16-byte tags plus the snapshot are one cache line, the only one a hit reads before its entry.
@@ -76,7 +82,7 @@ fn tag(ip: IpAddr) -> u128 {
 pub struct RangeCache<M> {
     tags: Box<[Tags]>,
     /// The entries of set `i`, parallel to `tags[i]`.
-    entries: Box<[[Option<Entry<M>>; WAYS]]>,
+    entries: Box<[[Way<M>; WAYS]]>,
     shift: u32,
     hits: u64,
     misses: u64,
@@ -104,7 +110,7 @@ impl<M> RangeCache<M> {
     pub fn new(slots: usize) -> Self {
         let n = slots.div_ceil(WAYS).max(1).next_power_of_two();
         let tags = (0..n).map(|_| Tags { snapshot: usize::MAX, filled: 0, oldest: 0, tags: [0; WAYS] }).collect();
-        let entries = (0..n).map(|_| std::array::from_fn(|_| None)).collect();
+        let entries = (0..n).map(|_| std::array::from_fn(|_| Way(None))).collect();
         RangeCache {
             tags,
             entries,
@@ -172,7 +178,7 @@ impl<M> RangeCache<M> {
                 self.fill(table, txn, ip, gap, parse)?
             }
         };
-        let entry = &mut self.entries[i][way];
+        let entry = &mut self.entries[i][way].0;
         if gap {
             if let Some(Entry::Gap(bounds @ None)) = entry {
                 *bounds = Some(table.gap(txn, ip)?);
@@ -250,7 +256,7 @@ impl<M> RangeCache<M> {
             oldest
         };
         set.tags[way] = tag;
-        self.entries[i][way] = Some(entry);
+        self.entries[i][way] = Way(Some(entry));
         Ok(way)
     }
 
@@ -267,7 +273,7 @@ impl<M> RangeCache<M> {
             set.oldest = 0;
         }
         for entries in self.entries.iter_mut() {
-            *entries = std::array::from_fn(|_| None);
+            *entries = std::array::from_fn(|_| Way(None));
         }
         self.scratch = None;
         self.gate.reset();
