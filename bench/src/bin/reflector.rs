@@ -26,13 +26,16 @@ fn main() {
     let mut seconds: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        match a.as_str() {
-            "--batch" => batch = args.next().and_then(|v| v.parse().ok()).expect("--batch N"),
-            "--seconds" => seconds = Some(args.next().and_then(|v| v.parse().ok()).expect("--seconds S")),
-            other => addr = other.parse().expect("ADDR:PORT"),
+        let ok = match a.as_str() {
+            "--batch" => args.next().and_then(|v| v.parse().ok()).filter(|b| (1..=1024).contains(b)).map(|b| batch = b).is_some(),
+            "--seconds" => args.next().and_then(|v| v.parse().ok()).map(|s| seconds = Some(s)).is_some(),
+            other => other.parse().map(|a| addr = a).is_ok(),
+        };
+        if !ok {
+            eprintln!("reflector: bad argument near {a:?}\nusage: reflector [ADDR:PORT] [--batch 1-1024] [--seconds S]");
+            std::process::exit(2);
         }
     }
-    assert!((1..=1024).contains(&batch));
     for sig in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only stores to an atomic.
         unsafe {
