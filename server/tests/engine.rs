@@ -390,6 +390,50 @@ fn edits_are_visible_to_the_next_transaction() {
 }
 
 #[test]
+fn a_worker_remembering_lookups_sees_each_commit_at_its_next_batch() {
+    // One worker's scratch and held transaction across commits, as a UDP worker runs: the name
+    // memo (answer cache off, so nothing else remembers) has seen the names absent, present,
+    // and their enclosers; every commit must show at the next batch.
+    let f = load(&[("example.com.", example_zone())]);
+    let engine = Engine::new(f.store, AnswerConfig { answer_cache_slots: 0, ..AnswerConfig::default() });
+    let mut scratch = engine.scratch();
+    let mut held = lmdb_schema::readers::HeldReadTxn::default();
+    let client = Client { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5300)), transport: Transport::Udp };
+    let mut ask = |held: &mut lmdb_schema::readers::HeldReadTxn, name: &str| {
+        let txn = engine.batch_txn(held).unwrap();
+        let mut out = Vec::new();
+        assert!(engine.answer(txn, &mut scratch, &query_bytes(name, RecordType::A, Some(1232)), &client, &mut out));
+        let m = Message::from_vec(&out).unwrap();
+        (m.metadata.response_code, answers(&m))
+    };
+    for _ in 0..3 {
+        assert_eq!(ask(&mut held, "new.example.com."), (ResponseCode::NXDomain, vec![]));
+        assert_eq!(ask(&mut held, "www.example.com.").1.len(), 2);
+    }
+    let commit = |edit: &dyn Fn(&mut ZoneWriter)| {
+        let mut txn = f.store.write_txn().unwrap();
+        let mut edits = ZoneWriter::new(&f.store, &mut txn);
+        edit(&mut edits);
+        edits.finish(true).unwrap();
+        txn.commit().unwrap();
+    };
+    commit(&|e| {
+        e.add(&a("new.example.com.", [192, 0, 2, 77])).unwrap();
+    });
+    assert_eq!(ask(&mut held, "new.example.com."), (ResponseCode::NoError, vec!["new.example.com. A 192.0.2.77".to_string()]));
+    commit(&|e| {
+        e.delete(&wire("www.example.com."), 1, None, b"").unwrap();
+    });
+    assert_eq!(ask(&mut held, "www.example.com.").1, Vec::<String>::new(), "deleted: NODATA at the next batch");
+    // A wildcard added above a name the memo knows as absent now answers for it.
+    assert_eq!(ask(&mut held, "x.new.example.com."), (ResponseCode::NXDomain, vec![]));
+    commit(&|e| {
+        e.add(&a("*.new.example.com.", [192, 0, 2, 79])).unwrap();
+    });
+    assert_eq!(ask(&mut held, "x.new.example.com."), (ResponseCode::NoError, vec!["x.new.example.com. A 192.0.2.79".to_string()]));
+}
+
+#[test]
 fn repeated_questions_echo_their_own_id_and_case() {
     // One worker's scratch across queries: the second and third are answered from its cache.
     let f = load(&[("example.com.", example_zone())]);
