@@ -3,6 +3,8 @@
 //! change that alters an answer is answered by the very next query — a change to A itself, a
 //! more specific zone created under A and deleted again, a zone created for a name answered
 //! REFUSED, a DNS UPDATE through `lmdns-loader serve`, an IXFR from a Knot primary.
+//! The name memo likewise: its hits show in `lmdns_name_cache_hits_total`, and a name it knew
+//! as absent is found by the query right after the loader adds it.
 
 mod common;
 
@@ -186,4 +188,31 @@ fn a_stream_of_one_off_questions_puts_the_cache_aside_and_answers_stay_right() {
     assert_eq!(ask(server.addr(), "www.a.test.", A), (0, vec![vec![192, 0, 2, 1]]));
     loader(&db.path, &["record", "add", "new.a.test.", "60", "A", "192.0.2.7"]);
     assert_eq!(ask(server.addr(), "new.a.test.", A), (0, vec![vec![192, 0, 2, 7]]));
+}
+
+#[test]
+fn the_name_memo_reports_its_hits_and_never_hides_a_commit() {
+    // Answer cache off: only the name memo remembers. Three NXDOMAIN questions for one name
+    // look up the name, its encloser and the apex again and again; the very next query after
+    // the loader adds the name must find it.
+    const LOOKUPS: &str = "lmdns_name_cache_lookups_total{proto=\"udp\"}";
+    const NAME_HITS: &str = "lmdns_name_cache_hits_total{proto=\"udp\"}";
+    const ASIDE: &str = "lmdns_name_cache_aside_workers{proto=\"udp\"}";
+    let db = TestDb::empty(256 << 20);
+    loader(&db.path, &["zone", "import", &zone_file(&db, "a.test.", 1, "192.0.2.1")]);
+    let server = LmdnsCommand::new(&db.path)
+        .args(["--listen", "127.0.0.1:0", "--threads", "1", "--http", "127.0.0.1:0", "--answer-cache-size", "0"])
+        .attempts(3)
+        .start();
+    wait_until(Duration::from_secs(5), "the memo answers repeated lookups", || {
+        assert_eq!(ask(server.addr(), "new.a.test.", A), (3, vec![]), "NXDOMAIN");
+        metric(&metrics_text(server.http()), NAME_HITS).is_some_and(|h| h >= 2.0)
+    });
+    let text = metrics_text(server.http());
+    let (lookups, hits) = (metric(&text, LOOKUPS).unwrap(), metric(&text, NAME_HITS).unwrap());
+    assert!(lookups > hits, "the first lookups missed: {lookups} lookups, {hits} hits");
+    assert_eq!(metric(&text, ASIDE), Some(0.0));
+
+    loader(&db.path, &["record", "add", "new.a.test.", "60", "A", "192.0.2.77"]);
+    assert_eq!(ask(server.addr(), "new.a.test.", A), (0, vec![vec![192, 0, 2, 77]]), "the very next query sees the change");
 }
