@@ -62,10 +62,8 @@ fn signed_engine(dir: &Path, options: &[&str]) -> Engine {
         vec!["--db".into(), db.clone().into(), "zone".into(), "import".into(), "--origin".into(), ZONE.into(), signed.into()];
     lmdns_loader::cli::run_args(args).expect("import");
     let store = Store::open(&db, &OpenOptions { map_size: 1 << 30, read_only: true }).unwrap();
-    // `LMDNS_BENCH_NAME_CACHE` sets the name memo's slots (0: every lookup through LMDB).
-    let name_cache_slots =
-        std::env::var("LMDNS_BENCH_NAME_CACHE").ok().and_then(|v| v.parse().ok()).unwrap_or(lmdns_server::engine::DEFAULT_NAME_CACHE_SLOTS);
-    Engine::new(store, AnswerConfig { answer_cache_slots: 0, name_cache_slots, ..AnswerConfig::default() })
+    // The answer cache is off whatever LMDNS_BENCH_ANSWER_CACHE says; LMDNS_BENCH_NAME_CACHE applies.
+    Engine::new(store, AnswerConfig { answer_cache_slots: 0, ..lmdns_bench::config_from_env() })
 }
 
 /// A query with EDNS (1232 bytes), DO set when `dnssec_ok`.

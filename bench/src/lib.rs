@@ -92,20 +92,27 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+/// The default engine configuration, except that `LMDNS_BENCH_ANSWER_CACHE` sets the answer
+/// cache's slots and `LMDNS_BENCH_NAME_CACHE` the name memo's (0 for both: measure every query
+/// through LMDB). Every bench that builds an engine takes its caches from here.
+pub fn config_from_env() -> AnswerConfig {
+    let slots = |var: &str| std::env::var(var).ok().and_then(|v| v.parse().ok());
+    let mut config = AnswerConfig::default();
+    if let Some(n) = slots("LMDNS_BENCH_ANSWER_CACHE") {
+        config.answer_cache_slots = n;
+    }
+    if let Some(n) = slots("LMDNS_BENCH_NAME_CACHE") {
+        config.name_cache_slots = n;
+    }
+    config
+}
+
 impl Fixture {
-    /// The engine runs with the default configuration, except that `LMDNS_BENCH_ANSWER_CACHE`
-    /// sets the answer cache's slots and `LMDNS_BENCH_NAME_CACHE` the name memo's (0 for both:
-    /// measure every query through LMDB).
+    /// The engine runs with [`config_from_env`].
     pub fn new(zones: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = build_db(&dir.path().join("db"), zones);
-        let mut config = AnswerConfig::default();
-        if let Some(slots) = std::env::var("LMDNS_BENCH_ANSWER_CACHE").ok().and_then(|v| v.parse().ok()) {
-            config.answer_cache_slots = slots;
-        }
-        if let Some(slots) = std::env::var("LMDNS_BENCH_NAME_CACHE").ok().and_then(|v| v.parse().ok()) {
-            config.name_cache_slots = slots;
-        }
+        let config = config_from_env();
         Fixture { engine: Engine::new(store, config), zones, _dir: dir }
     }
 }

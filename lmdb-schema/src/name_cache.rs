@@ -17,10 +17,10 @@
 //! it in one store (the serial changes), so a hundred commits a second cost a hundred refills of
 //! the hot set, not a stale answer.
 //!
-//! Two-way set associative, fixed size, no allocation after creation; keys longer than a slot
-//! holds go to LMDB every time (name keys of real hostnames are mostly under 47 bytes). While
-//! fewer than one lookup in five hits (a uniform mix over more names than it holds: 10 % at
-//! 100k zones with 16k slots), it stands aside (`hit_rate`) and costs nothing.
+//! Two-way set associative, fixed size, allocated at its first lookup and never again; keys
+//! longer than a slot holds go to LMDB every time (name keys of real hostnames are mostly under
+//! 47 bytes). While fewer than one lookup in five hits (a uniform mix over more names than it
+//! holds: 10 % at 100k zones with 16k slots), it stands aside (`hit_rate`) and costs nothing.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
@@ -98,7 +98,8 @@ impl Default for NameCache {
 }
 
 impl NameCache {
-    /// A memo of `slots` names, rounded up to an even power of two (0: off). 64 bytes a slot.
+    /// A memo of `slots` names, rounded up to a power of two of at least 2 (0: off). 64 bytes a
+    /// slot.
     pub fn new(slots: usize) -> Self {
         let slots = if slots == 0 { 0 } else { slots.max(2).next_power_of_two() };
         NameCache {
