@@ -22,6 +22,7 @@ pub mod name;
 pub mod name_cache;
 pub mod node;
 pub mod nsec3;
+pub mod prefetch;
 pub mod ranges;
 pub mod readers;
 pub mod rtype;

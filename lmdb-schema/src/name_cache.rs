@@ -29,8 +29,9 @@ use crate::hit_rate::HitRateGate;
 use crate::readers::ReadTxn;
 use crate::Store;
 
-/// Key bytes a slot holds inline: the slot is one 64-byte cache line.
-const INLINE_KEY: usize = 47;
+/// Key bytes a slot holds inline: the slot is one 64-byte cache line. Longer keys are never
+/// remembered.
+pub const INLINE_KEY: usize = 47;
 
 /// Lookups over which the hit rate is measured.
 const WINDOW: u32 = 8192;
@@ -168,6 +169,38 @@ impl NameCache {
         }
         memo.slots[set] = slot;
         Ok(found)
+    }
+
+    /// Starts loading the lines `get(.., key)` will read, so that a batch of questions waits
+    /// for its memory misses together instead of one after the other (see [`NameCache::warm`]).
+    /// Never changes what the memo holds; does nothing while it stands aside or is empty.
+    #[inline]
+    pub fn prefetch(&self, key: &[u8]) {
+        let Ok(memo) = self.memo.try_borrow() else { return };
+        if memo.slots.is_empty() || key.len() > INLINE_KEY || memo.gate.aside() {
+            return;
+        }
+        let set = (memo.hasher.hash_one(key) as usize & memo.sets_mask) * 2;
+        crate::prefetch::read(memo.slots[set..set + 2].as_ptr().cast());
+        crate::prefetch::read(memo.slots[set + 1..set + 2].as_ptr().cast());
+    }
+
+    /// For a name [`NameCache::prefetch`] was asked about a moment ago: if the memo holds it for
+    /// `txn`, starts loading the first lines of its value (the node the answer parses first).
+    /// Does not count as a lookup and fills nothing.
+    #[inline]
+    pub fn warm(&self, txn: &ReadTxn, key: &[u8]) {
+        let Ok(memo) = self.memo.try_borrow() else { return };
+        if memo.slots.is_empty() || key.len() > INLINE_KEY || memo.serial != txn.serial() || memo.gate.aside() {
+            return;
+        }
+        let set = (memo.hasher.hash_one(key) as usize & memo.sets_mask) * 2;
+        for slot in &memo.slots[set..set + 2] {
+            if slot.holds(memo.generation, key) && !slot.value.is_null() {
+                crate::prefetch::read(slot.value);
+                crate::prefetch::read(slot.value.wrapping_add(64));
+            }
+        }
     }
 
     /// True while too few lookups hit for the memo to pay (see [`STAND_ASIDE_BELOW_PERCENT`]).

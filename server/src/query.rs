@@ -148,11 +148,40 @@ pub struct QueryName {
 
 impl QueryName {
     /// Builds `key` and `key_ends` root-first from `label_offsets` (labels of `msg`, leftmost
-    /// first). This is `lmdb_schema::name::push_label` written out in place: calling it measured
-    /// 4-5% slower per query (criterion, A hit 294 -> 310 ns); the test
-    /// `key_matches_the_schema_encoding` keeps the two identical.
+    /// first). This is `lmdb_schema::name::push_label` written out in place (calling it measured
+    /// 4-5% slower per query); the test `key_matches_the_schema_encoding` keeps the two
+    /// identical. The key is sized once and each label lower-cased in a loop the compiler
+    /// vectorizes; bytes 0 and 1, which the encoding escapes and real names never hold, send
+    /// the name to the byte-at-a-time loop. Measured against a match per byte (bench `parse`):
+    /// a 33-byte hostname 53-58 -> 40 ns, a 76-byte name 105-121 -> 62 ns.
     #[inline]
     pub(crate) fn build_key(&mut self, msg: &[u8]) {
+        let (key_start, ends_start) = (self.key.len(), self.key_ends.len());
+        let total = 1 + self.label_offsets.iter().map(|&off| usize::from(msg[usize::from(off)]) + 1).sum::<usize>();
+        // Zero-filled: the root and every label's terminator are already in place.
+        self.key.resize(key_start + total, 0);
+        let mut at = key_start + 1;
+        let mut escaped = false;
+        for &off in self.label_offsets.iter().rev() {
+            let off = usize::from(off);
+            let label = &msg[off + 1..off + 1 + usize::from(msg[off])];
+            for (to, &b) in self.key[at..at + label.len()].iter_mut().zip(label) {
+                escaped |= b <= 0x01;
+                *to = b.to_ascii_lowercase();
+            }
+            at += label.len() + 1;
+            self.key_ends.push(at as u16);
+        }
+        if escaped {
+            self.key.truncate(key_start);
+            self.key_ends.truncate(ends_start);
+            self.build_escaped_key(msg);
+        }
+    }
+
+    /// [`QueryName::build_key`] for a name holding bytes 0 or 1 (escaped as 1,1 and 1,2).
+    #[cold]
+    fn build_escaped_key(&mut self, msg: &[u8]) {
         self.key.push(0);
         for &off in self.label_offsets.iter().rev() {
             let off = usize::from(off);
@@ -416,10 +445,22 @@ mod tests {
     #[test]
     fn key_matches_the_schema_encoding() {
         let mut name = QueryName::default();
-        for wire in [&b"\x03WwW\x07ExAmple\x03COM\x00"[..], b"\x03a\x00\x01\x02\x01\xff\x00", b"\x01*\x03com\x00", b"\x00"] {
+        for wire in [
+            &b"\x03WwW\x07ExAmple\x03COM\x00"[..],
+            b"\x03a\x00\x01\x02\x01\xff\x00",
+            b"\x01*\x03com\x00",
+            b"\x00",
+            b"\x3fAbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGhIjKlMnOpQrStUvWxYz0123456789-\x03COM\x00",
+        ] {
             let p = query(wire, 1, &[], 0);
             parse(&p, &mut name).unwrap();
             assert_eq!(name.key, lmdb_schema::name::key_from_wire(wire).unwrap(), "{wire:?}");
+            // Every ancestor's key is the key of that suffix of the name.
+            let n = name.label_count();
+            for k in 1..=n {
+                let suffix = &p[usize::from(name.label_offsets[n - k])..HEADER_LEN + wire.len()];
+                assert_eq!(name.ancestor_key(k), lmdb_schema::name::key_from_wire(suffix).unwrap(), "{wire:?}, {k} labels");
+            }
         }
     }
 

@@ -461,3 +461,56 @@ fn repeated_questions_echo_their_own_id_and_case() {
     assert!(f.engine.answer(&txn, &mut scratch, &query_bytes("www.example.com.", RecordType::AAAA, None), &client, &mut out));
     assert!(Message::from_vec(&out).unwrap().answers.is_empty());
 }
+
+#[test]
+fn warming_a_batch_changes_no_answer_and_counts_no_lookup() {
+    // The warm pass before each UDP batch is a hint: a worker that warms must answer every packet
+    // byte for byte as one that does not, its memo and answer cache counting the same lookups and
+    // hits, through repeats (cache and memo hits), a commit, and packets that are no query.
+    let f = load(&[("example.com.", example_zone())]);
+    let client = Client { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5300)), transport: Transport::Udp };
+    let mut batch: Vec<Vec<u8>> = vec![
+        query_bytes("www.example.com.", RecordType::A, Some(1232)),
+        query_bytes("WWW.Example.COM.", RecordType::A, None),
+        query_bytes("nope.example.com.", RecordType::AAAA, Some(1232)),
+        query_bytes("mail.example.com.", RecordType::MX, Some(4096)),
+        query_bytes("www.example.com.", RecordType::A, Some(1232)),
+        query_bytes("elsewhere.org.", RecordType::A, None),
+        Vec::new(),
+        vec![0x12; 5],
+        b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03a\x00\x01\x00\x00\x01\x00\x01".to_vec(),
+        b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x40".to_vec(),
+    ];
+    let mut response = query_bytes("www.example.com.", RecordType::A, None);
+    response[2] |= 0x80;
+    batch.push(response);
+    let mut update = query_bytes("example.com.", RecordType::SOA, None);
+    update[2] = 0x28;
+    batch.push(update);
+    let (mut warmed, mut plain) = (f.engine.scratch(), f.engine.scratch());
+    // One transaction for both (LMDB allows one reader per thread), held across batches.
+    let mut held = lmdb_schema::readers::HeldReadTxn::default();
+    for round in 0..4 {
+        if round == 2 {
+            let mut txn = f.store.write_txn().unwrap();
+            let mut edits = ZoneWriter::new(&f.store, &mut txn);
+            edits.add(&a("nope.example.com.", [192, 0, 2, 90])).unwrap();
+            edits.finish(true).unwrap();
+            txn.commit().unwrap();
+        }
+        let txn = f.engine.batch_txn(&mut held).unwrap();
+        f.engine.warm_batch(txn, &mut warmed, batch.iter().map(Vec::as_slice));
+        for packet in &batch {
+            let (mut a_out, mut b_out) = (Vec::new(), Vec::new());
+            let a_ok = f.engine.answer(txn, &mut warmed, packet, &client, &mut a_out);
+            let b_ok = f.engine.answer(txn, &mut plain, packet, &client, &mut b_out);
+            assert_eq!((a_ok, &a_out), (b_ok, &b_out), "round {round}, packet {packet:02x?}");
+            if a_ok {
+                assert_eq!(warmed.answered, plain.answered, "round {round}, packet {packet:02x?}");
+            }
+        }
+        assert_eq!(warmed.name_cache_stats(), plain.name_cache_stats(), "round {round}: the warm pass counted lookups");
+    }
+    let (lookups, hits) = warmed.name_cache_stats();
+    assert!(lookups > 0 && hits > 0, "the memo was used: {lookups} lookups, {hits} hits");
+}

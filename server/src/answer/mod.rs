@@ -16,6 +16,7 @@ pub mod meta;
 pub mod names;
 pub mod signed;
 pub mod transfer;
+pub mod warm;
 pub mod writer;
 
 use heed::RoTxn;

@@ -76,7 +76,7 @@ pub struct Cli {
     #[arg(long)]
     pub pin: bool,
 
-    /// Slots of each worker's cache of whole responses (default 4096, rounded up to a power of
+    /// Slots of each worker's cache of whole responses (default 16384, rounded up to a power of
     /// two; 0 turns it off). Repeated questions are answered by a copy; a database commit retires
     /// only the answers of the zones it changed (all of them when it creates or deletes a zone),
     /// and answers that depend on the client (ECS, geo variants, whoami) are never cached. While

@@ -343,6 +343,9 @@ impl<'e> Worker<'e> {
                 return Ok(n);
             }
         };
+        let packet =
+            |i: usize| &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + (batch.recv_hdrs[i].msg_len as usize).min(RECV_BUF_SIZE)];
+        self.engine.warm_batch(txn, &mut self.scratch, (0..n).map(packet));
         let mut replies = 0;
         let rrl_now = self.rrl.map_or(0, |r| r.now());
         for i in 0..n {
