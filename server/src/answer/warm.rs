@@ -21,7 +21,7 @@ use crate::query::{self, QueryName};
 
 /// What pass one learnt of one packet, for pass two.
 #[derive(Clone, Copy)]
-pub struct Warmed {
+struct Warmed {
     /// The question's name key, when the memo can hold it (`key_len` bytes; 0: it cannot).
     key: [u8; INLINE_KEY],
     key_len: u8,
