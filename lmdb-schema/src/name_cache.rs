@@ -135,7 +135,7 @@ impl NameCache {
         }
         memo.lookups += 1;
         let generation = memo.generation;
-        let set = (memo.hasher.hash_one(key) as usize & memo.sets_mask) * 2;
+        let set = memo.set_of(key);
         for way in 0..2 {
             let slot = &memo.slots[set + way];
             if slot.holds(generation, key) {
@@ -172,30 +172,30 @@ impl NameCache {
     }
 
     /// Starts loading the lines `get(.., key)` will read, so that a batch of questions waits
-    /// for its memory misses together instead of one after the other (see [`NameCache::warm`]).
-    /// Never changes what the memo holds; does nothing while it stands aside or is empty.
+    /// for its memory misses together instead of one after the other. Returns the set, for
+    /// [`NameCache::warm`], or None while the memo is empty or stands aside, or cannot hold `key`.
+    /// Never changes what the memo holds.
     #[inline]
-    pub fn prefetch(&self, key: &[u8]) {
-        let Ok(memo) = self.memo.try_borrow() else { return };
+    pub fn prefetch(&self, key: &[u8]) -> Option<MemoSet> {
+        let memo = self.memo.try_borrow().ok()?;
         if memo.slots.is_empty() || key.len() > INLINE_KEY || memo.gate.aside() {
-            return;
+            return None;
         }
-        let set = (memo.hasher.hash_one(key) as usize & memo.sets_mask) * 2;
-        crate::prefetch::read(memo.slots[set..set + 2].as_ptr().cast());
-        crate::prefetch::read(memo.slots[set + 1..set + 2].as_ptr().cast());
+        let set = memo.set_of(key);
+        crate::prefetch::read((&memo.slots[set] as *const Slot).cast());
+        crate::prefetch::read((&memo.slots[set + 1] as *const Slot).cast());
+        Some(MemoSet(set))
     }
 
-    /// For a name [`NameCache::prefetch`] was asked about a moment ago: if the memo holds it for
-    /// `txn`, starts loading the first lines of its value (the node the answer parses first).
-    /// Does not count as a lookup and fills nothing.
+    /// For a name [`NameCache::prefetch`] was asked about a moment ago (`set` is what it
+    /// returned): if the memo holds it for `txn`, starts loading the first lines of its value
+    /// (the node the answer parses first). Does not count as a lookup and fills nothing.
     #[inline]
-    pub fn warm(&self, txn: &ReadTxn, key: &[u8]) {
+    pub fn warm(&self, txn: &ReadTxn, set: MemoSet, key: &[u8]) {
         let Ok(memo) = self.memo.try_borrow() else { return };
-        if memo.slots.is_empty() || key.len() > INLINE_KEY || memo.serial != txn.serial() || memo.gate.aside() {
-            return;
-        }
-        let set = (memo.hasher.hash_one(key) as usize & memo.sets_mask) * 2;
-        for slot in &memo.slots[set..set + 2] {
+        // (`get`: a set of another memo only warms nothing.)
+        let Some(slots) = memo.slots.get(set.0..set.0 + 2).filter(|_| memo.serial == txn.serial()) else { return };
+        for slot in slots {
             if slot.holds(memo.generation, key) && !slot.value.is_null() {
                 crate::prefetch::read(slot.value);
                 crate::prefetch::read(slot.value.wrapping_add(64));
@@ -214,7 +214,17 @@ impl NameCache {
     }
 }
 
+/// The set a name key maps to, as [`NameCache::prefetch`] found it for [`NameCache::warm`].
+#[derive(Clone, Copy)]
+pub struct MemoSet(usize);
+
 impl Memo {
+    /// Index of the first of the two slots `key` may live in.
+    #[inline]
+    fn set_of(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) as usize & self.sets_mask) * 2
+    }
+
     fn forget_all(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {

@@ -254,10 +254,10 @@ impl AnswerCache {
             return None;
         }
         let hash = self.hash_of(&key_head(query, limit, tcp), name_key);
-        let slot: *const Slot = &self.slots[hash as usize & self.mask];
+        let slot: *const Slot = &self.slots[self.slot_of(hash)];
         lmdb_schema::prefetch::read(slot.cast());
         lmdb_schema::prefetch::read(slot.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
-        lmdb_schema::prefetch::read((&self.doorkeeper[(hash >> 32) as usize & (4 * self.slots.len() - 1)] as *const u64).cast());
+        lmdb_schema::prefetch::read((&self.doorkeeper[self.door_of(hash)] as *const u64).cast());
         Some(hash)
     }
 
@@ -265,13 +265,26 @@ impl AnswerCache {
     /// holds that question, starts loading the stored key and response a hit copies.
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
-        let slot = &self.slots[hash as usize & self.mask];
+        let slot = &self.slots[self.slot_of(hash)];
         if slot.hash == hash && slot.generation == self.valid.generation {
             let data = slot.data.as_ptr();
             for line in (0..slot.data.len().min(4 * 64)).step_by(64) {
                 lmdb_schema::prefetch::read(data.wrapping_add(line));
             }
         }
+    }
+
+    /// The slot a key of this hash lives in (only while the cache is on: `slots` is not empty).
+    #[inline]
+    fn slot_of(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// Its doorkeeper entry: indexed by other hash bits than the slots, so one-offs that collide
+    /// in a slot do not also collide here.
+    #[inline]
+    fn door_of(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (4 * self.slots.len() - 1)
     }
 
     /// On a hit, writes the cached response for `packet` into `out` (ID and question bytes taken
@@ -286,7 +299,7 @@ impl AnswerCache {
 
     #[inline]
     fn lookup(&self, snapshot: usize, packet: &[u8], question_end: usize, out: &mut Vec<u8>, apex: &mut Vec<u8>) -> Option<Answered> {
-        let slot = self.slots.get(self.hash as usize & self.mask)?;
+        let slot = self.slots.get(self.slot_of(self.hash))?;
         if slot.hash != self.hash || slot.generation != self.valid.generation {
             return None;
         }
@@ -323,15 +336,15 @@ impl AnswerCache {
         if response.len() > MAX_CACHED_RESPONSE || self.slots.is_empty() || snapshot != self.valid.snapshot {
             return;
         }
-        // The doorkeeper is indexed by other hash bits than the slots, so one-offs that collide
-        // in a slot do not also collide here.
-        let door = &mut self.doorkeeper[(self.hash >> 32) as usize & (4 * self.slots.len() - 1)];
+        let door_at = self.door_of(self.hash);
+        let door = &mut self.doorkeeper[door_at];
         if *door != self.hash {
             *door = self.hash;
             return;
         }
         let zone = zone_entry(&self.seed, apex);
-        let slot = &mut self.slots[self.hash as usize & self.mask];
+        let slot_at = self.slot_of(self.hash);
+        let slot = &mut self.slots[slot_at];
         slot.generation = self.valid.generation;
         slot.zone = zone as u32;
         slot.zone_changes = self.valid.zones[zone];

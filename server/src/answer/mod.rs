@@ -152,11 +152,11 @@ fn respond_within(
 
     let question_end = query.question_end;
     let limit = if udp { udp_limit(&query, config) } else { u16::MAX as usize } - reserve;
-    // A repeated question whose answer cannot depend on who asks is answered from the cache.
-    // An answer with our NSID is not cached: the cached copy would carry it to every client.
-    // (`consult` is false while a hit rate too low to pay for the lookups keeps the cache aside.)
-    let cacheable = client_subnet.is_none() && opt.is_none_or(|o| o.nsid.is_none()) && scratch.cache.consult();
-    if cacheable {
+    // A repeated question whose answer cannot depend on who asks is answered from the cache
+    // (see `cacheable`; `consult` is false while a hit rate too low to pay for the lookups
+    // keeps the cache aside).
+    let use_cache = cacheable(&query, config) && scratch.cache.consult();
+    if use_cache {
         scratch.cache.key(scratch.current.ancestor_key(scratch.current.label_count()), &query, limit, !udp);
         if let Some(answered) = scratch.cached(store, txn, packet, question_end, w.buf) {
             if let Some((client, server)) = cookie {
@@ -206,7 +206,7 @@ fn respond_within(
             let answered = w.finish(&query, outcome.rcode, outcome.aa, tc, opt);
             // geo.decided: the client's metadata chose (or could have chosen) this answer;
             // per_client: the client's address is in it (a zone's whoami name).
-            if cacheable && geo.decided.is_none() && !outcome.per_client {
+            if use_cache && geo.decided.is_none() && !outcome.per_client {
                 let case_bound = w.case_bound();
                 scratch.remember(txn.id(), w.buf, answered, case_bound);
             }
@@ -375,6 +375,14 @@ impl Answered {
 /// The OPT record with the ECS scope this answer holds for.
 fn with_scope<'c>(opt: Option<Opt<'c>>, geo: &GeoScratch) -> Option<Opt<'c>> {
     opt.map(|o| Opt { client_subnet: o.client_subnet.map(|(s, _)| (s, geo.scope())), ..o })
+}
+
+/// Whether the answer to `query` may come from the answer cache and go into it: not when it
+/// depends on who asks (ECS on and a client subnet sent), nor when it carries our NSID (the
+/// cached copy would carry it to every client). Shared with the warm pass, which must aim at
+/// the same questions.
+fn cacheable(query: &Query, config: &AnswerConfig) -> bool {
+    query.edns.is_none_or(|e| !(config.ecs && e.client_subnet.is_some() || e.nsid && config.nsid.is_some()))
 }
 
 /// The largest UDP response this client may get: its EDNS payload size capped by ours, never

@@ -12,7 +12,7 @@
 //! bench `parse`), which the misses it hides more than pay for. A hint only: what a query is
 //! answered with does not change, and a packet that is not a plain query is skipped.
 
-use lmdb_schema::name_cache::{NameCache, INLINE_KEY};
+use lmdb_schema::name_cache::{MemoSet, NameCache, INLINE_KEY};
 use lmdb_schema::readers::ReadTxn;
 
 use super::cache::AnswerCache;
@@ -22,9 +22,11 @@ use crate::query::{self, QueryName};
 /// What pass one learnt of one packet, for pass two.
 #[derive(Clone, Copy)]
 struct Warmed {
-    /// The question's name key, when the memo can hold it (`key_len` bytes; 0: it cannot).
+    /// The question's name key (`key_len` bytes) and its memo set, when the memo was warmed
+    /// for it.
     key: [u8; INLINE_KEY],
     key_len: u8,
+    memo: Option<MemoSet>,
     /// Hash of the answer-cache key, when the cache was warmed for it.
     answer: Option<u64>,
 }
@@ -53,21 +55,20 @@ pub fn warm_batch<'p>(
     scratch.batch.clear();
     for packet in packets {
         let Ok(query) = query::parse(packet, &mut scratch.name) else { continue };
-        if query.opcode() != 0 {
+        if query.opcode() != super::OPCODE_QUERY {
             continue;
         }
         let key = &scratch.name.key;
-        let mut warmed = Warmed { key: [0; INLINE_KEY], key_len: 0, answer: None };
-        // The same conditions as the lookup in `respond_within`: no ECS (the answer depends on
-        // the client), no NSID (it would carry this server's name to every client).
-        let cacheable = query.edns.is_none_or(|e| (e.client_subnet.is_none() || !config.ecs) && !(e.nsid && config.nsid.is_some()));
-        if cacheable {
+        let mut warmed = Warmed { key: [0; INLINE_KEY], key_len: 0, memo: None, answer: None };
+        if super::cacheable(&query, config) {
             warmed.answer = cache.prefetch(key, &query, super::udp_limit(&query, config), false);
         }
-        if memo && key.len() <= INLINE_KEY {
-            names.prefetch(key);
-            warmed.key[..key.len()].copy_from_slice(key);
-            warmed.key_len = key.len() as u8;
+        if memo {
+            warmed.memo = names.prefetch(key);
+            if warmed.memo.is_some() {
+                warmed.key[..key.len()].copy_from_slice(key);
+                warmed.key_len = key.len() as u8;
+            }
         }
         scratch.batch.push(warmed);
     }
@@ -75,8 +76,8 @@ pub fn warm_batch<'p>(
         if let Some(hash) = warmed.answer {
             cache.prefetch_entry(hash);
         }
-        if warmed.key_len > 0 {
-            names.warm(txn, &warmed.key[..usize::from(warmed.key_len)]);
+        if let Some(set) = warmed.memo {
+            names.warm(txn, set, &warmed.key[..usize::from(warmed.key_len)]);
         }
     }
 }
