@@ -183,12 +183,16 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
         let (end, stored) = decode_value(value, key.len() == 4).unwrap();
         let Stored::Shared(id) = stored else { panic!("inline value in an imported table") };
         uses[id as usize] += 1;
-        let hex = std::str::from_utf8(value).unwrap().split('"').nth(1).unwrap().to_string();
+        // The packed form: one JSON string, `"<hex end>#<hex id>"`.
+        let text = std::str::from_utf8(value).unwrap();
+        let (hex, hex_id) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.split_once('#')).unwrap();
+        assert_eq!(u32::from_str_radix(hex_id, 16).unwrap(), id, "{text}");
+        assert_eq!(serde_json::from_str::<String>(text).unwrap(), format!("{hex}#{hex_id}"), "{text}: a JSON string");
         let full = match end {
             IpAddr::V4(a) => format!("{:08x}", u32::from(a)),
             IpAddr::V6(a) => format!("{:032x}", u128::from(a)),
         };
-        assert!(full.starts_with(&hex) && full[hex.len()..].bytes().all(|c| c == b'f'), "{value:?}");
+        assert!(full.starts_with(hex) && full[hex.len()..].bytes().all(|c| c == b'f'), "{value:?}");
         assert!(hex.len() == full.len() || !hex.ends_with('f'), "{hex}: trailing f kept");
         values += 1;
         short += (hex.len() < full.len()) as usize;
@@ -204,6 +208,30 @@ fn shared_table_answers_the_generated_metadata_and_matches_the_inline_form() {
     assert_eq!(write::export(&s, "geo", &mut a).unwrap(), nets.len() as u64);
     write::export(&s, "old", &mut b).unwrap();
     assert!(a == b, "exports differ");
+
+    // A table written by a loader before the packed form (second form, `["<hex end>",<decimal
+    // id>]`) keeps answering the same after an upgrade, value by value.
+    import_city(&s, "arr", &blocks, &locations);
+    let arr = RangeTable::open(&s, "arr").unwrap().unwrap();
+    let mut wtxn = s.write_txn().unwrap();
+    for db in [arr.v4, arr.v6] {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = db.iter(&wtxn).unwrap().map(|r| r.unwrap()).map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        for (key, value) in rows {
+            let text = std::str::from_utf8(&value).unwrap();
+            let (hex, id) = text.trim_matches('"').split_once('#').unwrap();
+            let old_form = format!("[\"{hex}\",{}]", u32::from_str_radix(id, 16).unwrap());
+            db.put(&mut wtxn, &key, old_form.as_bytes()).unwrap();
+        }
+    }
+    wtxn.commit().unwrap();
+    let rtxn = s.read_txn().unwrap();
+    assert!(arr.v4.iter(&rtxn).unwrap().all(|r| r.unwrap().1.starts_with(b"[\"")), "rewritten in the second form");
+    drop(rtxn);
+    assert_eq!(lookup_lines(&s, "arr", &texts), lookup_lines(&s, "geo", &texts));
+    let mut c = Vec::new();
+    write::export(&s, "arr", &mut c).unwrap();
+    assert!(a == c, "the second form's export differs");
+    write::drop_table(&s, "arr").unwrap();
 
     // Re-importing the inline table turns it shared; both tables keep their own records. The
     // handle opened before (as a running server holds it) reads the shared form too.

@@ -15,21 +15,23 @@
 //! the check address ≤ end.
 //!
 //! Value: JSON holding `end`, the range's last address (inclusive) as lowercase hex — 8 digits
-//! for IPv4, 32 for IPv6 — and the range's free-form metadata, in one of two forms. Readers
-//! accept both in any table, value by value (the first byte tells), so a table written before
-//! the second form existed keeps answering until it is re-imported:
+//! for IPv4, 32 for IPv6 — and the range's free-form metadata, in one of three forms. Readers
+//! accept all of them in any table, value by value (the first byte tells), so a table written
+//! by an older loader keeps answering until it is re-imported:
 //!
 //! * inline (first form): a compact JSON object whose first member is `end`, followed by the
 //!   metadata members, e.g. `{"end":"01008100","asn":1136,"country":"NL","pop":"ams"}`.
 //!   Writers put `end` first so readers take it from a fixed prefix without a JSON parse (they
 //!   fall back to a full parse if it is not there). `ranges add` writes this form.
-//! * shared (second form): a JSON array of the hex end and a metadata record id,
-//!   `["01008100",17]`; the hex end may leave out trailing `f` digits (at least one digit stays;
-//!   readers pad with `f`: `["010000",17]` ends at 1.0.0.255), which CIDR ends have in all
-//!   their host bits. The loader numbers records by use (the most shared is 0). The metadata object is stored once per table and id, as record `id`
-//!   (below), however many ranges share it: GeoLite2-City's 3.4M networks have 458k distinct
-//!   objects of ~450 bytes, so inline values made the table 28× the `.mmdb`. `ranges import`
-//!   writes this form.
+//! * packed (third form): a JSON string of the hex end, `#` and a metadata record id in hex,
+//!   `"01008100#11"`. Older loaders wrote the same two parts as a JSON array with a decimal
+//!   id, `["01008100",17]` (second form); the string is what `ranges import` writes now, 2–4
+//!   bytes shorter per range. In both the hex end may leave out trailing `f` digits (at least
+//!   one digit stays; readers pad with `f`: `"010000#11"` ends at 1.0.0.255), which CIDR ends
+//!   have in all their host bits. The loader numbers records by use (the most shared is 0).
+//!   The metadata object is stored once per table and id, as record `id` (below), however many
+//!   ranges share it: GeoLite2-City's 3.4M networks have 458k distinct objects of ~450 bytes,
+//!   so inline values made the table 28× the `.mmdb`.
 //!
 //! Address bytes never appear raw inside JSON: a raw byte above 0x7f is not valid UTF-8 and once
 //! broke non-CIDR ranges such as `1.0.0.0–1.0.129.0`. The metadata may not use the key `end`

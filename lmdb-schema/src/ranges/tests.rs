@@ -27,21 +27,21 @@ fn value_round_trip_non_cidr_high_octets() {
 fn shared_value_round_trip() {
     let mut v = Vec::new();
     encode_shared_value("1.0.129.0".parse().unwrap(), 458_431, &mut v);
-    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["01008100",458431]"#);
+    assert_eq!(std::str::from_utf8(&v).unwrap(), r#""01008100#6febf""#);
     assert_eq!(decode_value(&v, true).unwrap(), ("1.0.129.0".parse().unwrap(), Stored::Shared(458_431)));
     v.clear();
     encode_shared_value("ffff::ffff".parse().unwrap(), 0, &mut v);
-    assert_eq!(std::str::from_utf8(&v).unwrap(), r#"["ffff000000000000000000000000",0]"#);
+    assert_eq!(std::str::from_utf8(&v).unwrap(), r#""ffff000000000000000000000000#0""#);
     assert_eq!(decode_end(&v, false).unwrap(), "ffff::ffff".parse::<IpAddr>().unwrap());
     // Trailing f digits are left out, at least one digit kept; full-length ends still read.
     for (end, text) in [
-        ("1.0.0.255", r#"["010000",5]"#),
-        ("1.0.255.255", r#"["0100",5]"#),
-        ("255.255.255.255", r#"["f",5]"#),
-        ("15.255.255.255", r#"["0",5]"#),
-        ("1.0.0.254", r#"["010000fe",5]"#),
-        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", r#"["20010db80001",5]"#),
-        ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", r#"["f",5]"#),
+        ("1.0.0.255", r#""010000#5""#),
+        ("1.0.255.255", r#""0100#5""#),
+        ("255.255.255.255", r#""f#5""#),
+        ("15.255.255.255", r#""0#5""#),
+        ("1.0.0.254", r#""010000fe#5""#),
+        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", r#""20010db80001#5""#),
+        ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", r#""f#5""#),
     ] {
         let ip: IpAddr = end.parse().unwrap();
         v.clear();
@@ -49,11 +49,19 @@ fn shared_value_round_trip() {
         assert_eq!(std::str::from_utf8(&v).unwrap(), text);
         assert_eq!(decode_value(&v, ip.is_ipv4()).unwrap(), (ip, Stored::Shared(5)));
     }
-    assert_eq!(decode_end(br#"["0100ffff",1]"#, true).unwrap(), "1.0.255.255".parse::<IpAddr>().unwrap());
+    assert_eq!(decode_end(br#""0100ffff#1""#, true).unwrap(), "1.0.255.255".parse::<IpAddr>().unwrap());
+    assert_eq!(decode_end(br#""0100810#1""#, true).unwrap(), "1.0.129.15".parse::<IpAddr>().unwrap());
+    for (id, text) in [(0, "0"), (15, "f"), (16, "10"), (0x6_fec0, "6fec0"), (u32::MAX, "ffffffff")] {
+        v.clear();
+        encode_shared_value("9.9.9.9".parse().unwrap(), id, &mut v);
+        assert_eq!(std::str::from_utf8(&v).unwrap(), format!("\"09090909#{text}\""));
+        assert_eq!(decode_value(&v, true).unwrap().1, Stored::Shared(id));
+    }
+    // The second form (a JSON array, decimal id), which loaders wrote before the packed form,
+    // still reads: such tables answer until they are re-imported.
+    assert_eq!(decode_value(br#"["01008100",458431]"#, true).unwrap(), ("1.0.129.0".parse().unwrap(), Stored::Shared(458_431)));
     assert_eq!(decode_end(br#"["0100810",1]"#, true).unwrap(), "1.0.129.15".parse::<IpAddr>().unwrap());
-    v.clear();
-    encode_shared_value("9.9.9.9".parse().unwrap(), u32::MAX, &mut v);
-    assert_eq!(decode_value(&v, true).unwrap().1, Stored::Shared(u32::MAX));
+    assert_eq!(decode_value(br#"["20010db80001",7]"#, false).unwrap().0, "2001:db8:1:ffff:ffff:ffff:ffff:ffff".parse::<IpAddr>().unwrap());
     // The inline form still decodes, as inline.
     assert_eq!(decode_value(br#"{"end":"01008100","a":1}"#, true).unwrap().1, Stored::Inline);
     for bad in [
@@ -64,6 +72,16 @@ fn shared_value_round_trip() {
         br#"["01008100",1"#,
         b"[",
         br#"["0100810g",1]"#,
+        br#""010081000#1""#,
+        br##""#1""##,
+        br#""01008100#""#,
+        br#""01008100#100000000""#,
+        br#""01008100#1g""#,
+        br#""0100810g#1""#,
+        br#""01008100#1"#,
+        br#""01008100""#,
+        br##""""##,
+        b"\"",
     ] {
         assert!(decode_value(bad, true).is_err(), "{}", String::from_utf8_lossy(bad));
     }

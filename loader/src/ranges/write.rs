@@ -157,8 +157,8 @@ fn fill(
     }
     // Each distinct metadata object once (the shared form), as the arena keeps it (keyed
     // records, their key lists once each as schema records after them), numbered by use: the
-    // most shared objects get the shortest decimal ids in the range values (GeoLite2-City: 4.98
-    // digits per range on average instead of 5.76).
+    // most shared objects get the shortest ids in the range values (generated GeoLite2-City:
+    // 4.19 hex digits per IPv4 range on average).
     let new_of_old = ids_by_use(&staged);
     let mut old_of_new = vec![0u32; new_of_old.len()];
     for (old, &new) in new_of_old.iter().enumerate() {
