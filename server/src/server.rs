@@ -209,7 +209,7 @@ fn serve(config: Config, shutdown: &AtomicBool, signals: Option<signal_hook::ite
             lookup_zone_key: config.lookup_zone.as_deref().map(|n| name_key(n).with_context(|| format!("lookup zone {n}"))).transpose()?,
             lookup_table: config.lookup_table.clone(),
             answer_cache_slots: config.answer_cache_size,
-            name_cache_slots: config.name_cache_size,
+            name_cache_slots: config.name_cache_size.unwrap_or_else(|| crate::engine::auto_name_cache_slots(zones)),
             allow_query: config.allow_query.clone(),
             allow_transfer: config.allow_transfer.clone(),
             catalogs: config
@@ -450,6 +450,7 @@ fn serve(config: Config, shutdown: &AtomicBool, signals: Option<signal_hook::ite
             pinned = config.pin,
             db = %config.db.display(),
             zones,
+            name_cache_slots = engine.config().name_cache_slots,
             "lmdns-server started"
         );
 

@@ -223,8 +223,9 @@ pub struct Config {
     pub pin: bool,
     /// Slots of each worker's answer cache (0: off).
     pub answer_cache_size: usize,
-    /// Slots of each worker's name memo (0: off).
-    pub name_cache_size: usize,
+    /// Slots of each worker's name memo (0: off; None: sized by the zone count at start, see
+    /// [`crate::engine::auto_name_cache_slots`]).
+    pub name_cache_size: Option<usize>,
     /// The CH TXT answer of id.server and hostname.bind; None: REFUSED.
     pub identity: Option<String>,
     /// The CH TXT answer of version.bind and version.server; None: REFUSED.
@@ -389,8 +390,10 @@ impl Config {
         let pin = cli.pin || file.pin.unwrap_or(false);
         let answer_cache_size = cli.answer_cache_size.or(file.answer_cache_size).unwrap_or(crate::engine::DEFAULT_ANSWER_CACHE_SLOTS);
         ensure!(answer_cache_size <= 1 << 20, "answer_cache_size must be between 0 (off) and 1048576, got {answer_cache_size}");
-        let name_cache_size = cli.name_cache_size.or(file.name_cache_size).unwrap_or(crate::engine::DEFAULT_NAME_CACHE_SLOTS);
-        ensure!(name_cache_size <= 1 << 22, "name_cache_size must be between 0 (off) and 4194304, got {name_cache_size}");
+        let name_cache_size = cli.name_cache_size.or(file.name_cache_size);
+        if let Some(n) = name_cache_size {
+            ensure!(n <= 1 << 22, "name_cache_size must be between 0 (off) and 4194304, got {n}");
+        }
         let identity = cli.identity.clone().or(file.identity);
         let server_version = cli.server_version.clone().or(file.server_version);
         for (key, text) in [("identity", &identity), ("server_version", &server_version)] {
@@ -497,7 +500,7 @@ impl Config {
             max_transfers: Some(self.max_transfers),
             pin: Some(self.pin),
             answer_cache_size: Some(self.answer_cache_size),
-            name_cache_size: Some(self.name_cache_size),
+            name_cache_size: self.name_cache_size,
             identity: self.identity.clone(),
             server_version: self.server_version.clone(),
             nsid: self.nsid.clone(),

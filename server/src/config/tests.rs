@@ -68,6 +68,27 @@ fn limits_are_checked() {
 }
 
 #[test]
+fn name_memo_is_sized_by_the_zones_unless_set() {
+    let unset = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
+    assert_eq!(unset.name_cache_size, None);
+    assert!(!unset.to_toml().contains("name_cache_size"), "an unset size prints as unset, so it reads back as automatic");
+    assert_eq!(
+        Config::merge(&cli(&["--db", "/d", "--name-cache-size", "0"]), FileConfig::default(), None).unwrap().name_cache_size,
+        Some(0)
+    );
+    let file: FileConfig = toml::from_str("db = \"/f\"\nname_cache_size = 4096").unwrap();
+    let set = Config::merge(&cli(&[]), file, None).unwrap();
+    assert_eq!(set.name_cache_size, Some(4096));
+    assert_eq!(Config::merge(&cli(&[]), toml::from_str(&set.to_toml()).unwrap(), None).unwrap().name_cache_size, Some(4096));
+    assert!(Config::merge(&cli(&["--db", "/d", "--name-cache-size", "4194305"]), FileConfig::default(), None).is_err());
+    use crate::engine::{auto_name_cache_slots, DEFAULT_NAME_CACHE_SLOTS, MAX_AUTO_NAME_CACHE_SLOTS};
+    for (zones, slots) in [(0, DEFAULT_NAME_CACHE_SLOTS), (1_000, 16_384), (8_192, 16_384), (8_193, 32_768), (100_000, 262_144)] {
+        assert_eq!(auto_name_cache_slots(zones), slots, "{zones} zones");
+    }
+    assert_eq!(auto_name_cache_slots(u64::MAX), MAX_AUTO_NAME_CACHE_SLOTS);
+}
+
+#[test]
 fn printed_config_reads_back() {
     let c = Config::merge(&cli(&["--db", "/d", "--listen", "[::1]:53", "--threads", "2", "--pin"]), FileConfig::default(), None).unwrap();
     let back: FileConfig = toml::from_str(&c.to_toml()).unwrap();
