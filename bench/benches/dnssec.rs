@@ -63,7 +63,7 @@ fn signed_engine(dir: &Path, options: &[&str]) -> Engine {
     lmdns_loader::cli::run_args(args).expect("import");
     let store = Store::open(&db, &OpenOptions { map_size: 1 << 30, read_only: true }).unwrap();
     // The answer cache is off whatever LMDNS_BENCH_ANSWER_CACHE says; LMDNS_BENCH_NAME_CACHE applies.
-    Engine::new(store, AnswerConfig { answer_cache_slots: 0, ..lmdns_bench::config_from_env() })
+    Engine::new(store, AnswerConfig { answer_cache_slots: 0, ..lmdns_bench::config_from_env(1) })
 }
 
 /// A query with EDNS (1232 bytes), DO set when `dnssec_ok`.

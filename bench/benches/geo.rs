@@ -111,7 +111,7 @@ fn geo(c: &mut Criterion) {
     txn.commit().unwrap();
     eprintln!("{n} ranges ready in {:.1} s", t.elapsed().as_secs_f64());
 
-    let engine = Engine::new(store, AnswerConfig { answer_cache_slots: 0, ..lmdns_bench::config_from_env() });
+    let engine = Engine::new(store, AnswerConfig { answer_cache_slots: 0, ..lmdns_bench::config_from_env(1) });
     // 5000 resolvers inside the ranges, drawn Zipf(s=1).
     let mut rng = XorShift(42);
     let resolvers: Vec<IpAddr> = (0..5000)

@@ -92,12 +92,13 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-/// The default engine configuration, except that `LMDNS_BENCH_ANSWER_CACHE` sets the answer
+/// The server's default engine configuration for a database of `zones` zones (the name memo
+/// sized as `lmdns-server` sizes it), except that `LMDNS_BENCH_ANSWER_CACHE` sets the answer
 /// cache's slots and `LMDNS_BENCH_NAME_CACHE` the name memo's (0 for both: measure every query
 /// through LMDB). Every bench that builds an engine takes its caches from here.
-pub fn config_from_env() -> AnswerConfig {
+pub fn config_from_env(zones: u64) -> AnswerConfig {
     let slots = |var: &str| std::env::var(var).ok().and_then(|v| v.parse().ok());
-    let mut config = AnswerConfig::default();
+    let mut config = AnswerConfig { name_cache_slots: lmdns_server::engine::auto_name_cache_slots(zones), ..AnswerConfig::default() };
     if let Some(n) = slots("LMDNS_BENCH_ANSWER_CACHE") {
         config.answer_cache_slots = n;
     }
@@ -112,7 +113,7 @@ impl Fixture {
     pub fn new(zones: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = build_db(&dir.path().join("db"), zones);
-        let config = config_from_env();
+        let config = config_from_env(zones as u64);
         Fixture { engine: Engine::new(store, config), zones, _dir: dir }
     }
 }

@@ -82,8 +82,9 @@ pub const MAX_AUTO_NAME_CACHE_SLOTS: usize = 262_144;
 /// count as a power of two, between [`DEFAULT_NAME_CACHE_SLOTS`] and
 /// [`MAX_AUTO_NAME_CACHE_SLOTS`]. Why: every NXDOMAIN and NODATA reads its zone's apex, so the
 /// memo's working set grows with the zones. At 100k zones (issue mix, one worker) 16384 slots hit
-/// 10 % and stand aside: server user CPU 1.98-2.04 µs per query, 1.48-1.51 at 131072, 1.11-1.18
-/// at 262144. At 1k zones 65536 slots gave nothing over 16384.
+/// 10 % and stand aside: server user CPU 1.72-2.24 µs per query, 1.47-1.54 at 131072, 1.06-1.12
+/// at 262144; user+system 6.06 → 5.45 µs (medians of 4; the kernel's part grows a little with
+/// the bigger footprint). At 1k zones 65536 slots gave nothing over 16384.
 pub fn auto_name_cache_slots(zones: u64) -> usize {
     let wanted = usize::try_from(zones.saturating_mul(2)).unwrap_or(usize::MAX);
     wanted.clamp(DEFAULT_NAME_CACHE_SLOTS, MAX_AUTO_NAME_CACHE_SLOTS).next_power_of_two()
