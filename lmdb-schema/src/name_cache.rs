@@ -55,6 +55,7 @@ struct Slot {
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
+const _: () = assert!(8 + 4 + 4 + 1 + INLINE_KEY == std::mem::size_of::<Slot>(), "Slot has no padding (Slots reads zeroed bytes as slots)");
 
 const EMPTY: Slot = Slot { value: std::ptr::null(), value_len: 0, generation: 0, key_len: 0, key: [0; INLINE_KEY] };
 
@@ -91,7 +92,8 @@ impl std::ops::Deref for Slots {
         }
         // SAFETY: `bytes` holds `len` slots' worth from `offset`, which is aligned for `Slot`.
         // Every field of `Slot` is an integer, an integer array or a raw pointer, so any bytes,
-        // zeros included, are a valid `Slot`; all-zero is `EMPTY`.
+        // zeros included, are a valid `Slot` (no padding: 8 + 4 + 4 + 1 + 47 bytes fill its 64);
+        // all-zero is `EMPTY`.
         unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().add(self.offset).cast::<Slot>(), self.len) }
     }
 }
