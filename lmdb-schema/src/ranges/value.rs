@@ -120,22 +120,7 @@ pub enum Stored {
 pub fn decode_value(value: &[u8], v4: bool) -> Result<(IpAddr, Stored), StoreError> {
     let digits = if v4 { 8 } else { 32 };
     let (hex, id) = match value.first() {
-        Some(b'"') => {
-            let bad = || {
-                StoreError::Corrupt(format!(
-                    "range value {:?} is not \"<1-{digits} hex digits>#<1-8 hex digits>\"",
-                    String::from_utf8_lossy(value)
-                ))
-            };
-            let inner = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).ok_or_else(bad)?;
-            let hash = inner.iter().position(|&c| c == b'#').ok_or_else(bad)?;
-            let (hex, id) = (&inner[..hash], &inner[hash + 1..]);
-            if id.is_empty() || id.len() > 8 {
-                return Err(bad());
-            }
-            let id = id.iter().try_fold(0u32, |n, &c| Some(n << 4 | u32::from(hex_val(c)?))).ok_or_else(bad)?;
-            (hex, id)
-        }
+        Some(b'"') => decode_packed_value(value, digits)?,
         Some(b'[') => decode_array_value(value, digits)?,
         _ => return Ok((decode_end_inline(value, v4)?, Stored::Inline)),
     };
@@ -152,6 +137,21 @@ pub fn decode_value(value: &[u8], v4: bool) -> Result<(IpAddr, Stored), StoreErr
     let end = (end << pad) | ((1u128 << pad) - 1);
     let end = if v4 { IpAddr::V4(Ipv4Addr::from(end as u32)) } else { IpAddr::V6(Ipv6Addr::from(end)) };
     Ok((end, Stored::Shared(id)))
+}
+
+/// The hex end and id of a packed value `"<hex end>#<hex id>"` (what loaders write now).
+fn decode_packed_value(value: &[u8], digits: usize) -> Result<(&[u8], u32), StoreError> {
+    let bad = || {
+        StoreError::Corrupt(format!("range value {:?} is not \"<1-{digits} hex digits>#<1-8 hex digits>\"", String::from_utf8_lossy(value)))
+    };
+    let inner = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).ok_or_else(bad)?;
+    let (hex, id) = inner.split_at(inner.iter().position(|&c| c == b'#').ok_or_else(bad)?);
+    let id = &id[1..];
+    if id.is_empty() || id.len() > 8 {
+        return Err(bad());
+    }
+    let id = id.iter().try_fold(0u32, |n, &c| Some(n << 4 | u32::from(hex_val(c)?))).ok_or_else(bad)?;
+    Ok((hex, id))
 }
 
 /// The hex end and id of a second-form value `["<hex end>",<decimal id>]`, which loaders wrote

@@ -343,6 +343,8 @@ impl<'e> Worker<'e> {
                 return Ok(n);
             }
         };
+        // Packet i's bytes (a truncated one's `msg_len` can exceed its buffer: those are
+        // skipped below, and the warm pass only hints).
         let packet =
             |i: usize| &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + (batch.recv_hdrs[i].msg_len as usize).min(RECV_BUF_SIZE)];
         self.engine.warm_batch(txn, &mut self.scratch, (0..n).map(packet));
@@ -354,8 +356,7 @@ impl<'e> Worker<'e> {
                 continue;
             }
             let Some(addr) = sockaddr_to_std(&batch.addrs[i]) else { continue };
-            let len = hdr.msg_len as usize;
-            let query = &batch.recv_bufs[i * RECV_BUF_SIZE..i * RECV_BUF_SIZE + len];
+            let query = packet(i);
             let client = Client { addr, transport: Transport::Udp };
             if let Some((queue, shared)) = &self.updates {
                 // One flag test per packet; only UPDATEs and NOTIFYs (rare) go further.
