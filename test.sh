@@ -12,7 +12,7 @@ declare -A packages=(
   [knotd]=knot [kdig]=knot-dnsutils [knsupdate]=knot-dnsutils [nsd]=nsd [named]=bind9 [tsig-keygen]=bind9
   [dig]=bind9-dnsutils [nsupdate]=bind9-dnsutils [pdns_server]=pdns-server [sqlite3]=sqlite3
   [ldns-signzone]=ldnsutils [ldns-verify-zone]=ldnsutils [unbound]=unbound [dnssec-signzone]=bind9-utils
-  [fstrm_capture]=fstrm-bin [dnstap-ldns]=dnstap-ldns
+  [fstrm_capture]=fstrm-bin [dnstap-ldns]=dnstap-ldns [ip]=iproute2
 )
 need=()
 for tool in "${!packages[@]}"; do

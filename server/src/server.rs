@@ -517,7 +517,7 @@ impl Bound {
 fn bind_all(config: &Config) -> anyhow::Result<Bound> {
     let mut bound = Bound { addrs: Vec::new(), udp: (0..config.threads).map(|_| Vec::new()).collect(), tcp: Vec::new() };
     for &requested in &config.listen {
-        match bind_address(requested, config.threads) {
+        match bind_address(requested, config.threads, config.udp_fragments) {
             Ok((addr, udp, tcp)) => {
                 bound.addrs.push(addr);
                 for (worker, socket) in bound.udp.iter_mut().zip(udp) {
@@ -540,12 +540,12 @@ fn bind_all(config: &Config) -> anyhow::Result<Bound> {
 /// Binds one address for UDP (once per worker) and TCP. With port 0 the first socket picks the
 /// port and the others reuse it; the kernel picks a port free for UDP, which TCP may hold, so
 /// port 0 tries again (bounded) until both protocols get the same port.
-fn bind_address(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
+fn bind_address(requested: SocketAddr, threads: usize, fragments: bool) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
     const PORT_ZERO_ATTEMPTS: usize = 32;
     let attempts = if requested.port() == 0 { PORT_ZERO_ATTEMPTS } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        match bind_address_once(requested, threads) {
+        match bind_address_once(requested, threads, fragments) {
             Err(e) if requested.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
             result => return result,
         }
@@ -553,12 +553,12 @@ fn bind_address(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr
     Err(last.expect("at least one attempt"))
 }
 
-fn bind_address_once(requested: SocketAddr, threads: usize) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
-    let first = udp::bind_socket(requested)?;
+fn bind_address_once(requested: SocketAddr, threads: usize, fragments: bool) -> io::Result<(SocketAddr, Vec<Socket>, TcpListener)> {
+    let first = udp::bind_socket(requested, fragments)?;
     let addr = first.local_addr()?.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not an IP socket"))?;
     let mut sockets = vec![first];
     for _ in 1..threads {
-        sockets.push(udp::bind_socket(addr)?);
+        sockets.push(udp::bind_socket(addr, fragments)?);
     }
     let listener = tcp::bind_listener(addr)?;
     Ok((addr, sockets, listener))

@@ -446,6 +446,7 @@ fn help_explains_every_flag() {
         "--threads",
         "--config",
         "--max-udp-size",
+        "--udp-fragments",
         "--tcp-idle-timeout",
         "--tcp-max-connections",
         "--map-size",

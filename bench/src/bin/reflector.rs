@@ -11,8 +11,6 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-
 const BUF: usize = 4096;
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -46,11 +44,9 @@ fn main() {
         }
     }
 
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).expect("socket");
-    socket.set_reuse_port(true).unwrap();
-    let _ = socket.set_recv_buffer_size(4 << 20);
-    socket.bind(&SockAddr::from(addr)).expect("bind");
-    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    // The server's own socket setup (SO_REUSEPORT, buffer, no fragmentation, receive timeout),
+    // so the floor pays what the server's sockets pay in the kernel.
+    let socket = lmdns_server::transport::udp::bind_socket(addr, false).expect("bind");
     let fd = socket.as_raw_fd();
     eprintln!("reflector on {addr}, batch {batch}");
 

@@ -39,6 +39,15 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES")]
     pub max_udp_size: Option<u16>,
 
+    /// Let the kernel fragment UDP responses longer than the path. By default none is (RFC
+    /// 9715): IPv4 responses leave with the DF bit set, IPv6 ones never carry a fragment header,
+    /// ICMP "fragmentation needed" is ignored (a forged one cannot shrink what clients get), and
+    /// a response longer than the outgoing interface's MTU is sent truncated (TC=1), so the
+    /// client asks again over TCP. With the default --max-udp-size of 1232 every response fits
+    /// any path with an MTU of 1280 or more. [default: false]
+    #[arg(long)]
+    pub udp_fragments: bool,
+
     /// Seconds a TCP connection may sit without progress before the server closes it.
     /// [default: 10]
     #[arg(long, value_name = "SECS")]

@@ -82,6 +82,8 @@ pub struct FileConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_udp_size: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp_fragments: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_idle_timeout: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_max_connections: Option<usize>,
@@ -180,6 +182,8 @@ pub struct Config {
     pub listen_explicit: bool,
     pub threads: usize,
     pub max_udp_size: u16,
+    /// Let the kernel fragment UDP responses (see `transport::udp`).
+    pub udp_fragments: bool,
     pub tcp_idle_timeout: Duration,
     pub tcp_max_connections: usize,
     pub tcp_message_timeout: Duration,
@@ -269,6 +273,8 @@ impl Config {
 
         let max_udp_size = cli.max_udp_size.or(file.max_udp_size).unwrap_or(DEFAULT_MAX_UDP_SIZE);
         ensure!(max_udp_size >= 512, "max_udp_size must be between 512 and 65535 (RFC 1035 guarantees 512), got {max_udp_size}");
+        // A flag can only allow fragments; `udp_fragments = false` in the file is the default.
+        let udp_fragments = cli.udp_fragments || file.udp_fragments.unwrap_or(false);
 
         let idle = cli.tcp_idle_timeout.or(file.tcp_idle_timeout).unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT_SECS);
         ensure!((1..=86_400).contains(&idle), "tcp_idle_timeout must be between 1 and 86400 seconds, got {idle}");
@@ -417,6 +423,7 @@ impl Config {
             listen_explicit,
             threads,
             max_udp_size,
+            udp_fragments,
             tcp_idle_timeout: Duration::from_secs(idle),
             tcp_max_connections,
             tcp_message_timeout: Duration::from_millis(tcp_message_timeout),
@@ -464,6 +471,7 @@ impl Config {
             listen: Some(self.listen.clone()),
             threads: Some(self.threads),
             max_udp_size: Some(self.max_udp_size),
+            udp_fragments: Some(self.udp_fragments),
             tcp_idle_timeout: Some(self.tcp_idle_timeout.as_secs()),
             tcp_max_connections: Some(self.tcp_max_connections),
             tcp_message_timeout: Some(self.tcp_message_timeout.as_millis() as u64),

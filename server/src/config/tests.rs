@@ -19,6 +19,18 @@ fn defaults() {
     assert_eq!(c.log_level, "info");
     assert_eq!(c.log_format, LogFormat::Text);
     assert!(!c.pin);
+    assert!(!c.udp_fragments, "UDP responses are not fragmented unless asked (RFC 9715)");
+}
+
+#[test]
+fn udp_fragments_from_flag_or_file_and_printed() {
+    let c = Config::merge(&cli(&["--db", "/d", "--udp-fragments"]), FileConfig::default(), None).unwrap();
+    assert!(c.udp_fragments);
+    assert!(c.to_toml().contains("udp_fragments = true"), "{}", c.to_toml());
+    let file: FileConfig = toml::from_str("db = \"/f\"\nudp_fragments = true").unwrap();
+    assert!(Config::merge(&cli(&[]), file, None).unwrap().udp_fragments);
+    let c = Config::merge(&cli(&["--db", "/d"]), FileConfig::default(), None).unwrap();
+    assert!(c.to_toml().contains("udp_fragments = false"), "{}", c.to_toml());
 }
 
 #[test]

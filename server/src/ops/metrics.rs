@@ -291,6 +291,8 @@ pub struct WorkerSlot {
     proto: Transport,
     queries: [[AtomicU64; RCODE_SLOTS]; QTYPE_SLOTS],
     truncated: AtomicU64,
+    /// UDP responses longer than the interface MTU, sent truncated instead of fragmented.
+    cut_to_mtu: AtomicU64,
     /// Responses taken from the worker's answer cache.
     cache_hits: AtomicU64,
     /// 1 while the worker's answer cache stands aside (hit rate too low), else 0.
@@ -310,6 +312,7 @@ impl WorkerSlot {
             proto,
             queries: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             truncated: AtomicU64::new(0),
+            cut_to_mtu: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_aside: AtomicU64::new(0),
             name_lookups: AtomicU64::new(0),
@@ -445,6 +448,12 @@ impl Metrics {
                 "counter",
                 "Responses sent with the TC bit set, by transport.",
                 (|s: &WorkerSlot| &s.truncated) as fn(&WorkerSlot) -> &AtomicU64,
+            ),
+            (
+                "lmdns_udp_cut_to_mtu_total",
+                "counter",
+                "UDP responses longer than the outgoing interface's MTU, sent truncated (TC=1) instead of fragmented (counted in lmdns_truncated_responses_total too).",
+                |s| &s.cut_to_mtu,
             ),
             (
                 "lmdns_answer_cache_hits_total",
@@ -727,6 +736,13 @@ impl Recorder<'_> {
         if let Some(log) = &mut self.log {
             log.push(query, client, a, scratch.client_subnet(), size);
         }
+    }
+
+    /// Counts a response the UDP worker found too long for the interface MTU and sent truncated
+    /// (after [`Recorder::record`] counted it untruncated).
+    pub fn record_cut_to_mtu(&mut self) {
+        bump(&self.slot.truncated);
+        bump(&self.slot.cut_to_mtu);
     }
 
     /// Queues the query and the `response` sent for it for dnstap, when it is on (call once the
