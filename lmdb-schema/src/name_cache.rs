@@ -168,6 +168,26 @@ impl NameCache {
         }
     }
 
+    /// Slots the memo holds, or will once it is first used (0: off).
+    pub fn capacity(&self) -> usize {
+        self.memo.borrow().size
+    }
+
+    /// Makes the memo `slots` names large (rounded up to a power of two) if that is larger than
+    /// it is; an off memo stays off. Everything it remembered is forgotten, and the new slots
+    /// are allocated at the next lookup. Meant for a new snapshot, which forgets them anyway.
+    pub fn grow(&self, slots: usize) {
+        let mut memo = self.memo.borrow_mut();
+        let slots = slots.max(2).next_power_of_two();
+        if memo.size == 0 || slots <= memo.size {
+            return;
+        }
+        memo.size = slots;
+        memo.sets_mask = slots / 2 - 1;
+        memo.slots = Slots::default();
+        memo.serial = 0;
+    }
+
     /// `store.names.get(txn, key)`, answered from the memo when this transaction already
     /// asked. (The memo is of the `names` table only: its slots do not say which table.)
     pub fn get<'t>(&self, store: &Store, txn: &'t ReadTxn, key: &[u8]) -> heed::Result<Option<&'t [u8]>> {
@@ -345,6 +365,39 @@ mod tests {
         let txn = store.read_txn().unwrap();
         assert_eq!(memo.get(&store, &txn, b"\0com\0example\0").unwrap(), Some(&b"second"[..]));
         assert_eq!(memo.stats(), (9, 4));
+    }
+
+    #[test]
+    fn grows_only_larger_and_reads_right_across_the_growth() {
+        let (_dir, store) = store();
+        let keys: Vec<Vec<u8>> = (0..300u32).map(|i| format!("\0com\0host{i}\0").into_bytes()).collect();
+        let mut wtxn = store.write_txn().unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            store.names.put(&mut wtxn, k, &(i as u32).to_be_bytes()).unwrap();
+        }
+        wtxn.commit().unwrap();
+        let memo = NameCache::new(16);
+        let txn = store.read_txn().unwrap();
+        let read_all = |memo: &NameCache| {
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(memo.get(&store, &txn, k).unwrap(), Some(&(i as u32).to_be_bytes()[..]), "host{i}");
+            }
+        };
+        read_all(&memo);
+        memo.grow(8);
+        assert_eq!(memo.capacity(), 16, "never shrinks");
+        memo.grow(600);
+        assert_eq!(memo.capacity(), 1024, "a power of two");
+        // Under the same transaction: the grown memo starts empty, then remembers every name.
+        let before = memo.stats();
+        read_all(&memo);
+        read_all(&memo);
+        let after = memo.stats();
+        assert_eq!(after.0 - before.0, 600);
+        assert!(after.1 - before.1 >= 250, "the second pass hits the grown memo: {before:?} → {after:?}");
+        let off = NameCache::new(0);
+        off.grow(1024);
+        assert_eq!(off.capacity(), 0, "an off memo stays off");
     }
 
     #[test]

@@ -113,6 +113,11 @@ impl HeldReadTxn {
         Ok(self.txn.as_ref().expect("set above"))
     }
 
+    /// The held transaction, if any (without checking it is the newest).
+    pub fn get(&self) -> Option<&ReadTxn> {
+        self.txn.as_ref()
+    }
+
     /// Ends the held transaction, if any.
     pub fn release(&mut self) {
         self.txn = None;

@@ -27,6 +27,9 @@ pub struct AnswerConfig {
     pub answer_cache_slots: usize,
     /// Slots of each worker's memo of name lookups (0: every lookup searches LMDB).
     pub name_cache_slots: usize,
+    /// The memo was sized by the zone count (the operator set no size): each worker grows it
+    /// when a commit brings enough new zones (see [`Engine::after_batch`]).
+    pub name_cache_auto: bool,
     /// Sources that may query (others get REFUSED before any lookup).
     pub allow_query: crate::ops::acl::Acl,
     /// Who may transfer zones (networks and TSIG keys).
@@ -54,6 +57,7 @@ impl Default for AnswerConfig {
             lookup_table: lmdb_schema::ranges::DEFAULT_TABLE.into(),
             answer_cache_slots: DEFAULT_ANSWER_CACHE_SLOTS,
             name_cache_slots: DEFAULT_NAME_CACHE_SLOTS,
+            name_cache_auto: false,
             allow_query: crate::ops::acl::Acl::any(),
             allow_transfer: crate::ops::acl::TransferAcl::none(),
             catalogs: Vec::new(),
@@ -116,6 +120,8 @@ pub struct Scratch {
     names: lmdb_schema::name_cache::NameCache,
     geo: GeoScratch,
     warm: crate::answer::warm::WarmScratch,
+    /// Serial of the snapshot whose zone count the memo was last sized for (auto sizing only).
+    names_sized_at: u64,
     /// Facts of the last response written (valid after `answer` returned true).
     pub answered: Answered,
 }
@@ -134,6 +140,11 @@ impl Scratch {
     /// The answer cache stands aside: too few of its lookups hit (see `answer::cache`).
     pub fn answer_cache_aside(&self) -> bool {
         self.resolve.cache.standing_aside()
+    }
+
+    /// Slots of the worker's name memo (it may grow, see [`Engine::after_batch`]).
+    pub fn name_cache_capacity(&self) -> usize {
+        self.names.capacity()
     }
 
     /// Lookups and hits of the worker's name memo so far.
@@ -187,16 +198,39 @@ impl Engine {
             names: lmdb_schema::name_cache::NameCache::new(self.config.name_cache_slots),
             geo: GeoScratch::new(self.tables.clone()),
             warm: Default::default(),
+            names_sized_at: 0,
             answered: Answered::default(),
         }
     }
 
-    /// Work a worker does between batches: opening range tables that appeared since start,
-    /// which needs the thread's read transaction ended first.
+    /// Work a worker does between batches: growing an auto-sized name memo for the zones a
+    /// commit added (a server started on an empty database and filled later would otherwise
+    /// keep the smallest memo until restarted), and opening range tables that appeared since
+    /// start, which needs the thread's read transaction ended first.
     pub fn after_batch(&self, scratch: &mut Scratch, txn: &mut HeldReadTxn) {
+        if self.config.name_cache_auto {
+            self.size_names_for(scratch, txn);
+        }
         if !scratch.geo.missing_tables.is_empty() {
             txn.release();
             scratch.geo.open_missing_tables(&self.store);
+        }
+    }
+
+    /// Once per new snapshot (one serial compare per batch otherwise): the zone count, an
+    /// O(1) LMDB stat, and a bigger memo if [`auto_name_cache_slots`] now asks for one. It only
+    /// grows: zones deleted leave it as it is.
+    fn size_names_for(&self, scratch: &mut Scratch, held: &HeldReadTxn) {
+        let Some(txn) = held.get() else { return };
+        if txn.serial() == scratch.names_sized_at {
+            return;
+        }
+        scratch.names_sized_at = txn.serial();
+        let Ok(zones) = self.store.zones.len(txn) else { return };
+        let wanted = auto_name_cache_slots(zones);
+        if wanted > scratch.names.capacity() {
+            tracing::debug!(zones, slots = wanted, "name memo grown for the zones now served");
+            scratch.names.grow(wanted);
         }
     }
 

@@ -210,6 +210,7 @@ fn serve(config: Config, shutdown: &AtomicBool, signals: Option<signal_hook::ite
             lookup_table: config.lookup_table.clone(),
             answer_cache_slots: config.answer_cache_size,
             name_cache_slots: config.name_cache_size.unwrap_or_else(|| crate::engine::auto_name_cache_slots(zones)),
+            name_cache_auto: config.name_cache_size.is_none(),
             allow_query: config.allow_query.clone(),
             allow_transfer: config.allow_transfer.clone(),
             catalogs: config

@@ -434,6 +434,63 @@ fn a_worker_remembering_lookups_sees_each_commit_at_its_next_batch() {
 }
 
 #[test]
+fn an_auto_sized_memo_grows_when_a_commit_brings_many_zones() {
+    // A server started on a small database and filled later: the memo sized by the zone count
+    // at start must follow the zones a commit adds, at the worker's next batch; a size the
+    // operator set stays put. Answers are the same before, during and after the growth.
+    use lmdns_server::engine::{auto_name_cache_slots, DEFAULT_NAME_CACHE_SLOTS};
+    let f = load(&[("example.com.", example_zone())]);
+    let client = Client { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 5300)), transport: Transport::Udp };
+    let workers: Vec<_> = [true, false]
+        .into_iter()
+        .map(|auto| {
+            let config = AnswerConfig { answer_cache_slots: 0, name_cache_auto: auto, ..AnswerConfig::default() };
+            let engine = Engine::new(f.store, config);
+            let scratch = engine.scratch();
+            (auto, engine, scratch, lmdb_schema::readers::HeldReadTxn::default())
+        })
+        .collect();
+    let ask = |engine: &Engine, scratch: &mut _, held: &mut _, name: &str| {
+        let txn = engine.batch_txn(held).unwrap();
+        let mut out = Vec::new();
+        assert!(engine.answer(txn, scratch, &query_bytes(name, RecordType::A, Some(1232)), &client, &mut out));
+        answers(&Message::from_vec(&out).unwrap())
+    };
+    let added = 9000;
+    let zones: Vec<(String, Vec<Rr>)> = (0..added)
+        .map(|i| {
+            let apex = format!("zone{i}.test.");
+            let records =
+                vec![soa(&apex, 60), ns(&apex, &format!("ns1.{apex}")), a(&format!("www.{apex}"), [198, 51, 100, (i % 250) as u8])];
+            (apex, records)
+        })
+        .collect();
+    let last = format!("www.zone{}.test.", added - 1);
+    let want_last = vec![format!("{last} A 198.51.100.{}", (added - 1) % 250)];
+    for (auto, engine, mut scratch, mut held) in workers {
+        assert_eq!(ask(&engine, &mut scratch, &mut held, "www.example.com.").len(), 2);
+        engine.after_batch(&mut scratch, &mut held);
+        assert_eq!(scratch.name_cache_capacity(), DEFAULT_NAME_CACHE_SLOTS, "one zone: the smallest memo");
+        if auto {
+            let mut txn = f.store.write_txn().unwrap();
+            let refs: Vec<(&str, Vec<Rr>)> = zones.iter().map(|(apex, records)| (apex.as_str(), records.clone())).collect();
+            replace_zones(&f.store, &mut txn, &refs);
+            txn.commit().unwrap();
+        }
+        // The first batch on the new snapshot is answered by the old memo, the next ones by
+        // the grown one.
+        for _ in 0..2 {
+            assert_eq!(ask(&engine, &mut scratch, &mut held, &last), want_last);
+            assert_eq!(ask(&engine, &mut scratch, &mut held, "www.example.com.").len(), 2);
+            engine.after_batch(&mut scratch, &mut held);
+        }
+        let expected = if auto { auto_name_cache_slots(added + 1) } else { DEFAULT_NAME_CACHE_SLOTS };
+        assert!(expected > DEFAULT_NAME_CACHE_SLOTS || !auto);
+        assert_eq!(scratch.name_cache_capacity(), expected, "auto sizing: {auto}");
+    }
+}
+
+#[test]
 fn repeated_questions_echo_their_own_id_and_case() {
     // One worker's scratch across queries: the second and third are answered from its cache.
     let f = load(&[("example.com.", example_zone())]);

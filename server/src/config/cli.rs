@@ -95,8 +95,9 @@ pub struct Cli {
     pub answer_cache_size: Option<usize>,
 
     /// Slots of each worker's memo of name lookups (64 bytes each, rounded up to a power of two;
-    /// 0 turns it off). Default: twice the number of zones at start, between 16384 (1 MiB) and
-    /// 262144 (16 MiB per worker). A name looked up again while no commit has landed costs a
+    /// 0 turns it off). Default: twice the number of zones, between 16384 (1 MiB) and 262144
+    /// (16 MiB per worker), counted at start and again after each commit; it grows, never
+    /// shrinks. A name looked up again while no commit has landed costs a
     /// hash and one cache line instead of a B-tree search: zone apexes (the SOA of every
     /// NXDOMAIN and NODATA), wildcard nodes, hot hosts. Any commit empties it at once.
     #[arg(long, value_name = "SLOTS")]

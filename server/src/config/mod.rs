@@ -227,8 +227,8 @@ pub struct Config {
     pub pin: bool,
     /// Slots of each worker's answer cache (0: off).
     pub answer_cache_size: usize,
-    /// Slots of each worker's name memo (0: off; None: sized by the zone count at start, see
-    /// [`crate::engine::auto_name_cache_slots`]).
+    /// Slots of each worker's name memo (0: off; None: sized by the zone count, at start and as
+    /// commits add zones, see [`crate::engine::auto_name_cache_slots`]).
     pub name_cache_size: Option<usize>,
     /// The CH TXT answer of id.server and hostname.bind; None: REFUSED.
     pub identity: Option<String>,
