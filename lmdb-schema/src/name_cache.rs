@@ -1,6 +1,6 @@
 //! A per-worker memo of `names` lookups made in one read transaction: the name key and where
 //! LMDB's value lies in the map (or that there is none), so asking again for a name costs a hash
-//! and a compare of one cache line instead of a B-tree descent.
+//! and the compares of one set (four adjacent cache lines) instead of a B-tree descent.
 //!
 //! Why it is sound: a read transaction's values stay where they are in the map until the
 //! transaction ends (LMDB copies on write; the pages of a live snapshot are never reused, and a

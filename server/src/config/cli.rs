@@ -97,9 +97,9 @@ pub struct Cli {
     /// Slots of each worker's memo of name lookups (64 bytes each, rounded up to a power of two;
     /// 0 turns it off). Default: twice the number of zones, between 16384 (1 MiB) and 262144
     /// (16 MiB per worker), counted at start and again after each commit; it grows, never
-    /// shrinks. A name looked up again while no commit has landed costs a
-    /// hash and one cache line instead of a B-tree search: zone apexes (the SOA of every
-    /// NXDOMAIN and NODATA), wildcard nodes, hot hosts. Any commit empties it at once.
+    /// shrinks. A name looked up again while no commit has landed costs a hash and a look at
+    /// one set of four slots instead of a B-tree search: zone apexes (the SOA of every NXDOMAIN
+    /// and NODATA), wildcard nodes, hot hosts. Any commit empties it at once.
     #[arg(long, value_name = "SLOTS")]
     pub name_cache_size: Option<usize>,
 
