@@ -8,11 +8,12 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::{self, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::secondary::metrics_text;
 use common::tcp::{frame, read_frame, tcp_connect};
 use common::{example_zone, rr, write_zones, DnsQuery, LmdnsCommand, LmdnsProcess, TestDb};
 use hickory_proto::op::Message;
@@ -85,15 +86,8 @@ fn ask(server: SocketAddr, id: u16, name: &str, rtype: RecordType) -> (usize, Me
 
 /// The value of the series `line_start` in the server's /metrics.
 fn metric(server: &LmdnsProcess, line_start: &str) -> u64 {
-    let mut s = TcpStream::connect(server.http()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
+    let text = metrics_text(server.http());
+    common::secondary::metric(&text, line_start).unwrap_or_else(|| panic!("no {line_start} in:\n{text}")) as u64
 }
 
 /// Polls until the series reaches `want` (the worker's counters are stored after the send).

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{LmdnsCommand, LmdnsProcess, TestDb};
@@ -79,16 +78,9 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn metric(server: &LmdnsProcess, line_start: &str) -> u64 {
-    let mut s = TcpStream::connect(server.http()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line_start} in:\n{text}"))
+fn metric(server: &LmdnsProcess, series: &str) -> u64 {
+    let text = common::secondary::metrics_text(server.http());
+    common::secondary::metric(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}")) as u64
 }
 
 fn wait_metric(server: &LmdnsProcess, line_start: &str, at_least: u64) {
@@ -125,8 +117,8 @@ fn a_commit_notifies_at_once_and_an_unanswered_notify_is_sent_again() {
     let (second, from2) = secondary.receive(Duration::from_secs(5));
     assert_eq!((second.clone(), from2), (first.clone(), from));
     secondary.answer(&second, from2, 0);
-    wait_metric(&server, "lmdns_notify_total{result=\"acked\"} ", 1);
-    assert_eq!(metric(&server, "lmdns_notify_total{result=\"sent\"} "), 2);
+    wait_metric(&server, "lmdns_notify_total{result=\"acked\"}", 1);
+    assert_eq!(metric(&server, "lmdns_notify_total{result=\"sent\"}"), 2);
     secondary.socket.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
     let mut buf = [0u8; 512];
     assert!(secondary.socket.recv_from(&mut buf).is_err(), "an acknowledged NOTIFY is not sent again");
@@ -156,7 +148,7 @@ fn a_zone_target_with_a_key_gets_signed_notifies_and_refusals_are_counted() {
     assert!(!verified.mac.is_empty());
     // The secondary refuses, signed: counted as failed and logged, not retried.
     secondary.answer_signed(&again, from, 5, Some((&key, &verified_again.mac)));
-    wait_metric(&server, "lmdns_notify_total{result=\"failed\"} ", 1);
+    wait_metric(&server, "lmdns_notify_total{result=\"failed\"}", 1);
     assert!(server.log().contains("NOTIFY refused by the secondary"), "{}", server.log_tail(10));
 }
 
